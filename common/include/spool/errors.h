@@ -1,0 +1,15 @@
+// Errors of setup calls (never of the data path, which reports values).
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace spool {
+
+/// A listener, connection or TLS context could not be set up; what() says why.
+class SetupError : public std::runtime_error {
+ public:
+  explicit SetupError(const std::string& what) : std::runtime_error(what) {}
+};
+
+}  // namespace spool

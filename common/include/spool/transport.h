@@ -1,0 +1,95 @@
+// The transport: loop threads, listeners and outgoing connections.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "spool/connection.h"
+#include "spool/handler.h"
+#include "spool/stats.h"
+
+namespace spool {
+
+/// Per-connection limits, set per listener or per outgoing connection.
+struct ConnectionOptions {
+  /// Send budget. A send is accepted while the backlog (accepted bytes not yet
+  /// taken by the kernel) is below `send_high_watermark`, so the backlog can
+  /// exceed it by at most the messages accepted at that moment; onWritable()
+  /// fires once the backlog is back at `send_low_watermark`.
+  std::size_t send_high_watermark = 1 << 20;
+  std::size_t send_low_watermark = 256 << 10;
+};
+
+struct TransportOptions {
+  std::string name = "spool";  ///< names the loop threads ("spool-0", ...) in logs
+  unsigned loops = 0;          ///< loop threads; 0 means one per core
+  /// Inbox nodes one drain callback handles before it lets the loop poll
+  /// sockets again (it re-arms itself if more remain).
+  std::size_t drain_batch = 1024;
+  /// Payloads up to this size are copied into the connection's output buffer
+  /// (and released at once); larger ones are referenced, zero-copy.
+  std::size_t copy_threshold = 512;
+  /// How long stop() lets connections flush before it aborts them.
+  std::chrono::milliseconds stop_grace{2000};
+};
+
+struct ListenOptions {
+  std::string host = "127.0.0.1";  ///< numeric IPv4/IPv6 address or a host name
+  std::uint16_t port = 0;          ///< 0 picks a free port; see Listener::port()
+  int backlog = 1024;
+  ConnectionOptions connection;
+};
+
+struct ConnectOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+  ConnectionOptions connection;
+};
+
+/// A listening port, served by every loop. Thread-safe.
+class Listener {
+ public:
+  virtual ~Listener() = default;
+  [[nodiscard]] virtual std::uint16_t port() const noexcept = 0;
+  /// Stops accepting; established connections stay. Blocks until every loop
+  /// has closed its socket; must not be called on a loop thread.
+  virtual void close() = 0;
+};
+using ListenerPtr = std::shared_ptr<Listener>;
+
+/// Owns N loop threads. Thread-safe unless noted.
+class Transport {
+ public:
+  /// Creates the transport of the backend chosen at configure time.
+  static std::unique_ptr<Transport> create(const TransportOptions& options = {});
+
+  virtual ~Transport() = default;
+
+  /// Starts the loop threads. Call once, before anything else.
+  virtual void start() = 0;
+  /// Stops accepting, closes every connection (gracefully, aborting those
+  /// still flushing after `stop_grace`), joins the loop threads and frees
+  /// every event-library object. Later sends return kClosed. Idempotent; must
+  /// not be called on a loop thread.
+  virtual void stop() = 0;
+
+  /// Listens on host:port with one socket per loop (SO_REUSEPORT).
+  /// @throws SetupError when the address cannot be resolved or bound.
+  [[nodiscard]] virtual ListenerPtr listen(const ListenOptions& options,
+                                           HandlerFactory factory) = 0;
+  /// Starts an outgoing connection on the next loop (round robin) and returns
+  /// at once; `handler->onOpen` runs when it is established, `onClose` with
+  /// kConnectFailed when it cannot be. Sends before that are queued.
+  /// @throws SetupError when the address cannot be resolved.
+  [[nodiscard]] virtual ConnectionPtr connect(const ConnectOptions& options,
+                                              HandlerPtr handler) = 0;
+
+  [[nodiscard]] virtual unsigned loopCount() const noexcept = 0;
+  [[nodiscard]] virtual std::vector<LoopStats> stats() const = 0;
+};
+
+}  // namespace spool

@@ -1,0 +1,497 @@
+#include "libevent_connection.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cassert>
+#include <cerrno>
+
+#include "evbuffer_input.h"
+#include "spool/log.h"
+
+namespace spool::libevent {
+namespace {
+
+std::atomic<std::uint64_t> g_next_connection_id{1};
+
+// libevent's defaults (16 KiB per read and per write event) would cost one
+// writev per 16 KiB; larger single writes let one writev take a whole batch.
+constexpr ev_ssize_t kMaxSingleRead = 64 << 10;
+constexpr ev_ssize_t kMaxSingleWrite = 1 << 20;
+// After a graceful close shuts our write side, how long to wait for the
+// peer's EOF before closing anyway (closing with unread input would reset).
+constexpr timeval kLingerTimeout{2, 0};
+
+void setNoDelay(evutil_socket_t fd) noexcept {
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+}  // namespace
+
+LibeventConnection::Ptr LibeventConnection::create(std::shared_ptr<EventLoop> loop,
+                                                   HandlerPtr handler,
+                                                   const ConnectionOptions& options,
+                                                   std::string peer) {
+  return Ptr(new LibeventConnection(std::move(loop), std::move(handler), options, std::move(peer)),
+             Deleter{});
+}
+
+LibeventConnection::LibeventConnection(std::shared_ptr<EventLoop> loop, HandlerPtr handler,
+                                       const ConnectionOptions& options, std::string peer)
+    : loop_(std::move(loop)),
+      id_(g_next_connection_id.fetch_add(1, std::memory_order_relaxed)),
+      peer_(std::move(peer)),
+      options_(options),
+      handler_(std::move(handler)) {}
+
+LibeventConnection::~LibeventConnection() {
+  // finish() freed the bufferevent on the loop thread; nothing here may touch libevent.
+  assert(!bev_ && "connection destroyed while its bufferevent is alive");
+}
+
+void LibeventConnection::Deleter::operator()(LibeventConnection* conn) const noexcept {
+  // Not a delete: the object must outlive every payload already queued for it
+  // (see the class comment). Keep the loop alive across post(): after stop()
+  // the destroy task can run, and free `conn`, inside it.
+  const std::shared_ptr<EventLoop> loop = conn->loop_;
+  loop->post(&conn->destroy_task_);
+}
+
+void LibeventConnection::onDestroyTask(LoopTask* task, bool /*cancelled*/) noexcept {
+  delete static_cast<MemberTask<LibeventConnection>*>(task)->owner;
+}
+
+// ---------------------------------------------------------------------------
+// Connection
+
+SendResult LibeventConnection::send(Buffer&& payload) {
+  if (closing_.load(std::memory_order_acquire)) {
+    payload.reset();
+    return SendResult::kClosed;
+  }
+  if (!payload) {
+    return SendResult::kOk;  // nothing to send
+  }
+  if (!reserve(payload.size())) {
+    refusals_.fetch_add(1, std::memory_order_relaxed);
+    loop_->counters().backpressure_refusals.fetch_add(1, std::memory_order_relaxed);
+    return SendResult::kBackpressure;
+  }
+  detail::BufferBlock* block = payload.release();
+  block->target = this;
+  // On the loop thread with nothing queued, nothing sent earlier can be
+  // overtaken: skip the inbox. Otherwise queue behind what is there.
+  if (loop_->inLoopThread() && loop_->inboxEmpty()) {
+    bump(loop_->counters().messages_direct);
+    deliver(block);
+    return SendResult::kOk;
+  }
+  loop_->post(block);
+  return SendResult::kOk;
+}
+
+bool LibeventConnection::reserve(std::size_t size) noexcept {
+  // The common case is one relaxed fetch_add: accepted while the backlog
+  // before this send was under the high watermark.
+  std::size_t before = backlog_.fetch_add(size, std::memory_order_relaxed);
+  if (before < options_.send_high_watermark) [[likely]] {
+    return true;
+  }
+  for (;;) {
+    // Refused. Raise the flag before giving the bytes back (seq_cst both):
+    // the loop subtracts written bytes and then reads the flag, so either it
+    // sees the flag when the backlog reaches the low watermark, or our
+    // fetch_sub sees its subtraction and we retry below.
+    refused_.store(true, std::memory_order_seq_cst);
+    const std::size_t after = backlog_.fetch_sub(size, std::memory_order_seq_cst) - size;
+    if (after > options_.send_low_watermark) {
+      return false;  // the loop will announce onWritable() once it drains
+    }
+    // The loop drained past the low watermark while we raced with it and may
+    // not have seen the flag: try again instead of waiting for a wake-up
+    // that might never come.
+    before = backlog_.fetch_add(size, std::memory_order_seq_cst);
+    if (before < options_.send_high_watermark) {
+      return true;
+    }
+  }
+}
+
+void LibeventConnection::close(CloseMode mode, std::string_view reason) {
+  if (close_requested_.exchange(true, std::memory_order_acq_rel)) {
+    return;  // the first close decides
+  }
+  requested_mode_ = mode;
+  requested_reason_.assign(reason);
+  closing_.store(true, std::memory_order_release);
+  if (loop_->inLoopThread() && loop_->inboxEmpty()) {
+    closeInLoop(mode, mode == CloseMode::kAbort ? CloseCode::kLocalAbort : CloseCode::kLocalClose,
+                std::move(requested_reason_));
+    return;
+  }
+  // Ordered behind every payload queued before it, so a graceful close flushes them.
+  loop_->post(&close_task_);
+}
+
+void LibeventConnection::onCloseTask(LoopTask* task, bool cancelled) noexcept {
+  if (cancelled) {
+    return;
+  }
+  auto* conn = static_cast<MemberTask<LibeventConnection>*>(task)->owner;
+  const CloseMode mode = conn->requested_mode_;
+  conn->closeInLoop(mode, mode == CloseMode::kAbort ? CloseCode::kLocalAbort : CloseCode::kLocalClose,
+                    std::move(conn->requested_reason_));
+}
+
+bool LibeventConnection::isOpen() const noexcept {
+  return !closing_.load(std::memory_order_acquire);
+}
+
+ConnectionCounters LibeventConnection::counters() const noexcept {
+  ConnectionCounters c;
+  c.bytes_received = bytes_received_.load(std::memory_order_relaxed);
+  c.bytes_sent = bytes_sent_.load(std::memory_order_relaxed);
+  c.messages_sent = messages_sent_.load(std::memory_order_relaxed);
+  c.refusals = refusals_.load(std::memory_order_relaxed);
+  c.backlog = backlog_.load(std::memory_order_relaxed);
+  return c;
+}
+
+void LibeventConnection::pauseReading() {
+  loop_->assertInLoopThread("Connection::pauseReading");
+  if (reading_paused_) {
+    return;
+  }
+  reading_paused_ = true;
+  if (bev_ && state_ == State::kOpen) {
+    bufferevent_disable(bev_.get(), EV_READ);
+  }
+}
+
+void LibeventConnection::resumeReading() {
+  loop_->assertInLoopThread("Connection::resumeReading");
+  if (!reading_paused_) {
+    return;
+  }
+  reading_paused_ = false;
+  if (!bev_ || state_ != State::kOpen) {
+    return;
+  }
+  bufferevent_enable(bev_.get(), EV_READ);
+  // Bytes that arrived before the pause raise no new read event: hand them
+  // over on the next turn, from a clean stack.
+  loop_->defer([self = self()] {
+    if (self->state_ == State::kOpen && !self->reading_paused_ && self->bev_ &&
+        evbuffer_get_length(bufferevent_get_input(self->bev_.get())) > 0) {
+      self->onRead();
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Opening
+
+void LibeventConnection::attach(BufferEventPtr bev) {
+  bev_ = std::move(bev);
+  bufferevent_setcb(bev_.get(), &onReadCb, &onWriteCb, &onEventCb, this);
+  // Tells us how many bytes each write moved to the kernel: the send budget
+  // and the writable-again notification hang off it.
+  evbuffer_add_cb(bufferevent_get_output(bev_.get()), &onOutputChangedCb, this);
+  bufferevent_set_max_single_read(bev_.get(), kMaxSingleRead);
+  bufferevent_set_max_single_write(bev_.get(), kMaxSingleWrite);
+  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+}
+
+void LibeventConnection::openAccepted(evutil_socket_t fd) {
+  loop_->assertInLoopThread("LibeventConnection::openAccepted");
+  setNoDelay(fd);
+  // CLOSE_ON_FREE: from here on the bufferevent owns the socket.
+  // No BEV_OPT_THREADSAFE: only this loop's thread ever touches it.
+  BufferEventPtr bev(bufferevent_socket_new(loop_->base(), fd, BEV_OPT_CLOSE_ON_FREE));
+  if (!bev) {
+    log(LogLevel::kError, "{}: bufferevent_socket_new failed for {}; closing it", loop_->name(), peer_);
+    evutil_closesocket(fd);
+    closing_.store(true, std::memory_order_release);
+    state_ = State::kClosed;
+    return;
+  }
+  attach(std::move(bev));
+  state_ = State::kOpen;
+  loop_->addConnection(self());
+  handler_->onOpen(*this);
+}
+
+void LibeventConnection::connectTo(const SocketAddress& address) {
+  connect_address_ = address;
+  pending_self_ = self();  // the queued task must not outlive the object
+  loop_->post(&connect_task_);
+}
+
+void LibeventConnection::onConnectTask(LoopTask* task, bool cancelled) noexcept {
+  auto* conn = static_cast<MemberTask<LibeventConnection>*>(task)->owner;
+  const Ptr keep = std::move(conn->pending_self_);
+  if (cancelled || conn->loop_->stopping()) {
+    conn->closing_.store(true, std::memory_order_release);
+    conn->state_ = State::kClosed;
+    if (auto handler = std::move(conn->handler_)) {
+      handler->onClose(*conn, CloseReason{CloseCode::kTransportStopped, 0, "before the connection was made"});
+    }
+    return;
+  }
+  conn->startConnect();
+}
+
+void LibeventConnection::startConnect() {
+  // CLOSE_ON_FREE: the bufferevent creates the socket and owns it.
+  BufferEventPtr bev(bufferevent_socket_new(loop_->base(), -1, BEV_OPT_CLOSE_ON_FREE));
+  if (!bev) {
+    closing_.store(true, std::memory_order_release);
+    state_ = State::kClosed;
+    if (auto handler = std::move(handler_)) {
+      handler->onClose(*this, CloseReason{CloseCode::kConnectFailed, ENOMEM, "bufferevent_socket_new failed"});
+    }
+    return;
+  }
+  attach(std::move(bev));
+  state_ = State::kConnecting;
+  loop_->addConnection(self());
+  if (bufferevent_socket_connect(bev_.get(), connect_address_.get(),
+                                 static_cast<int>(connect_address_.length)) != 0) {
+    fail(CloseCode::kConnectFailed, EVUTIL_SOCKET_ERROR(), {});
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Writing
+
+void LibeventConnection::deliver(detail::BufferBlock* block) noexcept {
+  if (bev_ && (state_ == State::kOpen || state_ == State::kConnecting)) {
+    appendToOutput(block);
+  } else {
+    dropQueued(block);
+  }
+}
+
+void LibeventConnection::dropQueued(detail::BufferBlock* block) noexcept {
+  backlog_.fetch_sub(block->size, std::memory_order_relaxed);
+  detail::BufferBlock::destroy(block);
+}
+
+void LibeventConnection::appendToOutput(detail::BufferBlock* block) noexcept {
+  evbuffer* output = bufferevent_get_output(bev_.get());
+  const std::size_t size = block->size;
+  int rc;
+  if (size <= loop_->options().copy_threshold) {
+    // Small: one memcpy into the output's tail chain beats a chain per message.
+    rc = evbuffer_add(output, block->data, size);
+    detail::BufferBlock::destroy(block);
+  } else {
+    // Large: the output references the payload; libevent calls
+    // onReferenceDoneCb once writev has taken it or the buffer is freed.
+    rc = evbuffer_add_reference(output, block->data, size, &onReferenceDoneCb, block);
+    if (rc != 0) {
+      detail::BufferBlock::destroy(block);
+    }
+  }
+  if (rc != 0) [[unlikely]] {
+    backlog_.fetch_sub(size, std::memory_order_relaxed);
+    fail(CloseCode::kIoError, ENOMEM, "cannot append to the output buffer");
+    return;
+  }
+  bump(messages_sent_);
+}
+
+void LibeventConnection::onReferenceDoneCb(const void*, std::size_t, void* ctx) {
+  detail::BufferBlock::destroy(static_cast<detail::BufferBlock*>(ctx));
+}
+
+void LibeventConnection::onOutputChangedCb(evbuffer*, const evbuffer_cb_info* info, void* ctx) {
+  if (info->n_deleted > 0) {
+    static_cast<LibeventConnection*>(ctx)->onBytesWritten(info->n_deleted);
+  }
+}
+
+void LibeventConnection::onBytesWritten(std::size_t count) {
+  bump(bytes_sent_, count);
+  bump(loop_->counters().bytes_out, count);
+  // seq_cst pairs with reserve(): subtract, then look at the refusal flag.
+  const std::size_t now = backlog_.fetch_sub(count, std::memory_order_seq_cst) - count;
+  if (now <= options_.send_low_watermark && !writable_scheduled_ &&
+      refused_.load(std::memory_order_seq_cst)) {
+    writable_scheduled_ = true;
+    loop_->defer([self = self()] { self->notifyWritable(); });
+  }
+}
+
+void LibeventConnection::notifyWritable() {
+  writable_scheduled_ = false;
+  if (state_ == State::kOpen && handler_ && refused_.exchange(false, std::memory_order_seq_cst)) {
+    handler_->onWritable(*this);
+  }
+}
+
+void LibeventConnection::onWriteCb(bufferevent*, void* ctx) {
+  static_cast<LibeventConnection*>(ctx)->onWrite();
+}
+
+void LibeventConnection::onWrite() {
+  // The output buffer is empty (write low watermark 0).
+  if (state_ == State::kFlushing) {
+    startLinger();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Reading and events
+
+void LibeventConnection::onReadCb(bufferevent*, void* ctx) {
+  static_cast<LibeventConnection*>(ctx)->onRead();
+}
+
+void LibeventConnection::onRead() {
+  evbuffer* input = bufferevent_get_input(bev_.get());
+  const std::size_t length = evbuffer_get_length(input);
+  if (length > input_seen_) {
+    bump(bytes_received_, length - input_seen_);
+    bump(loop_->counters().bytes_in, length - input_seen_);
+  }
+  if (state_ != State::kOpen || !handler_ || reading_paused_) {
+    if (state_ != State::kOpen) {
+      evbuffer_drain(input, length);  // closing: input is of no use to anyone
+    }
+    input_seen_ = evbuffer_get_length(input);
+    return;
+  }
+  EvbufferInput view(input);
+  handler_->onData(*this, view);
+  input_seen_ = evbuffer_get_length(input);
+  const std::size_t want = view.wanted() > input_seen_ ? view.wanted() : 0;
+  if (want != read_low_watermark_ && bev_) {
+    read_low_watermark_ = want;
+    bufferevent_setwatermark(bev_.get(), EV_READ, want, 0);
+  }
+}
+
+void LibeventConnection::onEventCb(bufferevent*, short events, void* ctx) {
+  static_cast<LibeventConnection*>(ctx)->onEvent(events);
+}
+
+void LibeventConnection::onEvent(short events) {
+  if (events & BEV_EVENT_CONNECTED) {
+    if (state_ == State::kConnecting) {
+      state_ = State::kOpen;
+      setNoDelay(bufferevent_getfd(bev_.get()));
+      handler_->onOpen(*this);
+    }
+    return;
+  }
+  if (events & BEV_EVENT_ERROR) {
+    const int error = EVUTIL_SOCKET_ERROR();
+    fail(state_ == State::kConnecting ? CloseCode::kConnectFailed : CloseCode::kIoError, error, {});
+    return;
+  }
+  if (events & BEV_EVENT_EOF) {
+    peer_eof_ = true;
+    if (state_ == State::kOpen) {
+      if (handler_ && handler_->onPeerShutdown(*this)) {
+        return;  // the handler keeps writing and will close
+      }
+      closeInLoop(CloseMode::kGraceful, CloseCode::kPeerClosed, {});
+    } else if (state_ == State::kLingering) {
+      scheduleFinish();
+    }
+    return;  // kFlushing: keep writing; startLinger() sees peer_eof_
+  }
+  if ((events & BEV_EVENT_TIMEOUT) && state_ == State::kLingering) {
+    scheduleFinish();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Closing
+
+void LibeventConnection::closeInLoop(CloseMode mode, CloseCode code, std::string detail) {
+  loop_->assertInLoopThread("LibeventConnection::closeInLoop");
+  closing_.store(true, std::memory_order_release);
+  if (state_ == State::kIdle || state_ == State::kFinishing || state_ == State::kClosed) {
+    return;
+  }
+  if (mode == CloseMode::kAbort) {
+    abort_ = true;
+    reason_ = CloseReason{code, 0, std::move(detail)};
+    scheduleFinish();
+    return;
+  }
+  if (state_ == State::kFlushing || state_ == State::kLingering) {
+    return;  // a graceful close is already under way
+  }
+  reason_ = CloseReason{code, 0, std::move(detail)};
+  if (state_ == State::kConnecting) {
+    scheduleFinish();  // nothing was ever delivered to flush
+    return;
+  }
+  state_ = State::kFlushing;
+  if (evbuffer_get_length(bufferevent_get_output(bev_.get())) == 0) {
+    startLinger();
+  }  // else onWrite() continues once the output is empty
+}
+
+void LibeventConnection::startLinger() {
+  state_ = State::kLingering;
+  ::shutdown(bufferevent_getfd(bev_.get()), SHUT_WR);
+  if (peer_eof_) {
+    scheduleFinish();
+    return;
+  }
+  // Wait for the peer's EOF, discarding its input: closing a socket with
+  // unread input makes the kernel send a reset, which could destroy the
+  // very bytes just flushed before the peer reads them.
+  bufferevent_set_timeouts(bev_.get(), &kLingerTimeout, nullptr);
+  bufferevent_enable(bev_.get(), EV_READ);
+}
+
+void LibeventConnection::fail(CloseCode code, int sys_error, std::string detail) {
+  closing_.store(true, std::memory_order_release);
+  reason_ = CloseReason{code, sys_error, std::move(detail)};
+  scheduleFinish();
+}
+
+void LibeventConnection::scheduleFinish() {
+  if (state_ == State::kFinishing || state_ == State::kClosed) {
+    return;
+  }
+  state_ = State::kFinishing;
+  closing_.store(true, std::memory_order_release);
+  if (bev_) {
+    bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);
+  }
+  // Never free the bufferevent or call onClose from inside its own callbacks
+  // or the handler's: do it on a later turn, from a clean stack.
+  loop_->defer([self = self()] { self->finish(); });
+}
+
+void LibeventConnection::finish() {
+  loop_->assertInLoopThread("LibeventConnection::finish");
+  state_ = State::kClosed;
+  if (bev_) {
+    bufferevent_setcb(bev_.get(), nullptr, nullptr, nullptr, nullptr);
+    evbuffer* output = bufferevent_get_output(bev_.get());
+    evbuffer_remove_cb(output, &onOutputChangedCb, this);
+    const std::size_t unsent = evbuffer_get_length(output);
+    const evutil_socket_t fd = bufferevent_getfd(bev_.get());
+    if (abort_ && fd >= 0) {
+      const linger reset{1, 0};  // close() then sends RST and drops unsent bytes
+      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+    }
+    bev_.reset();  // closes the socket; releases the referenced payloads it held
+    backlog_.fetch_sub(unsent, std::memory_order_relaxed);
+  }
+  if (auto handler = std::move(handler_)) {
+    handler->onClose(*this, reason_);
+  }  // the handler is destroyed here, on the loop thread
+  loop_->removeConnection(id_);
+}
+
+}  // namespace spool::libevent

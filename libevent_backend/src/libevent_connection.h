@@ -1,0 +1,145 @@
+// A Connection over one bufferevent, owned by one EventLoop.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "event_loop.h"
+#include "handles.h"
+#include "socket_address.h"
+#include "spool/connection.h"
+#include "spool/handler.h"
+#include "spool/transport.h"
+
+namespace spool::libevent {
+
+/// Loop thread only unless marked "Thread-safe" (the Connection overrides
+/// say which).
+///
+/// Lifetime. The loop's connection table holds a reference from open until
+/// the connection is finished; producers hold references too. When the last
+/// reference goes, the deleter does not free the object: it posts
+/// `destroy_task_` into the loop's inbox. Pushes are ordered by their
+/// exchange on the inbox tail, and every payload pointing at this object was
+/// pushed by a holder of a reference before it let go, so the destroy task is
+/// popped after all of them: queued payloads never carry a dangling pointer,
+/// and sends need no reference-count traffic at all.
+class LibeventConnection final : public Connection {
+ public:
+  using Ptr = std::shared_ptr<LibeventConnection>;
+
+  /// Thread-safe. The object is not open until openAccepted()/connectTo().
+  static Ptr create(std::shared_ptr<EventLoop> loop, HandlerPtr handler,
+                    const ConnectionOptions& options, std::string peer);
+  ~LibeventConnection() override;
+
+  // Connection
+  [[nodiscard]] SendResult send(Buffer&& payload) override;
+  using Connection::send;
+  void close(CloseMode mode, std::string_view reason) override;
+  [[nodiscard]] bool isOpen() const noexcept override;
+  [[nodiscard]] std::uint64_t id() const noexcept override { return id_; }
+  [[nodiscard]] const std::string& peerAddress() const noexcept override { return peer_; }
+  [[nodiscard]] ConnectionCounters counters() const noexcept override;
+  [[nodiscard]] unsigned loopIndex() const noexcept override { return loop_->index(); }
+  [[nodiscard]] bool inLoopThread() const noexcept override { return loop_->inLoopThread(); }
+  void pauseReading() override;
+  void resumeReading() override;
+
+  /// Takes over an accepted socket and calls onOpen().
+  void openAccepted(evutil_socket_t fd);
+  /// Starts an outgoing connection. Thread-safe: posts the work to the loop.
+  void connectTo(const SocketAddress& address);
+
+  /// A payload popped from the inbox: appended to the output, or released
+  /// when the connection is no longer open.
+  void deliver(detail::BufferBlock* block) noexcept;
+  /// Releases a payload that will never be written. Any thread (used after
+  /// the loop stopped, under the loop's consumer lock).
+  void dropQueued(detail::BufferBlock* block) noexcept;
+  /// Starts closing: graceful flushes the output first; abort resets.
+  void closeInLoop(CloseMode mode, CloseCode code, std::string detail);
+
+ private:
+  enum class State : std::uint8_t {
+    kIdle,        // created, nothing on the loop yet
+    kConnecting,  // outgoing connect in progress
+    kOpen,
+    kFlushing,    // graceful close: writing out what was accepted
+    kLingering,   // write side shut; waiting for the peer's EOF (or a timeout)
+    kFinishing,   // finish() is scheduled
+    kClosed,
+  };
+  struct Deleter {
+    void operator()(LibeventConnection* conn) const noexcept;
+  };
+
+  LibeventConnection(std::shared_ptr<EventLoop> loop, HandlerPtr handler,
+                     const ConnectionOptions& options, std::string peer);
+
+  static void onReadCb(bufferevent* bev, void* ctx);
+  static void onWriteCb(bufferevent* bev, void* ctx);
+  static void onEventCb(bufferevent* bev, short events, void* ctx);
+  static void onOutputChangedCb(evbuffer* buffer, const evbuffer_cb_info* info, void* ctx);
+  static void onReferenceDoneCb(const void* data, std::size_t size, void* ctx);
+  static void onCloseTask(LoopTask* task, bool cancelled) noexcept;
+  static void onConnectTask(LoopTask* task, bool cancelled) noexcept;
+  static void onDestroyTask(LoopTask* task, bool cancelled) noexcept;
+
+  [[nodiscard]] Ptr self() { return std::static_pointer_cast<LibeventConnection>(shared_from_this()); }
+  /// Accounts `size` against the send budget. Thread-safe.
+  [[nodiscard]] bool reserve(std::size_t size) noexcept;
+  void appendToOutput(detail::BufferBlock* block) noexcept;
+  void attach(BufferEventPtr bev);
+  void onRead();
+  void onWrite();
+  void onEvent(short events);
+  void onBytesWritten(std::size_t count);
+  void notifyWritable();
+  void startLinger();
+  void fail(CloseCode code, int sys_error, std::string detail);
+  void scheduleFinish();
+  void finish();
+  void startConnect();
+
+  const std::shared_ptr<EventLoop> loop_;
+  const std::uint64_t id_;
+  std::string peer_;
+  const ConnectionOptions options_;
+
+  // Loop-thread state.
+  HandlerPtr handler_;
+  BufferEventPtr bev_;
+  State state_ = State::kIdle;
+  CloseReason reason_;       // why finish() will say it closed
+  bool abort_ = false;       // finish() resets instead of closing cleanly
+  bool peer_eof_ = false;
+  bool reading_paused_ = false;
+  bool writable_scheduled_ = false;
+  std::size_t read_low_watermark_ = 0;
+  std::size_t input_seen_ = 0;  // input bytes already counted as received
+  SocketAddress connect_address_;
+  Ptr pending_self_;            // keeps the object alive while connect_task_ is queued
+
+  // Shared with producers.
+  alignas(64) std::atomic<std::size_t> backlog_{0};
+  std::atomic<bool> refused_{false};         // a send was refused; onWritable owed
+  std::atomic<bool> closing_{false};         // sends now return kClosed
+  std::atomic<bool> close_requested_{false}; // close_task_ was claimed
+  CloseMode requested_mode_ = CloseMode::kGraceful;  // written by the claimant of close_task_
+  std::string requested_reason_;
+
+  // Counters: written by one side only.
+  std::atomic<std::uint64_t> bytes_received_{0};
+  std::atomic<std::uint64_t> bytes_sent_{0};
+  std::atomic<std::uint64_t> messages_sent_{0};
+  std::atomic<std::uint64_t> refusals_{0};
+
+  MemberTask<LibeventConnection> close_task_{this, &LibeventConnection::onCloseTask};
+  MemberTask<LibeventConnection> connect_task_{this, &LibeventConnection::onConnectTask};
+  MemberTask<LibeventConnection> destroy_task_{this, &LibeventConnection::onDestroyTask};
+};
+
+}  // namespace spool::libevent
