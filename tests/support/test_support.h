@@ -1,0 +1,114 @@
+// Helpers shared by the test suites: a running transport, a recording
+// handler, and waits that use condition variables (never sleeps).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "spool/transport.h"
+
+namespace spool::test {
+
+using namespace std::chrono_literals;
+
+/// Generous bound for anything a test waits on: long enough for a loaded
+/// 2-core machine under ThreadSanitizer, short enough to fail a hung test.
+inline constexpr std::chrono::seconds kWaitLimit{60};
+
+/// A value guarded by a mutex with a condition variable: the test-side way
+/// to wait for something another thread does.
+template <typename T>
+class Watched {
+ public:
+  explicit Watched(T initial = T{}) : value_(std::move(initial)) {}
+
+  template <typename Fn>
+  void update(Fn&& fn) {
+    {
+      std::lock_guard lock(mutex_);
+      fn(value_);
+    }
+    cv_.notify_all();
+  }
+  /// Waits until pred(value) holds; false on timeout.
+  template <typename Pred>
+  bool waitUntil(Pred&& pred, std::chrono::milliseconds limit = kWaitLimit) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, limit, [&] { return pred(value_); });
+  }
+  T get() const {
+    std::lock_guard lock(mutex_);
+    return value_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  T value_;
+};
+
+/// Everything a RecordingHandler saw, shared with the test thread.
+struct Recording {
+  bool opened = false;
+  bool closed = false;
+  int close_calls = 0;
+  int writable_calls = 0;
+  CloseReason reason;
+  std::string data;
+};
+using RecordingPtr = std::shared_ptr<Watched<Recording>>;
+
+/// Records every callback; optionally echoes what it receives.
+class RecordingHandler : public ConnectionHandler {
+ public:
+  explicit RecordingHandler(RecordingPtr record, bool echo = false)
+      : record_(std::move(record)), echo_(echo) {}
+
+  void onOpen(Connection& conn) override;
+  void onData(Connection& conn, InputBuffer& input) override;
+  void onWritable(Connection& conn) override;
+  void onClose(Connection& conn, const CloseReason& reason) override;
+
+ private:
+  RecordingPtr record_;
+  bool echo_;
+};
+
+/// Records accepted connections' recordings in accept order.
+struct AcceptLog {
+  std::vector<RecordingPtr> recordings;
+  std::vector<ConnectionPtr> connections;
+};
+
+/// A started transport that stops on destruction.
+class RunningTransport {
+ public:
+  explicit RunningTransport(unsigned loops = 2, TransportOptions options = {});
+  ~RunningTransport();
+  Transport& operator*() { return *transport_; }
+  Transport* operator->() { return transport_.get(); }
+
+ private:
+  std::unique_ptr<Transport> transport_;
+};
+
+/// Connects with a RecordingHandler and waits until open; fails the test
+/// when the connection cannot be made.
+ConnectionPtr connectAndWait(Transport& transport, std::uint16_t port, RecordingPtr record,
+                             const std::string& host = "127.0.0.1",
+                             ConnectionOptions options = {});
+
+/// FNV-1a over bytes, for checksummed transfers.
+std::uint64_t fnv1a(std::string_view bytes, std::uint64_t seed = 1469598103934665603ull);
+
+/// Deterministic pseudo-random bytes.
+std::string patternBytes(std::size_t size, std::uint64_t seed);
+
+}  // namespace spool::test
