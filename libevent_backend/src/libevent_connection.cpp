@@ -488,10 +488,12 @@ void LibeventConnection::finish() {
     bev_.reset();  // closes the socket; releases the referenced payloads it held
     backlog_.fetch_sub(unsent, std::memory_order_relaxed);
   }
+  // Leave the loop's table first, so the loop's counters already agree when
+  // the handler hears of the close. The deferred call holds a reference.
+  loop_->removeConnection(id_);
   if (auto handler = std::move(handler_)) {
     handler->onClose(*this, reason_);
   }  // the handler is destroyed here, on the loop thread
-  loop_->removeConnection(id_);
 }
 
 }  // namespace spool::libevent
