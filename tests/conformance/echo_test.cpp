@@ -106,7 +106,9 @@ TEST_CASE("a 64 MiB transfer echoes intact", "[conformance][echo][large]") {
   const StreamState done = state->get();
   CHECK(done.bytes == kTotal);
   CHECK(done.hash == sent_hash);
-  CHECK(refusals > 0);  // 64 MiB cannot fit a 1 MiB budget: backpressure was exercised
+  // Refusals depend on relative speeds (none under ThreadSanitizer, often
+  // some otherwise); the never-reading-client test forces them.
+  INFO(refusals << " sends were refused and retried");
   conn->close();
   REQUIRE(state->waitUntil([](const StreamState& s) { return s.closed; }));
 }
