@@ -23,6 +23,13 @@ constexpr ev_ssize_t kMaxSingleWrite = 1 << 20;
 // peer's EOF before closing anyway (closing with unread input would reset).
 constexpr timeval kLingerTimeout{2, 0};
 
+// CLOSE_ON_FREE: the bufferevent owns the socket and closes it when freed.
+// No BEV_OPT_THREADSAFE: only the loop's thread ever touches a bufferevent;
+// the lock-count test adds it (instrument_event_locks) to catch any other caller.
+int bufferEventOptions(const TransportOptions& options) noexcept {
+  return BEV_OPT_CLOSE_ON_FREE | (options.instrument_event_locks ? BEV_OPT_THREADSAFE : 0);
+}
+
 void setNoDelay(evutil_socket_t fd) noexcept {
   const int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -207,9 +214,7 @@ void LibeventConnection::attach(BufferEventPtr bev) {
 void LibeventConnection::openAccepted(evutil_socket_t fd) {
   loop_->assertInLoopThread("LibeventConnection::openAccepted");
   setNoDelay(fd);
-  // CLOSE_ON_FREE: from here on the bufferevent owns the socket.
-  // No BEV_OPT_THREADSAFE: only this loop's thread ever touches it.
-  BufferEventPtr bev(bufferevent_socket_new(loop_->base(), fd, BEV_OPT_CLOSE_ON_FREE));
+  BufferEventPtr bev(bufferevent_socket_new(loop_->base(), fd, bufferEventOptions(loop_->options())));
   if (!bev) {
     log(LogLevel::kError, "{}: bufferevent_socket_new failed for {}; closing it", loop_->name(), peer_);
     evutil_closesocket(fd);
@@ -244,8 +249,7 @@ void LibeventConnection::onConnectTask(LoopTask* task, bool cancelled) noexcept 
 }
 
 void LibeventConnection::startConnect() {
-  // CLOSE_ON_FREE: the bufferevent creates the socket and owns it.
-  BufferEventPtr bev(bufferevent_socket_new(loop_->base(), -1, BEV_OPT_CLOSE_ON_FREE));
+  BufferEventPtr bev(bufferevent_socket_new(loop_->base(), -1, bufferEventOptions(loop_->options())));
   if (!bev) {
     closing_.store(true, std::memory_order_release);
     state_ = State::kClosed;

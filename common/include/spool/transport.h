@@ -35,6 +35,11 @@ struct TransportOptions {
   std::size_t copy_threshold = 512;
   /// How long stop() lets connections flush before it aborts them.
   std::chrono::milliseconds stop_grace{2000};
+  /// Testing aid, never needed in production: give the event library's
+  /// objects (event bases, per-connection buffers) their internal locks, so
+  /// that a test which counts lock acquisitions would see any event-library
+  /// call a producer thread made. spool itself never relies on those locks.
+  bool instrument_event_locks = false;
 };
 
 struct ListenOptions {
