@@ -80,10 +80,12 @@ std::string threadIdString(std::thread::id id) {
 
 }  // namespace
 
-EventLoop::EventLoop(unsigned index, const TransportOptions& options)
+EventLoop::EventLoop(unsigned index, const TransportOptions& options,
+                     std::shared_ptr<ConnectionLimit> limit)
     : index_(index),
       name_(options.name + "-" + std::to_string(index)),
       options_(options),
+      limit_(std::move(limit)),
       base_(makeBase(options.instrument_event_locks)) {
   wake_event_ = makeEvent(base_.get(), wake_fd_.readFd(), EV_READ | EV_PERSIST, &onWakeCb, this);
   drain_event_ = makeEvent(base_.get(), -1, 0, &onDrainCb, this);

@@ -181,3 +181,82 @@ TEST_CASE("stop() while producers are sending releases every payload once",
   CHECK(tally.closed > 0);
   server.reset();  // the connections outlive the transport safely
 }
+
+namespace {
+
+// One slot per send: its release callback must run once, leaving it at 1.
+void releaseSlot(void* context, const std::byte*, std::size_t) noexcept {
+  static_cast<std::atomic<std::uint8_t>*>(context)->fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+TEST_CASE("1M sends racing with closes on 1,000 connections: each payload released exactly once",
+          "[conformance][close][concurrency][stress]") {
+  constexpr int kConnections = 1000;
+  constexpr int kProducers = 4;
+  constexpr int kSendsPerProducer = 250'000;  // 1M in all
+  auto slots = std::make_unique<std::atomic<std::uint8_t>[]>(std::size_t{kProducers} * kSendsPerProducer);
+  Tally tally;
+  auto sink = std::make_shared<Watched<SinkState>>();
+  {
+    RunningTransport server(2);
+    RunningTransport clients(2);
+    const AcceptLog targets = acceptTargets(*server, *clients, kConnections, [&] {
+      return std::make_unique<Sink>(sink);
+    });
+    std::atomic<int> started{0};
+    std::vector<std::thread> producers;
+    for (int p = 0; p < kProducers; ++p) {
+      producers.emplace_back([&, p] {
+        started.fetch_add(1);
+        for (int i = 0; i < kSendsPerProducer; ++i) {
+          auto* slot = &slots[std::size_t(p) * kSendsPerProducer + i];
+          const std::size_t size = 1 + (i * 37 + p) % kPayload.size();
+          tally.attempts.fetch_add(1, std::memory_order_relaxed);
+          Buffer payload = Buffer::wrap(kPayload.data(), size, &releaseSlot, slot);
+          const SendResult result =
+              targets.connections[(i * 7 + p * 13) % kConnections]->send(std::move(payload));
+          (result == SendResult::kOk ? tally.ok : tally.closed).fetch_add(1, std::memory_order_relaxed);
+        }  // a refused payload is released here, by the Buffer's destructor
+      });
+    }
+    // Two closers race the producers, walking the connections from both ends.
+    auto closer = [&](int from, int step) {
+      while (started.load() < kProducers) {
+        std::this_thread::yield();
+      }
+      for (int n = 0; n < kConnections / 2; ++n) {
+        const std::uint64_t goal =
+            std::uint64_t(n + 1) * kProducers * kSendsPerProducer / (kConnections / 2 + 50);
+        while (tally.attempts.load() < goal) {
+          std::this_thread::yield();
+        }
+        targets.connections[from + n * step]->close(n % 3 == 0 ? CloseMode::kAbort : CloseMode::kGraceful);
+      }
+    };
+    std::thread closer_a(closer, 0, 1);
+    std::thread closer_b(closer, kConnections - 1, -1);
+    for (auto& t : producers) {
+      t.join();
+    }
+    closer_a.join();
+    closer_b.join();
+    for (auto& record : targets.recordings) {
+      REQUIRE(record->waitUntil([](const Recording& r) { return r.closed; }));
+      CHECK(record->get().close_calls == 1);
+    }
+  }  // transports stopped: nothing is left in flight
+  std::uint64_t never = 0;
+  std::uint64_t twice = 0;
+  for (std::size_t i = 0; i < std::size_t{kProducers} * kSendsPerProducer; ++i) {
+    const auto count = slots[i].load();
+    never += count == 0 ? 1 : 0;
+    twice += count > 1 ? 1 : 0;
+  }
+  INFO("ok " << tally.ok << ", closed " << tally.closed);
+  CHECK(never == 0);
+  CHECK(twice == 0);
+  CHECK(tally.closed > 0);
+  CHECK(tally.ok > 0);
+}
