@@ -1,0 +1,104 @@
+// spool's inbox, reproduced from libevent_backend/src/event_loop.cpp so that
+// the mechanism itself is measured: an intrusive MPSC queue whose push is one
+// atomic exchange, an eventfd written only on the empty -> non-empty
+// transition while the loop is not draining, bounded drain batches that
+// re-arm themselves with event_active on the loop's own NOLOCK base.
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "loop_thread.h"
+#include "spool/mpsc_queue.h"
+#include "per_loop_strategy.h"
+#include "strategies.h"
+
+namespace spool::bench {
+namespace {
+
+// TransportOptions::drain_batch's default.
+constexpr std::size_t kDrainBatch = 1024;
+
+class InboxLoop {
+ public:
+  InboxLoop(unsigned index, MessageSink& sink) : index_(index), sink_(sink) {
+    wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    wake_event_ = makeEvent(thread_.base(), wake_fd_, EV_READ | EV_PERSIST, &onWakeCb, this);
+    drain_event_ = makeEvent(thread_.base(), -1, 0, &onDrainCb, this);
+    event_add(wake_event_.get(), nullptr);
+  }
+  ~InboxLoop() {
+    thread_.stop();
+    drain_event_.reset();
+    wake_event_.reset();
+    ::close(wake_fd_);
+  }
+
+  void start() { thread_.start(); }
+  void stop() { thread_.stop(); }
+
+  // Producer side: EventLoop::post().
+  void post(Message* msg) noexcept {
+    if (!inbox_.push(msg)) {
+      return;  // whoever made it non-empty took care of the wake-up
+    }
+    if (draining_.load(std::memory_order_seq_cst)) {
+      return;  // the drain re-checks the inbox before it stops
+    }
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const auto n = ::write(wake_fd_, &one, sizeof(one));
+  }
+
+ private:
+  static void onWakeCb(evutil_socket_t fd, short, void* ctx) {
+    std::uint64_t value;
+    [[maybe_unused]] const auto n = ::read(fd, &value, sizeof(value));
+    static_cast<InboxLoop*>(ctx)->drain();
+  }
+  static void onDrainCb(evutil_socket_t, short, void* ctx) { static_cast<InboxLoop*>(ctx)->drain(); }
+
+  // EventLoop::drain().
+  void drain() noexcept {
+    draining_.store(true, std::memory_order_relaxed);
+    std::size_t count = 0;
+    PopStatus status = PopStatus::kEmpty;
+    Message* msg = nullptr;
+    while (count < kDrainBatch) {
+      status = inbox_.pop(msg);
+      if (status != PopStatus::kItem) {
+        break;
+      }
+      sink_.receive(index_, msg->producer, msg->ts, msg->done);
+      ++count;
+    }
+    sink_.flush(index_);
+    if (status == PopStatus::kPending || (status == PopStatus::kItem && !inbox_.empty())) {
+      event_active(drain_event_.get(), EV_TIMEOUT, 0);
+      return;
+    }
+    draining_.store(false, std::memory_order_seq_cst);
+    if (!inbox_.empty()) {
+      draining_.store(true, std::memory_order_relaxed);
+      event_active(drain_event_.get(), EV_TIMEOUT, 0);
+    }
+  }
+
+  const unsigned index_;
+  MessageSink& sink_;
+  LoopThread thread_{false};  // NOLOCK, like spool's loops
+  int wake_fd_ = -1;
+  EventPtr wake_event_;
+  EventPtr drain_event_;
+  MpscQueue<Message> inbox_;
+  alignas(64) std::atomic<bool> draining_{false};
+};
+
+}  // namespace
+
+std::unique_ptr<HandoffStrategy> makeSpoolInboxStrategy(unsigned loops, MessageSink& sink) {
+  return std::make_unique<PerLoopStrategy<InboxLoop>>(loops, sink);
+}
+
+}  // namespace spool::bench
