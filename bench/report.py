@@ -359,6 +359,7 @@ def main():
     ap.add_argument("--raw", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--command", default="bench/run.sh")
+    ap.add_argument("--preload", default="")
     ap.add_argument("--docs")
     ap.add_argument("--plots")
     args = ap.parse_args()
@@ -368,6 +369,7 @@ def main():
     targets = handoff_targets(h) + stream_targets(st) + server_targets(sv)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     info = machine()
+    info["server_preload"] = args.preload or "none (glibc malloc)"
     key = lambda d: {" / ".join(map(str, k)): v for k, v in d.items()}
     with open(args.out, "w") as f:
         json.dump({"date": now, "command": args.command, "machine": info, "failures": failures,
@@ -381,7 +383,8 @@ def main():
         with open(args.docs) as f:
             text = f.read()
         run_info = (f"Measured {now} with `{args.command}` on {info['cores']} × {info['cpu']}, Linux {info['kernel']}, "
-                    f"libevent {info['libevent']}, {info['memcached']}, {info['compiler']}. "
+                    f"libevent {info['libevent']}, {info['memcached']}, {info['compiler']}; "
+                    f"servers' LD_PRELOAD: {info['server_preload']}. "
                     f"Raw and summarised results: `bench/results/{os.path.basename(args.out)}`.")
         if failures:
             run_info += "\n\n**Correctness failures in this run:** " + "; ".join(failures)

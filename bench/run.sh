@@ -13,6 +13,9 @@
 #                     script and the tools, not the numbers
 #   --tls             add binary TLS gets to the server part
 #   --memcached-only  server part without spoold
+#   --preload LIB     LD_PRELOAD for every server process (stream_server, spoold,
+#                     memcached), e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2:
+#                     shows what the allocator costs (see docs/benchmarks.md)
 #   --out FILE        results file (default: bench/results/<date>.json)
 #   --no-docs         leave docs/benchmarks.md and the plots alone
 # Runs in about 13 minutes on 2 cores. Needs python3, gnuplot (gnuplot-nox),
@@ -28,6 +31,7 @@ quick=0
 tls=0
 memcached_only=0
 out=""
+preload=""
 docs=1
 command_line="bench/run.sh $*"
 while (($#)); do
@@ -38,13 +42,20 @@ while (($#)); do
     --quick) quick=1; reps=1; shift ;;
     --tls) tls=1; shift ;;
     --memcached-only) memcached_only=1; shift ;;
+    --preload) preload=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --no-docs) docs=0; shift ;;
-    -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
 has_part() { [[ ",$parts," == *",$1,"* ]]; }
+if [[ -n $preload ]]; then
+  [[ -r $preload ]] || { echo "run.sh: --preload $preload: no such library" >&2; exit 1; }
+  server_env=(env "LD_PRELOAD=$preload")
+else
+  server_env=(env)
+fi
 
 bin="$build/bench"
 for tool in handoff stream_server stream_client mcload; do
@@ -94,7 +105,7 @@ fi
 # run_stream MODE SIZE PRODUCERS: one server + client pair.
 run_stream() {
   local mode=$1 size=$2 producers=$3 port=""
-  "$bin/stream_server" --mode "$mode" --port 0 --loops 1 --producers "$producers" --msg-size "$size" \
+  "${server_env[@]}" "$bin/stream_server" --mode "$mode" --port 0 --loops 1 --producers "$producers" --msg-size "$size" \
     --window 1048576 --max-seconds 60 >"$work/server.json" 2>"$work/server.err" &
   server_pid=$!
   for _ in $(seq 200); do
@@ -158,12 +169,12 @@ start_server() {
   case $name in
     memcached)
       local user=(); [[ $(id -u) -eq 0 ]] && user=(-u root)
-      memcached "${user[@]}" -p "$port" -l "$listen" -t "$threads" -m 1024 -c 4096 "${tls_args[@]}" &
+      "${server_env[@]}" memcached "${user[@]}" -p "$port" -l "$listen" -t "$threads" -m 1024 -c 4096 "${tls_args[@]}" &
       ;;
     spoold-inline)
-      "$spoold" -p "$port" -l "$listen" -t "$threads" -m 1024 -c 4096 --exec=inline "${tls_args[@]}" & ;;
+      "${server_env[@]}" "$spoold" -p "$port" -l "$listen" -t "$threads" -m 1024 -c 4096 --exec=inline "${tls_args[@]}" & ;;
     spoold-workers)
-      "$spoold" -p "$port" -l "$listen" -t "$threads" -m 1024 -c 4096 --exec=workers --workers "$threads" \
+      "${server_env[@]}" "$spoold" -p "$port" -l "$listen" -t "$threads" -m 1024 -c 4096 --exec=workers --workers "$threads" \
         "${tls_args[@]}" & ;;
   esac
   server_pid=$!
@@ -223,5 +234,5 @@ fi
 mkdir -p "$(dirname "$out")"
 doc_args=()
 ((docs)) && doc_args=(--docs "$repo/docs/benchmarks.md" --plots "$repo/docs/img")
-python3 "$here/report.py" --raw "$raw" --out "$out" --command "$command_line" "${doc_args[@]}"
+python3 "$here/report.py" --raw "$raw" --out "$out" --command "$command_line" --preload "$preload" "${doc_args[@]}"
 log "results in $out"

@@ -9,6 +9,7 @@ packages=(
   clang libclang-rt-14-dev          # libFuzzer and sanitizer runtimes
   memcached libmemcached-tools nutcracker libcache-memcached-fast-perl  # real peers
   gnuplot-nox python3                # benchmark plots and bench/report.py
+  libjemalloc2                       # bench/run.sh --preload: the allocator's share of the send path
 )
 
 missing=()
