@@ -78,10 +78,12 @@ raw="$work/raw.jsonl"
 : >"$raw"
 server_pid=""
 cleanup() {
+  trap - EXIT INT TERM
   [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # record PART CELL_JSON RESULT_JSON: one line of raw results.
 record() { printf '{"part": "%s", "cell": %s, "result": %s}\n' "$1" "$2" "$3" >>"$raw"; }
@@ -105,6 +107,9 @@ fi
 # run_stream MODE SIZE PRODUCERS: one server + client pair.
 run_stream() {
   local mode=$1 size=$2 producers=$3 port=""
+  # The previous server's files must go first: the shell truncates them in
+  # the child, after fork, so a quick poll could read the old port.
+  rm -f "$work/server.json" "$work/server.err"
   "${server_env[@]}" "$bin/stream_server" --mode "$mode" --port 0 --loops 1 --producers "$producers" --msg-size "$size" \
     --window 1048576 --max-seconds 60 >"$work/server.json" 2>"$work/server.err" &
   server_pid=$!
