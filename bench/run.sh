@@ -114,7 +114,7 @@ run_stream() {
     --window 1048576 --max-seconds 60 >"$work/server.json" 2>"$work/server.err" &
   server_pid=$!
   for _ in $(seq 200); do
-    port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$work/server.err")
+    port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$work/server.err" 2>/dev/null || true)
     [[ -n $port ]] && break
     sleep 0.05
   done
