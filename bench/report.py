@@ -111,7 +111,7 @@ def med(stats, key, metric):
 
 # ---------------------------------------------------------------- handoff
 
-HANDOFF_ORDER = ["spool", "mutex", "eventfd", "threadsafe", "wait"]
+HANDOFF_ORDER = ["spool", "spool-yield", "mutex", "eventfd", "threadsafe", "wait"]
 
 
 def handoff_markdown(h):
@@ -133,10 +133,11 @@ def handoff_markdown(h):
                          us(med(h, k, "latency_p50_ns")), us(med(h, k, "latency_p99_ns")),
                          us(med(h, k, "latency_p999_ns")),
                          f"{med(h, k, 'eventfd_writes_per_msg'):.4f}", f"{med(h, k, 'voluntary_switches_per_msg'):.4f}",
-                         si(med(h, k, "producer_libevent_locks"))])
+                         si(med(h, k, "producer_libevent_locks")), si(med(h, k, "pending_rearms"))])
         parts.append(f"**{p} producer(s) → {l} loop(s)**\n\n" + table(
             ["strategy", "msgs/s median (min–max)", "vs mutex", "send mean", "send p99.9", "send max",
-             "handoff p50", "p99", "p99.9", "eventfd writes/msg", "vol. switches/msg", "producer libevent locks"],
+             "handoff p50", "p99", "p99.9", "eventfd writes/msg", "vol. switches/msg", "producer libevent locks",
+             "drains stopped by a half-done push"],
             rows))
     return "\n\n".join(parts)
 
@@ -288,9 +289,10 @@ def draw_plots(h, st, sv, plots_dir):
     script = ""
     if h:
         configs = sorted({(p, l) for p, l, _ in h})
-        rows = [(f"P{p} L{l}", [med(h, (p, l, s), "msgs_per_s") for s in HANDOFF_ORDER]) for p, l in configs]
+        ran = [s for s in HANDOFF_ORDER if any(k[2] == s for k in h)]
+        rows = [(f"P{p} L{l}", [med(h, (p, l, s), "msgs_per_s") for s in ran]) for p, l in configs]
         script += plot_clustered(os.path.join(plots_dir, "handoff_throughput.png"),
-                                 "handoff: messages/s by strategy (median)", "messages/s", HANDOFF_ORDER, rows, True)
+                                 "handoff: messages/s by strategy (median)", "messages/s", ran, rows, True)
     if st:
         rows = []
         for size in sorted({k[0] for k in st}):

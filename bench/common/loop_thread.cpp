@@ -19,10 +19,13 @@ EventPtr makeEvent(event_base* base, evutil_socket_t fd, short what, event_callb
   return ev;
 }
 
-LoopThread::LoopThread(bool locking) {
+LoopThread::LoopThread(bool locking, int max_callbacks_per_poll) {
   event_config* config = event_config_new();
   if (!locking) {
     event_config_set_flag(config, EVENT_BASE_FLAG_NOLOCK);
+  }
+  if (max_callbacks_per_poll > 0) {
+    event_config_set_max_dispatch_interval(config, nullptr, max_callbacks_per_poll, 0);
   }
   base_.reset(event_base_new_with_config(config));
   event_config_free(config);

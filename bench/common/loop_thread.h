@@ -16,7 +16,10 @@ class LoopThread {
   /// `locking`: false creates the base with EVENT_BASE_FLAG_NOLOCK (only the
   /// loop thread may touch it, as in spool); true leaves libevent's locks on
   /// (threading must be enabled first: evthread_use_pthreads() or counting locks).
-  explicit LoopThread(bool locking);
+  /// `max_callbacks_per_poll` > 0 makes libevent poll (without blocking)
+  /// after that many callbacks, as spool's loops do, so an event that keeps
+  /// re-activating itself cannot starve I/O.
+  explicit LoopThread(bool locking, int max_callbacks_per_poll = 0);
   ~LoopThread();
   LoopThread(const LoopThread&) = delete;
   LoopThread& operator=(const LoopThread&) = delete;

@@ -36,7 +36,8 @@ std::string resultJson(const HandoffConfig& config, const HandoffResult& r) {
       .add("eventfd_writes_per_msg", r.write_syscalls_per_msg)
       .add("voluntary_switches_per_msg", r.voluntary_switches_per_msg)
       .add("producer_libevent_locks", r.producer_libevent_locks)
-      .add("window_full_per_msg", r.window_full_per_msg);
+      .add("window_full_per_msg", r.window_full_per_msg)
+      .add("pending_rearms", r.pending_rearms);
   if (!r.ok) {
     o.add("error", r.error);
   }
@@ -55,7 +56,9 @@ int main(int argc, char** argv) {
                  "  mutex      mutex-protected vector + event_active on empty->non-empty (Envoy, muduo)\n"
                  "  eventfd    the same lock-free queue, one eventfd write per message\n"
                  "  threadsafe bufferevent_write into a BEV_OPT_THREADSAFE bufferevent (pair)\n"
-                 "  wait       post and block until the loop ran it (runInEventBaseThreadAndWait)");
+                 "  wait       post and block until the loop ran it (runInEventBaseThreadAndWait)\n"
+                 "  spool-yield (on request) spool's inbox, but a drain that meets a half-finished\n"
+                 "             push spins briefly and yields instead of re-arming at once");
   args.add("strategies", &strategies, "comma-separated strategies to run");
   args.add("producers", &config.producers, "producer threads");
   args.add("loops", &config.loops, "loop threads");
@@ -77,7 +80,7 @@ int main(int argc, char** argv) {
   bool all_ok = true;
   std::vector<std::string> rows_json;
   TextTable table({"strategy", "msgs/s", "send mean", "send p99.9", "send max", "lat p50", "lat p99",
-                   "lat p99.9", "wr/msg", "vcsw/msg", "locks"});
+                   "lat p99.9", "wr/msg", "vcsw/msg", "locks", "pending"});
   for (const auto& name : splitList(strategies)) {
     HandoffConfig run = config;
     run.strategy = name;
@@ -92,7 +95,7 @@ int main(int argc, char** argv) {
                   duration(r.latency_p99_ns), duration(r.latency_p999_ns),
                   fmt::format("{:.4f}", r.write_syscalls_per_msg),
                   fmt::format("{:.4f}", r.voluntary_switches_per_msg),
-                  std::to_string(r.producer_libevent_locks)});
+                  std::to_string(r.producer_libevent_locks), std::to_string(r.pending_rearms)});
   }
   if (json) {
     std::string results = "[";

@@ -190,7 +190,9 @@ HandoffResult HandoffBench::run(HandoffStrategy& strategy) {
     }
   }
   strategy.stop();
-  return summarize(end_ns - start_ns.load(), drained);
+  HandoffResult result = summarize(end_ns - start_ns.load(), drained);
+  result.pending_rearms = strategy.pendingRearms();
+  return result;
 }
 
 HandoffResult HandoffBench::summarize(std::uint64_t elapsed_ns, bool drained) const {

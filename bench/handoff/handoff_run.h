@@ -29,6 +29,7 @@ struct HandoffResult {
   double voluntary_switches_per_msg = 0;
   std::uint64_t producer_libevent_locks = 0;
   double window_full_per_msg = 0;      ///< sends that found their channel's window full
+  std::uint64_t pending_rearms = 0;    ///< inbox drains stopped by a half-finished push
   bool ok = true;                      ///< every message arrived exactly once, in time
   std::string error;
 };

@@ -47,6 +47,9 @@ class HandoffStrategy {
   /// until the sink has received it.
   virtual void send(Message* msg) noexcept = 0;
   virtual void stop() = 0;
+  /// Inbox strategies: drains that found a producer between its exchange
+  /// and its link (kPending) and re-armed themselves. After stop().
+  [[nodiscard]] virtual std::uint64_t pendingRearms() const noexcept { return 0; }
 };
 
 }  // namespace spool::bench

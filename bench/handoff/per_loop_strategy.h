@@ -1,6 +1,7 @@
 // A strategy made of one independent object per loop.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -28,6 +29,15 @@ class PerLoopStrategy final : public HandoffStrategy {
     for (auto& loop : loops_) {
       loop->stop();
     }
+  }
+  std::uint64_t pendingRearms() const noexcept override {
+    std::uint64_t sum = 0;
+    if constexpr (requires(const LoopT& l) { l.pendingRearms(); }) {
+      for (const auto& loop : loops_) {
+        sum += loop->pendingRearms();
+      }
+    }
+    return sum;
   }
 
  private:

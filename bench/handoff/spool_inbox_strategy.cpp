@@ -4,6 +4,7 @@
 // transition while the loop is not draining, bounded drain batches that
 // re-arm themselves with event_active on the loop's own NOLOCK base.
 #include <sys/eventfd.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -18,9 +19,19 @@
 namespace spool::bench {
 namespace {
 
-// TransportOptions::drain_batch's default.
+// TransportOptions::drain_batch's default, and event_loop.cpp's kMaxCallbacksPerPoll.
 constexpr std::size_t kDrainBatch = 1024;
+constexpr int kMaxCallbacksPerPoll = 64;
+// spool-yield only: pops retried in place before giving the CPU away.
+constexpr int kPendingSpins = 128;
 
+/// `YieldOnPending` false is the backend's drain; true is the variant this
+/// benchmark proposes (strategy spool-yield): when a producer sits between
+/// its exchange and its link (kPending), retry in place briefly and then
+/// sched_yield() (on an oversubscribed machine that producer is most likely
+/// descheduled) instead of re-arming the drain event at once, which spins
+/// the loop through libevent while the producer waits for a CPU.
+template <bool YieldOnPending>
 class InboxLoop {
  public:
   InboxLoop(unsigned index, MessageSink& sink) : index_(index), sink_(sink) {
@@ -38,6 +49,8 @@ class InboxLoop {
 
   void start() { thread_.start(); }
   void stop() { thread_.stop(); }
+  /// Drains that ended on kPending and re-armed themselves. After stop().
+  [[nodiscard]] std::uint64_t pendingRearms() const noexcept { return pending_rearms_; }
 
   // Producer side: EventLoop::post().
   void post(Message* msg) noexcept {
@@ -67,6 +80,16 @@ class InboxLoop {
     Message* msg = nullptr;
     while (count < kDrainBatch) {
       status = inbox_.pop(msg);
+      if constexpr (YieldOnPending) {
+        for (int spin = 0; status == PopStatus::kPending && spin < kPendingSpins; ++spin) {
+          __builtin_ia32_pause();
+          status = inbox_.pop(msg);
+        }
+        if (status == PopStatus::kPending) {
+          sched_yield();
+          status = inbox_.pop(msg);
+        }
+      }
       if (status != PopStatus::kItem) {
         break;
       }
@@ -74,6 +97,7 @@ class InboxLoop {
       ++count;
     }
     sink_.flush(index_);
+    pending_rearms_ += status == PopStatus::kPending;
     if (status == PopStatus::kPending || (status == PopStatus::kItem && !inbox_.empty())) {
       event_active(drain_event_.get(), EV_TIMEOUT, 0);
       return;
@@ -87,18 +111,23 @@ class InboxLoop {
 
   const unsigned index_;
   MessageSink& sink_;
-  LoopThread thread_{false};  // NOLOCK, like spool's loops
+  LoopThread thread_{false, kMaxCallbacksPerPoll};  // NOLOCK, like spool's loops
   int wake_fd_ = -1;
   EventPtr wake_event_;
   EventPtr drain_event_;
   MpscQueue<Message> inbox_;
   alignas(64) std::atomic<bool> draining_{false};
+  std::uint64_t pending_rearms_ = 0;  // loop thread
 };
 
 }  // namespace
 
 std::unique_ptr<HandoffStrategy> makeSpoolInboxStrategy(unsigned loops, MessageSink& sink) {
-  return std::make_unique<PerLoopStrategy<InboxLoop>>(loops, sink);
+  return std::make_unique<PerLoopStrategy<InboxLoop<false>>>(loops, sink);
+}
+
+std::unique_ptr<HandoffStrategy> makeSpoolYieldStrategy(unsigned loops, MessageSink& sink) {
+  return std::make_unique<PerLoopStrategy<InboxLoop<true>>>(loops, sink);
 }
 
 }  // namespace spool::bench

@@ -12,6 +12,9 @@ std::unique_ptr<HandoffStrategy> makeHandoffStrategy(const std::string& name, un
   if (name == "spool") {
     return makeSpoolInboxStrategy(loops, sink);
   }
+  if (name == "spool-yield") {
+    return makeSpoolYieldStrategy(loops, sink);
+  }
   if (name == "mutex") {
     return makeMutexPostStrategy(loops, sink);
   }
