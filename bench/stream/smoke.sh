@@ -12,7 +12,7 @@ trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 pid=$!
 port=""
 for _ in $(seq 100); do
-  port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$dir/server.err")
+  port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$dir/server.err" 2>/dev/null || true)
   [[ -n $port ]] && break
   sleep 0.05
 done
