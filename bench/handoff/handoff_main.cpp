@@ -48,7 +48,10 @@ std::string resultJson(const HandoffConfig& config, const HandoffResult& r) {
 
 int main(int argc, char** argv) {
   HandoffConfig config;
-  std::string strategies = "spool,mutex,eventfd,threadsafe,wait";
+  std::string strategies;
+  for (const auto& name : handoffStrategyNames()) {
+    strategies += (strategies.empty() ? "" : ",") + name;
+  }
   bool json = false;
   ArgParser args("handoff",
                  "P producer threads hand trivial messages to L libevent loops; strategies side by side:\n"

@@ -3,9 +3,10 @@
 // from another thread takes the event_base lock and, while the loop waits in
 // epoll, writes libevent's notification eventfd.
 #include <memory>
-#include <mutex>
+#include <vector>
 
 #include "loop_thread.h"
+#include "post_queue.h"
 #include "per_loop_strategy.h"
 #include "strategies.h"
 
@@ -25,13 +26,7 @@ class PostLoop {
   void stop() { thread_.stop(); }
 
   void post(Message* msg) noexcept {
-    bool was_empty;
-    {
-      std::lock_guard lock(mutex_);
-      pending_.push_back(msg);
-      was_empty = pending_.size() == 1;
-    }
-    if (was_empty) {
+    if (queue_.post(msg)) {
       event_active(run_event_.get(), EV_TIMEOUT, 0);
     }
   }
@@ -40,14 +35,10 @@ class PostLoop {
   static void onRunCb(evutil_socket_t, short, void* ctx) { static_cast<PostLoop*>(ctx)->run(); }
 
   void run() noexcept {
-    {
-      std::lock_guard lock(mutex_);
-      running_.swap(pending_);
-    }
+    queue_.takeAll(running_);
     for (Message* msg : running_) {
       sink_.receive(index_, msg->producer, msg->ts, msg->done);
     }
-    running_.clear();
     sink_.flush(index_);
   }
 
@@ -55,8 +46,7 @@ class PostLoop {
   MessageSink& sink_;
   LoopThread thread_{true};  // event_active from producers needs the base lock
   EventPtr run_event_;
-  std::mutex mutex_;
-  std::vector<Message*> pending_;
+  PostQueue<Message*> queue_;
   std::vector<Message*> running_;  // loop thread only
 };
 

@@ -3,9 +3,7 @@
 // atomic exchange, an eventfd written only on the empty -> non-empty
 // transition while the loop is not draining, bounded drain batches that
 // re-arm themselves with event_active on the loop's own NOLOCK base.
-#include <sys/eventfd.h>
 #include <sched.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
@@ -15,6 +13,7 @@
 #include "spool/mpsc_queue.h"
 #include "per_loop_strategy.h"
 #include "strategies.h"
+#include "wake_eventfd.h"
 
 namespace spool::bench {
 namespace {
@@ -35,16 +34,11 @@ template <bool YieldOnPending>
 class InboxLoop {
  public:
   InboxLoop(unsigned index, MessageSink& sink) : index_(index), sink_(sink) {
-    wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    wake_event_ = makeEvent(thread_.base(), wake_fd_, EV_READ | EV_PERSIST, &onWakeCb, this);
     drain_event_ = makeEvent(thread_.base(), -1, 0, &onDrainCb, this);
-    event_add(wake_event_.get(), nullptr);
   }
   ~InboxLoop() {
     thread_.stop();
     drain_event_.reset();
-    wake_event_.reset();
-    ::close(wake_fd_);
   }
 
   void start() { thread_.start(); }
@@ -60,14 +54,12 @@ class InboxLoop {
     if (draining_.load(std::memory_order_seq_cst)) {
       return;  // the drain re-checks the inbox before it stops
     }
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const auto n = ::write(wake_fd_, &one, sizeof(one));
+    wake_.ring();
   }
 
  private:
   static void onWakeCb(evutil_socket_t fd, short, void* ctx) {
-    std::uint64_t value;
-    [[maybe_unused]] const auto n = ::read(fd, &value, sizeof(value));
+    WakeEventfd::consume(fd);
     static_cast<InboxLoop*>(ctx)->drain();
   }
   static void onDrainCb(evutil_socket_t, short, void* ctx) { static_cast<InboxLoop*>(ctx)->drain(); }
@@ -112,8 +104,7 @@ class InboxLoop {
   const unsigned index_;
   MessageSink& sink_;
   LoopThread thread_{false, kMaxCallbacksPerPoll};  // NOLOCK, like spool's loops
-  int wake_fd_ = -1;
-  EventPtr wake_event_;
+  WakeEventfd wake_{thread_.base(), &onWakeCb, this};  // after thread_: freed before the base
   EventPtr drain_event_;
   MpscQueue<Message> inbox_;
   alignas(64) std::atomic<bool> draining_{false};

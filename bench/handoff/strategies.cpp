@@ -1,6 +1,25 @@
 #include "strategies.h"
 
 namespace spool::bench {
+namespace {
+
+using Factory = std::unique_ptr<HandoffStrategy> (*)(unsigned loops, MessageSink& sink);
+
+struct Named {
+  const char* name;
+  Factory make;
+};
+
+constexpr Named kStrategies[] = {
+    {"spool", &makeSpoolInboxStrategy},
+    {"mutex", &makeMutexPostStrategy},
+    {"eventfd", &makeEventfdPerMessageStrategy},
+    {"threadsafe", &makeThreadsafeBuffereventStrategy},
+    {"wait", &makeRunAndWaitStrategy},
+    {"spool-yield", &makeSpoolYieldStrategy},  // on request only
+};
+
+}  // namespace
 
 const std::vector<std::string>& handoffStrategyNames() {
   static const std::vector<std::string> names = {"spool", "mutex", "eventfd", "threadsafe", "wait"};
@@ -9,23 +28,10 @@ const std::vector<std::string>& handoffStrategyNames() {
 
 std::unique_ptr<HandoffStrategy> makeHandoffStrategy(const std::string& name, unsigned loops,
                                                      MessageSink& sink) {
-  if (name == "spool") {
-    return makeSpoolInboxStrategy(loops, sink);
-  }
-  if (name == "spool-yield") {
-    return makeSpoolYieldStrategy(loops, sink);
-  }
-  if (name == "mutex") {
-    return makeMutexPostStrategy(loops, sink);
-  }
-  if (name == "eventfd") {
-    return makeEventfdPerMessageStrategy(loops, sink);
-  }
-  if (name == "threadsafe") {
-    return makeThreadsafeBuffereventStrategy(loops, sink);
-  }
-  if (name == "wait") {
-    return makeRunAndWaitStrategy(loops, sink);
+  for (const auto& s : kStrategies) {
+    if (name == s.name) {
+      return s.make(loops, sink);
+    }
   }
   return nullptr;
 }

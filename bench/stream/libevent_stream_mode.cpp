@@ -19,6 +19,7 @@
 
 #include "frame.h"
 #include "loop_thread.h"
+#include "post_queue.h"
 #include "send_budget.h"
 #include "stream_mode.h"
 #include "usage.h"
@@ -46,18 +47,11 @@ struct LibeventLoop {
   LibeventStreamMode* mode = nullptr;
   EvListenerPtr listener;
   EventPtr run_event;
-  std::mutex mutex;
-  std::vector<PostItem> pending;  // guarded by mutex
+  PostQueue<PostItem> queue;
   std::vector<PostItem> running;  // loop thread only
 
   void post(const PostItem& item) noexcept {
-    bool was_empty;
-    {
-      std::lock_guard lock(mutex);
-      pending.push_back(item);
-      was_empty = pending.size() == 1;
-    }
-    if (was_empty) {
+    if (queue.post(item)) {
       // Takes the event_base lock; writes libevent's notify fd while the loop sleeps.
       event_active(run_event.get(), EV_TIMEOUT, 0);
     }
@@ -140,14 +134,10 @@ class BevSlot final : public StreamSlot {
 
 void LibeventLoop::onRunCb(evutil_socket_t, short, void* ctx) {
   auto* loop = static_cast<LibeventLoop*>(ctx);
-  {
-    std::lock_guard lock(loop->mutex);
-    loop->running.swap(loop->pending);
-  }
+  loop->queue.takeAll(loop->running);
   for (const PostItem& item : loop->running) {
     item.slot->deliver(item);
   }
-  loop->running.clear();
 }
 
 class LibeventStreamMode final : public StreamMode {
@@ -243,10 +233,7 @@ void LibeventStreamMode::stop() {
     loop->thread.stop();
   }
   for (auto& loop : loops_) {
-    for (const PostItem& item : loop->pending) {
-      std::free(item.data);
-    }
-    loop->pending.clear();
+    loop->queue.dropAll([](const PostItem& item) { std::free(item.data); });
     loop->listener.reset();
   }
   slots_.clear();  // frees the bufferevents (no loop runs any more)
