@@ -362,6 +362,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--command", default="bench/run.sh")
     ap.add_argument("--preload", default="")
+    ap.add_argument("--date", help="when the raw results were measured (default: now)")
     ap.add_argument("--docs")
     ap.add_argument("--plots")
     args = ap.parse_args()
@@ -369,7 +370,7 @@ def main():
         raw = [json.loads(l) for l in f if l.strip()]
     h, st, sv, failures = aggregate(raw)
     targets = handoff_targets(h) + stream_targets(st) + server_targets(sv)
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = args.date or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     info = machine()
     info["server_preload"] = args.preload or "none (glibc malloc)"
     key = lambda d: {" / ".join(map(str, k)): v for k, v in d.items()}
