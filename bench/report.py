@@ -251,6 +251,11 @@ def server_targets(sv):
         need = 1.2 if name == "spoold-inline" else 1.0
         out.append([f"server {sc}, {threads} thread(s): {name} ≥ {need}× memcached ops/CPU-s", f"{r:.2f}×",
                     verdict(r >= need)])
+        # Same connections x depth: the same closed-loop offered concurrency.
+        p99, mc99 = med(sv, (sc, name, threads), "p99_us"), med(sv, (sc, "memcached", threads), "p99_us")
+        if p99 is not None and mc99 is not None:
+            out.append([f"server {sc}, {threads} thread(s): {name} p99 ≤ memcached p99",
+                        f"{us_from_us(p99)} vs {us_from_us(mc99)}", verdict(p99 <= mc99)])
     return out
 
 
