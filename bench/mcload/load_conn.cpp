@@ -1,5 +1,7 @@
 #include "load_conn.h"
 
+#include <algorithm>
+
 #include "usage.h"
 
 namespace spool::bench {
@@ -35,10 +37,17 @@ bool LoadConn::pump(bool measuring, LoadTally& tally) {
 
 bool LoadConn::readResponses(bool measuring, LoadTally& tally) {
   for (int reads = 0; reads < kReadsPerPump; ++reads) {
-    const std::size_t old_size = in_.size();
-    in_.resize(old_size + kReadChunk);
-    const long n = channel_->read(in_.data() + old_size, kReadChunk);
-    in_.resize(old_size + static_cast<std::size_t>(n > 0 ? n : 0));
+    if (in_.size() - in_end_ < kReadChunk) {
+      // Move the unparsed tail to the front; grow only if that is not enough.
+      std::copy(in_.begin() + static_cast<std::ptrdiff_t>(in_begin_),
+                in_.begin() + static_cast<std::ptrdiff_t>(in_end_), in_.begin());
+      in_end_ -= in_begin_;
+      in_begin_ = 0;
+      if (in_.size() - in_end_ < kReadChunk) {
+        in_.resize(in_end_ + kReadChunk);
+      }
+    }
+    const long n = channel_->read(in_.data() + in_end_, kReadChunk);
     if (n == kWouldBlock) {
       break;
     }
@@ -49,11 +58,12 @@ bool LoadConn::readResponses(bool measuring, LoadTally& tally) {
       }
       return false;
     }
+    in_end_ += static_cast<std::size_t>(n);
   }
   const std::uint64_t now = nowNs();
   while (!in_flight_.empty()) {
     const McOp& op = in_flight_.front();
-    const std::string_view rest(in_.data() + consumed_, in_.size() - consumed_);
+    const std::string_view rest(in_.data() + in_begin_, in_end_ - in_begin_);
     const ParsedReply r = protocol_->parse(rest, op, keys_);
     if (r.reply == Reply::kIncomplete) {
       break;
@@ -71,12 +81,10 @@ bool LoadConn::readResponses(bool measuring, LoadTally& tally) {
       tally.misses += r.reply == Reply::kMiss;
       tally.latency.record(now - op.sent_ns);
     }
-    consumed_ += r.consumed;
+    in_begin_ += r.consumed;
     in_flight_.pop_front();
   }
-  in_.erase(0, consumed_);
-  consumed_ = 0;
-  if (in_flight_.empty() && !in_.empty()) {
+  if (in_flight_.empty() && in_end_ > in_begin_) {
     ++tally.errors;
     if (tally.first_error.empty()) {
       tally.first_error = "bytes arrived with no request outstanding";

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "histogram.h"
 #include "mc_channel.h"
@@ -53,8 +54,11 @@ class LoadConn {
   const unsigned depth_;
   OpSource source_;
   std::deque<McOp> in_flight_;
-  std::string in_;
-  std::size_t consumed_ = 0;  // parsed bytes at the front of in_
+  // Received bytes live in in_[in_begin_, in_end_); the vector only grows,
+  // so reads never pay for zero-filling (std::string::resize would).
+  std::vector<char> in_;
+  std::size_t in_begin_ = 0;
+  std::size_t in_end_ = 0;
   std::string out_;
   std::size_t written_ = 0;
 };
