@@ -45,7 +45,7 @@ while (($#)); do
     --preload) preload=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --no-docs) docs=0; shift ;;
-    -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
