@@ -102,30 +102,47 @@ SendResult LibeventConnection::send(Buffer&& payload) {
 }
 
 bool LibeventConnection::reserve(std::size_t size) noexcept {
-  // The common case is one relaxed fetch_add: accepted while the backlog
-  // before this send was under the high watermark.
-  std::size_t before = backlog_.fetch_add(size, std::memory_order_relaxed);
-  if (before < options_.send_high_watermark) [[likely]] {
+  // The common case is one relaxed fetch_add on a line only producers write:
+  // accepted while the backlog before this send was under the high watermark.
+  // A stale view of retired_bytes_ only overestimates the backlog.
+  std::size_t accepted = accepted_bytes_.fetch_add(size, std::memory_order_relaxed);
+  std::size_t retired = retired_bytes_.load(std::memory_order_relaxed);
+  if (accepted - std::min(accepted, retired) < options_.send_high_watermark) [[likely]] {
     return true;
   }
   for (;;) {
-    // Refused. Raise the flag before giving the bytes back (seq_cst both):
-    // the loop subtracts written bytes and then reads the flag, so either it
-    // sees the flag when the backlog reaches the low watermark, or our
-    // fetch_sub sees its subtraction and we retry below.
+    // Refused. Raise the flag before giving the bytes back (seq_cst
+    // throughout): the loop retires written bytes, then reads the flag, so
+    // either it sees the flag when the backlog reaches the low watermark, or
+    // we see its retirement below and retry.
     refused_.store(true, std::memory_order_seq_cst);
-    const std::size_t after = backlog_.fetch_sub(size, std::memory_order_seq_cst) - size;
-    if (after > options_.send_low_watermark) {
+    accepted = accepted_bytes_.fetch_sub(size, std::memory_order_seq_cst) - size;
+    retired = retired_bytes_.load(std::memory_order_seq_cst);
+    if (accepted - std::min(accepted, retired) > options_.send_low_watermark) {
       return false;  // the loop will announce onWritable() once it drains
     }
     // The loop drained past the low watermark while we raced with it and may
     // not have seen the flag: try again instead of waiting for a wake-up
     // that might never come.
-    before = backlog_.fetch_add(size, std::memory_order_seq_cst);
-    if (before < options_.send_high_watermark) {
+    accepted = accepted_bytes_.fetch_add(size, std::memory_order_seq_cst);
+    retired = retired_bytes_.load(std::memory_order_seq_cst);
+    if (accepted - std::min(accepted, retired) < options_.send_high_watermark) {
       return true;
     }
   }
+}
+
+std::size_t LibeventConnection::backlog(std::memory_order order) const noexcept {
+  const std::size_t retired = retired_bytes_.load(order);
+  const std::size_t accepted = accepted_bytes_.load(order);
+  return accepted - std::min(accepted, retired);
+}
+
+std::size_t LibeventConnection::retire(std::size_t size) noexcept {
+  // seq_cst pairs with reserve(): retire, then look at accepted and the flag.
+  const std::size_t retired = retired_bytes_.fetch_add(size, std::memory_order_seq_cst) + size;
+  const std::size_t accepted = accepted_bytes_.load(std::memory_order_seq_cst);
+  return accepted - std::min(accepted, retired);
 }
 
 void LibeventConnection::close(CloseMode mode, std::string_view reason) {
@@ -164,7 +181,7 @@ ConnectionCounters LibeventConnection::counters() const noexcept {
   c.bytes_sent = bytes_sent_.load(std::memory_order_relaxed);
   c.messages_sent = messages_sent_.load(std::memory_order_relaxed);
   c.refusals = refusals_.load(std::memory_order_relaxed);
-  c.backlog = backlog_.load(std::memory_order_relaxed);
+  c.backlog = backlog();
   return c;
 }
 
@@ -251,7 +268,7 @@ void LibeventConnection::onWatchdog() {
   const auto now = std::chrono::steady_clock::now();
   const std::uint64_t sent = bytes_sent_.load(std::memory_order_relaxed);
   const std::uint64_t received = bytes_received_.load(std::memory_order_relaxed);
-  const std::size_t backlog = backlog_.load(std::memory_order_relaxed);
+  const std::size_t backlog = this->backlog();
   if (sent != watched_sent_ || backlog == 0) {
     last_send_progress_ = now;
   }
@@ -345,7 +362,7 @@ void LibeventConnection::deliver(detail::BufferBlock* block) noexcept {
 }
 
 void LibeventConnection::dropQueued(detail::BufferBlock* block) noexcept {
-  backlog_.fetch_sub(block->size, std::memory_order_relaxed);
+  retire(block->size);
   detail::BufferBlock::destroy(block);
 }
 
@@ -366,7 +383,7 @@ void LibeventConnection::appendToOutput(detail::BufferBlock* block) noexcept {
     }
   }
   if (rc != 0) [[unlikely]] {
-    backlog_.fetch_sub(size, std::memory_order_relaxed);
+    retire(size);
     fail(CloseCode::kIoError, ENOMEM, "cannot append to the output buffer");
     return;
   }
@@ -386,8 +403,7 @@ void LibeventConnection::onOutputChangedCb(evbuffer*, const evbuffer_cb_info* in
 void LibeventConnection::onBytesWritten(std::size_t count) {
   bump(bytes_sent_, count);
   bump(loop_->counters().bytes_out, count);
-  // seq_cst pairs with reserve(): subtract, then look at the refusal flag.
-  const std::size_t now = backlog_.fetch_sub(count, std::memory_order_seq_cst) - count;
+  const std::size_t now = retire(count);
   if (now <= options_.send_low_watermark && !writable_scheduled_ &&
       refused_.load(std::memory_order_seq_cst)) {
     writable_scheduled_ = true;
@@ -582,7 +598,7 @@ void LibeventConnection::finish() {
       ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
     }
     bev_.reset();  // closes the socket; releases the referenced payloads it held
-    backlog_.fetch_sub(unsent, std::memory_order_relaxed);
+    retire(unsent);
   }
   // Leave the loop's table first, so the loop's counters already agree when
   // the handler hears of the close. The deferred call holds a reference.

@@ -95,6 +95,10 @@ class LibeventConnection final : public Connection {
   [[nodiscard]] Ptr self() { return std::static_pointer_cast<LibeventConnection>(shared_from_this()); }
   /// Accounts `size` against the send budget. Thread-safe.
   [[nodiscard]] bool reserve(std::size_t size) noexcept;
+  /// Accepted bytes not yet retired. Thread-safe (a snapshot).
+  [[nodiscard]] std::size_t backlog(std::memory_order order = std::memory_order_relaxed) const noexcept;
+  /// The loop (or the after-stop drainer) is done with `size` accepted bytes.
+  std::size_t retire(std::size_t size) noexcept;
   void appendToOutput(detail::BufferBlock* block) noexcept;
   void attach(BufferEventPtr bev);
   void onRead();
@@ -139,19 +143,25 @@ class LibeventConnection final : public Connection {
   SocketAddress connect_address_;
   Ptr pending_self_;            // keeps the object alive while connect_task_ is queued
 
-  // Shared with producers.
-  alignas(64) std::atomic<std::size_t> backlog_{0};
+  // The send budget is split over two cache lines so that neither side's
+  // hot read-modify-write bounces the other's line: producers add to
+  // accepted_bytes_, the loop adds to retired_bytes_ (written to the kernel,
+  // or dropped), and the backlog is the difference.
+  // Producer-hot line: written by every send, read by the loop once per write.
+  alignas(64) std::atomic<std::size_t> accepted_bytes_{0};
   std::atomic<bool> refused_{false};         // a send was refused; onWritable owed
   std::atomic<bool> closing_{false};         // sends now return kClosed
   std::atomic<bool> close_requested_{false}; // close_task_ was claimed
-  CloseMode requested_mode_ = CloseMode::kGraceful;  // written by the claimant of close_task_
-  std::string requested_reason_;
-
-  // Counters: written by one side only.
+  std::atomic<std::uint64_t> refusals_{0};
+  // Loop-hot line: written by the loop only (or, after stop, by the one
+  // thread that drains the inbox).
+  alignas(64) std::atomic<std::size_t> retired_bytes_{0};
   std::atomic<std::uint64_t> bytes_received_{0};
   std::atomic<std::uint64_t> bytes_sent_{0};
   std::atomic<std::uint64_t> messages_sent_{0};
-  std::atomic<std::uint64_t> refusals_{0};
+
+  CloseMode requested_mode_ = CloseMode::kGraceful;  // written by the claimant of close_task_
+  std::string requested_reason_;
 
   MemberTask<LibeventConnection> close_task_{this, &LibeventConnection::onCloseTask};
   MemberTask<LibeventConnection> queued_close_task_{this, &LibeventConnection::onQueuedCloseTask};
