@@ -8,6 +8,10 @@
 #include <algorithm>
 #include <cerrno>
 
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
 #include "evbuffer_input.h"
 #include "spool/log.h"
 
@@ -42,18 +46,22 @@ void setNoDelay(evutil_socket_t fd) noexcept {
 LibeventConnection::Ptr LibeventConnection::create(std::shared_ptr<EventLoop> loop,
                                                    HandlerPtr handler,
                                                    const ConnectionOptions& options,
-                                                   std::string peer) {
-  return Ptr(new LibeventConnection(std::move(loop), std::move(handler), options, std::move(peer)),
+                                                   std::string peer,
+                                                   std::shared_ptr<const TlsContext> tls) {
+  return Ptr(new LibeventConnection(std::move(loop), std::move(handler), options, std::move(peer),
+                                    std::move(tls)),
              Deleter{});
 }
 
 LibeventConnection::LibeventConnection(std::shared_ptr<EventLoop> loop, HandlerPtr handler,
-                                       const ConnectionOptions& options, std::string peer)
+                                       const ConnectionOptions& options, std::string peer,
+                                       std::shared_ptr<const TlsContext> tls)
     : loop_(std::move(loop)),
       id_(g_next_connection_id.fetch_add(1, std::memory_order_relaxed)),
       peer_(std::move(peer)),
       options_(options),
-      handler_(std::move(handler)) {}
+      handler_(std::move(handler)),
+      tls_(std::move(tls)) {}
 
 LibeventConnection::~LibeventConnection() {
   // finish() freed the bufferevent on the loop thread; nothing here may touch libevent.
@@ -185,6 +193,14 @@ ConnectionCounters LibeventConnection::counters() const noexcept {
   return c;
 }
 
+std::optional<TlsPeerInfo> LibeventConnection::tlsPeer() const {
+  // Written once on the loop thread before the flag; immutable afterwards.
+  if (!tls_ready_.load(std::memory_order_acquire)) {
+    return std::nullopt;
+  }
+  return tls_peer_;
+}
+
 void LibeventConnection::pauseReading() {
   loop_->assertInLoopThread("Connection::pauseReading");
   if (reading_paused_) {
@@ -294,10 +310,10 @@ void LibeventConnection::openAccepted(evutil_socket_t fd, bool holds_limit_slot)
   loop_->assertInLoopThread("LibeventConnection::openAccepted");
   holds_limit_slot_ = holds_limit_slot;
   setNoDelay(fd);
-  BufferEventPtr bev(bufferevent_socket_new(loop_->base(), fd, bufferEventOptions(loop_->options())));
+  std::string error;
+  BufferEventPtr bev = makeBufferEvent(fd, error);
   if (!bev) {
-    log(LogLevel::kError, "{}: bufferevent_socket_new failed for {}; closing it", loop_->name(), peer_);
-    evutil_closesocket(fd);
+    log(LogLevel::kError, "{}: cannot set up {}: {}", loop_->name(), peer_, error);
     closing_.store(true, std::memory_order_release);
     state_ = State::kClosed;
     if (holds_limit_slot_) {
@@ -306,9 +322,51 @@ void LibeventConnection::openAccepted(evutil_socket_t fd, bool holds_limit_slot)
     return;
   }
   attach(std::move(bev));
-  state_ = State::kOpen;
   loop_->addConnection(self());
+  if (tls_) {
+    state_ = State::kConnecting;  // onOpen() once the handshake completes
+    return;
+  }
+  state_ = State::kOpen;
   handler_->onOpen(*this);
+}
+
+BufferEventPtr LibeventConnection::makeBufferEvent(evutil_socket_t fd, std::string& error) {
+  const int options = bufferEventOptions(loop_->options());
+  if (!tls_) {
+    BufferEventPtr bev(bufferevent_socket_new(loop_->base(), fd, options));
+    if (!bev) {
+      error = "bufferevent_socket_new failed";
+      if (fd >= 0) {
+        evutil_closesocket(fd);
+      }
+    }
+    return bev;
+  }
+  SslPtr ssl = tls_->newSsl(error);
+  if (!ssl) {
+    if (fd >= 0) {
+      evutil_closesocket(fd);
+    }
+    return nullptr;
+  }
+  const auto role = tls_->role() == TlsContext::Role::kServer ? BUFFEREVENT_SSL_ACCEPTING
+                                                               : BUFFEREVENT_SSL_CONNECTING;
+  // The bufferevent owns the SSL from here on, even if this call fails
+  // (CLOSE_ON_FREE makes libevent free it), and SSL_write runs only inside
+  // it, on this loop's thread.
+  BufferEventPtr bev(bufferevent_openssl_socket_new(loop_->base(), fd, ssl.release(), role, options));
+  if (!bev) {
+    error = "bufferevent_openssl_socket_new failed: " + drainOpenSslErrors();
+    if (fd >= 0) {
+      evutil_closesocket(fd);
+    }
+    return nullptr;
+  }
+  // Most clients just close the socket without a close_notify: report that
+  // as an ordinary EOF rather than an error.
+  bufferevent_openssl_set_allow_dirty_shutdown(bev.get(), 1);
+  return bev;
 }
 
 void LibeventConnection::connectTo(const SocketAddress& address) {
@@ -332,12 +390,13 @@ void LibeventConnection::onConnectTask(LoopTask* task, bool cancelled) noexcept 
 }
 
 void LibeventConnection::startConnect() {
-  BufferEventPtr bev(bufferevent_socket_new(loop_->base(), -1, bufferEventOptions(loop_->options())));
+  std::string error;
+  BufferEventPtr bev = makeBufferEvent(-1, error);
   if (!bev) {
     closing_.store(true, std::memory_order_release);
     state_ = State::kClosed;
     if (auto handler = std::move(handler_)) {
-      handler->onClose(*this, CloseReason{CloseCode::kConnectFailed, ENOMEM, "bufferevent_socket_new failed"});
+      handler->onClose(*this, CloseReason{tls_ ? CloseCode::kTlsError : CloseCode::kConnectFailed, 0, error});
     }
     return;
   }
@@ -468,13 +527,23 @@ void LibeventConnection::onEvent(short events) {
     if (state_ == State::kConnecting) {
       state_ = State::kOpen;
       setNoDelay(bufferevent_getfd(bev_.get()));
+      if (tls_) {
+        bump(loop_->counters().tls_handshakes);
+        tls_peer_ = describeTlsPeer(bufferevent_openssl_get_ssl(bev_.get()));
+        tls_ready_.store(true, std::memory_order_release);
+      }
       handler_->onOpen(*this);
     }
     return;
   }
   if (events & BEV_EVENT_ERROR) {
     const int error = EVUTIL_SOCKET_ERROR();
-    fail(state_ == State::kConnecting ? CloseCode::kConnectFailed : CloseCode::kIoError, error, {});
+    const bool connecting = state_ == State::kConnecting;
+    CloseReason reason = describeFailure(connecting ? CloseCode::kConnectFailed : CloseCode::kIoError, error);
+    if (reason.code == CloseCode::kTlsError && connecting) {
+      bump(loop_->counters().tls_failures);
+    }
+    fail(reason.code, reason.sys_error, std::move(reason.detail));
     return;
   }
   if (events & BEV_EVENT_EOF) {
@@ -547,6 +616,12 @@ void LibeventConnection::onQueuedCloseTask(LoopTask* task, bool cancelled) noexc
 
 void LibeventConnection::startLinger() {
   state_ = State::kLingering;
+  if (tls_) {
+    // close_notify first: the output is flushed, so the alert goes out
+    // behind the last record, without blocking (the socket has room).
+    SSL_shutdown(bufferevent_openssl_get_ssl(bev_.get()));
+    ERR_clear_error();
+  }
   ::shutdown(bufferevent_getfd(bev_.get()), SHUT_WR);
   if (peer_eof_) {
     scheduleFinish();
@@ -558,6 +633,32 @@ void LibeventConnection::startLinger() {
   const timeval linger = toTimeval(options_.linger_timeout);
   bufferevent_set_timeouts(bev_.get(), &linger, nullptr);
   bufferevent_enable(bev_.get(), EV_READ);
+}
+
+CloseReason LibeventConnection::describeFailure(CloseCode io_code, int sys_error) {
+  if (tls_) {
+    // libevent moves OpenSSL's error queue into the bufferevent: drain it.
+    std::string detail;
+    while (const unsigned long code = bufferevent_get_openssl_error(bev_.get())) {
+      char text[256];
+      ERR_error_string_n(code, text, sizeof(text));
+      detail += detail.empty() ? "" : "; ";
+      detail += text;
+    }
+    if (SSL* ssl = bufferevent_openssl_get_ssl(bev_.get());
+        ssl != nullptr && SSL_get_verify_result(ssl) != X509_V_OK) {
+      detail += detail.empty() ? "" : "; ";
+      detail += "peer certificate: ";
+      detail += X509_verify_cert_error_string(SSL_get_verify_result(ssl));
+    }
+    if (!detail.empty()) {
+      return CloseReason{CloseCode::kTlsError, 0, std::move(detail)};
+    }
+    if (sys_error == 0 && state_ == State::kConnecting) {
+      return CloseReason{CloseCode::kTlsError, 0, "handshake failed: connection closed by peer"};
+    }
+  }
+  return CloseReason{io_code, sys_error, {}};
 }
 
 void LibeventConnection::fail(CloseCode code, int sys_error, std::string detail) {

@@ -5,11 +5,13 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "event_loop.h"
 #include "handles.h"
 #include "socket_address.h"
+#include "tls_context.h"
 #include "spool/connection.h"
 #include "spool/handler.h"
 #include "spool/transport.h"
@@ -32,8 +34,10 @@ class LibeventConnection final : public Connection {
   using Ptr = std::shared_ptr<LibeventConnection>;
 
   /// Thread-safe. The object is not open until openAccepted()/connectTo().
+  /// `tls`: the listener's or the connect call's context; null for plain TCP.
   static Ptr create(std::shared_ptr<EventLoop> loop, HandlerPtr handler,
-                    const ConnectionOptions& options, std::string peer);
+                    const ConnectionOptions& options, std::string peer,
+                    std::shared_ptr<const TlsContext> tls = nullptr);
   ~LibeventConnection() override;
 
   // Connection
@@ -46,6 +50,7 @@ class LibeventConnection final : public Connection {
   [[nodiscard]] ConnectionCounters counters() const noexcept override;
   [[nodiscard]] unsigned loopIndex() const noexcept override { return loop_->index(); }
   [[nodiscard]] bool inLoopThread() const noexcept override { return loop_->inLoopThread(); }
+  [[nodiscard]] std::optional<TlsPeerInfo> tlsPeer() const override;
   void pauseReading() override;
   void resumeReading() override;
 
@@ -79,7 +84,8 @@ class LibeventConnection final : public Connection {
   };
 
   LibeventConnection(std::shared_ptr<EventLoop> loop, HandlerPtr handler,
-                     const ConnectionOptions& options, std::string peer);
+                     const ConnectionOptions& options, std::string peer,
+                     std::shared_ptr<const TlsContext> tls);
 
   static void onReadCb(bufferevent* bev, void* ctx);
   static void onWriteCb(bufferevent* bev, void* ctx);
@@ -101,6 +107,12 @@ class LibeventConnection final : public Connection {
   std::size_t retire(std::size_t size) noexcept;
   void appendToOutput(detail::BufferBlock* block) noexcept;
   void attach(BufferEventPtr bev);
+  /// A bufferevent for `fd` (-1: to be connected): a socket one, or an
+  /// OpenSSL one in the accepting or connecting role. Null on failure, with
+  /// the socket closed and the reason in `error`.
+  BufferEventPtr makeBufferEvent(evutil_socket_t fd, std::string& error);
+  /// Why the bufferevent failed: OpenSSL's errors if any, else errno.
+  CloseReason describeFailure(CloseCode io_code, int sys_error);
   void onRead();
   void onWrite();
   void onEvent(short events);
@@ -141,6 +153,9 @@ class LibeventConnection final : public Connection {
   std::chrono::steady_clock::time_point last_activity_{};
   std::size_t input_seen_ = 0;  // input bytes already counted as received
   SocketAddress connect_address_;
+  const std::shared_ptr<const TlsContext> tls_;
+  std::optional<TlsPeerInfo> tls_peer_;  // written once, before tls_ready_ is set
+  std::atomic<bool> tls_ready_{false};
   Ptr pending_self_;            // keeps the object alive while connect_task_ is queued
 
   // The send budget is split over two cache lines so that neither side's
