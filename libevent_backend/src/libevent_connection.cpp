@@ -546,6 +546,13 @@ void LibeventConnection::onEvent(short events) {
     fail(reason.code, reason.sys_error, std::move(reason.detail));
     return;
   }
+  if ((events & BEV_EVENT_EOF) && (events & BEV_EVENT_WRITING)) {
+    // bufferevent_openssl reports a write to a vanished peer (a "dirty
+    // shutdown") as EOF while writing: nothing more can be delivered.
+    peer_eof_ = true;
+    fail(CloseCode::kPeerClosed, 0, "peer went away while we were writing");
+    return;
+  }
   if (events & BEV_EVENT_EOF) {
     peer_eof_ = true;
     if (state_ == State::kOpen) {
@@ -558,8 +565,15 @@ void LibeventConnection::onEvent(short events) {
     }
     return;  // kFlushing: keep writing; startLinger() sees peer_eof_
   }
-  if ((events & BEV_EVENT_TIMEOUT) && state_ == State::kLingering) {
-    scheduleFinish();
+  if (events & BEV_EVENT_TIMEOUT) {
+    if (state_ == State::kFlushing) {
+      abort_ = true;  // the peer does not take the rest: reset instead of waiting
+      reason_.detail += reason_.detail.empty() ? "" : "; ";
+      reason_.detail += fmt::format("output not flushed within {} ms", options_.linger_timeout.count());
+    }
+    if (state_ == State::kFlushing || state_ == State::kLingering) {
+      scheduleFinish();
+    }
   }
 }
 
@@ -589,7 +603,15 @@ void LibeventConnection::closeInLoop(CloseMode mode, CloseCode code, std::string
   state_ = State::kFlushing;
   if (evbuffer_get_length(bufferevent_get_output(bev_.get())) == 0) {
     startLinger();
-  }  // else onWrite() continues once the output is empty
+    return;
+  }
+  // onWrite() continues once the output is empty. Bound the flush: without
+  // write progress for linger_timeout the close becomes an abort. Re-enable
+  // writing too: bufferevent_openssl stops writing when it sees EOF, and the
+  // flush must either finish or fail with the socket's error.
+  const timeval flush_limit = toTimeval(options_.linger_timeout);
+  bufferevent_set_timeouts(bev_.get(), nullptr, &flush_limit);
+  bufferevent_enable(bev_.get(), EV_WRITE);
 }
 
 void LibeventConnection::closeAfterQueued(CloseCode code, std::string detail) {
@@ -631,7 +653,7 @@ void LibeventConnection::startLinger() {
   // unread input makes the kernel send a reset, which could destroy the
   // very bytes just flushed before the peer reads them.
   const timeval linger = toTimeval(options_.linger_timeout);
-  bufferevent_set_timeouts(bev_.get(), &linger, nullptr);
+  bufferevent_set_timeouts(bev_.get(), &linger, nullptr);  // (the write timeout goes)
   bufferevent_enable(bev_.get(), EV_READ);
 }
 

@@ -88,12 +88,15 @@ void TlsContext::loadCertificate() {
     throw SetupError("TLS: certificate '" + config_.certificate_chain_file + "' has no private_key_file");
   }
   requireReadable(config_.private_key_file, "private key");
+  const std::string mismatch = "private key '" + config_.private_key_file +
+                               "' does not match certificate '" + config_.certificate_chain_file + "'";
   if (SSL_CTX_use_PrivateKey_file(ctx_.get(), config_.private_key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    fail("cannot load private key '" + config_.private_key_file + "'");
+    // OpenSSL notices a mismatch already here; say it in words.
+    const bool mismatched = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+    fail(mismatched ? mismatch : "cannot load private key '" + config_.private_key_file + "'");
   }
   if (SSL_CTX_check_private_key(ctx_.get()) != 1) {
-    fail("private key '" + config_.private_key_file + "' does not match certificate '" +
-         config_.certificate_chain_file + "'");
+    fail(mismatch);
   }
 }
 
@@ -130,8 +133,12 @@ void TlsContext::loadVerification() {
 }
 
 void TlsContext::applyProtocolSettings() {
-  const int min = config_.min_version == TlsVersion::kTls13 ? TLS1_3_VERSION : TLS1_2_VERSION;
-  SSL_CTX_set_min_proto_version(ctx_.get(), min);
+  const auto version = [](TlsVersion v) { return v == TlsVersion::kTls13 ? TLS1_3_VERSION : TLS1_2_VERSION; };
+  if (config_.max_version < config_.min_version) {
+    throw SetupError("TLS: max_version is below min_version");
+  }
+  SSL_CTX_set_min_proto_version(ctx_.get(), version(config_.min_version));
+  SSL_CTX_set_max_proto_version(ctx_.get(), version(config_.max_version));
   if (!config_.cipher_list.empty() && SSL_CTX_set_cipher_list(ctx_.get(), config_.cipher_list.c_str()) != 1) {
     fail("bad TLS 1.2 cipher list '" + config_.cipher_list + "'");
   }

@@ -30,6 +30,7 @@ struct TlsConfig {
   std::string ca_directory;            ///< hashed CA directory (c_rehash), alternative or extra
   PeerVerification verify_peer = PeerVerification::kDefault;
   TlsVersion min_version = TlsVersion::kTls12;
+  TlsVersion max_version = TlsVersion::kTls13;  ///< lower it only for old peers or tests
   std::string cipher_list;    ///< TLS 1.2 ciphers, OpenSSL syntax; empty: OpenSSL's default
   std::string cipher_suites;  ///< TLS 1.3 suites, OpenSSL syntax; empty: OpenSSL's default
   std::vector<std::string> alpn_protocols;  ///< in preference order; empty: no ALPN
