@@ -362,10 +362,8 @@ void EventLoop::beginStop() {
   for (auto& conn : open) {
     conn->closeInLoop(CloseMode::kGraceful, CloseCode::kTransportStopped, {});
   }
-  const auto grace = options_.stop_grace;
-  timeval tv{static_cast<time_t>(grace.count() / 1000),
-             static_cast<suseconds_t>((grace.count() % 1000) * 1000)};
-  event_add(grace_timer_.get(), &tv);
+  const timeval grace = toTimeval(options_.stop_grace);
+  event_add(grace_timer_.get(), &grace);
   maybeFinishStop();
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -88,6 +89,12 @@ class ConnectionLimit {
   const std::size_t max_;
   std::atomic<std::size_t> open_{0};
 };
+
+/// A libevent timeout from a duration.
+inline timeval toTimeval(std::chrono::milliseconds ms) noexcept {
+  return timeval{static_cast<time_t>(ms.count() / 1000),
+                 static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
+}
 
 /// Adds to a counter that only the loop thread writes: no read-modify-write.
 inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) noexcept {
