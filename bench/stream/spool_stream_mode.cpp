@@ -50,6 +50,9 @@ class StreamHandler final : public ConnectionHandler {
     fill();
   }
   void onClose(Connection&, const CloseReason&) override {
+    if (!slot_) {
+      return;  // closed before onOpen: a failed TLS handshake
+    }
     registry_.markClosed(*slot_);
     slot_.reset();
   }
