@@ -18,7 +18,7 @@
 namespace spool::bench {
 namespace {
 
-constexpr int kHandshakeTimeoutMs = 10'000;      // connectChannel's blocking handshake
+constexpr int kHandshakeTimeoutMs = 10'000;  // connectChannel's blocking handshake
 constexpr std::size_t kReadAheadBytes = 256 << 10;
 
 std::string sslErrors() {
@@ -83,11 +83,13 @@ class TlsChannel final : public ClientChannel {
     return r;
   }
   long read(char* data, std::size_t size) noexcept override {
-    const int n = SSL_read(ssl_.get(), data, static_cast<int>(std::min<std::size_t>(size, INT32_MAX)));
+    const int n =
+        SSL_read(ssl_.get(), data, static_cast<int>(std::min<std::size_t>(size, INT32_MAX)));
     return n > 0 ? n : failure(n, "SSL_read");
   }
   long write(const char* data, std::size_t size) noexcept override {
-    const int n = SSL_write(ssl_.get(), data, static_cast<int>(std::min<std::size_t>(size, INT32_MAX)));
+    const int n =
+        SSL_write(ssl_.get(), data, static_cast<int>(std::min<std::size_t>(size, INT32_MAX)));
     if (n > 0) {
       return n;
     }
@@ -131,7 +133,9 @@ class TlsChannel final : public ClientChannel {
 
 }  // namespace
 
-ClientChannel::~ClientChannel() { ::close(fd_); }
+ClientChannel::~ClientChannel() {
+  ::close(fd_);
+}
 
 TlsClient TlsClient::create(const std::string& ca_file, bool read_ahead) {
   TlsClient tls;
@@ -139,7 +143,8 @@ TlsClient TlsClient::create(const std::string& ca_file, bool read_ahead) {
   if (!tls.ctx) {
     throw std::runtime_error("SSL_CTX_new: " + sslErrors());
   }
-  SSL_CTX_set_mode(tls.ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_mode(tls.ctx.get(),
+                   SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   // A peer that closes without close_notify reads as EOF, as on plain TCP.
   SSL_CTX_set_options(tls.ctx.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
   if (read_ahead) {
@@ -189,7 +194,8 @@ std::unique_ptr<ClientChannel> makeClientChannel(int fd, const TlsClient& tls) {
   return std::make_unique<TlsChannel>(fd, std::move(ssl));
 }
 
-std::unique_ptr<ClientChannel> connectChannel(const std::string& host, unsigned port, const TlsClient& tls) {
+std::unique_ptr<ClientChannel> connectChannel(const std::string& host, unsigned port,
+                                              const TlsClient& tls) {
   auto channel = makeClientChannel(connectTcp(host, port), tls);
   for (;;) {
     const long r = channel->handshake();
@@ -197,11 +203,14 @@ std::unique_ptr<ClientChannel> connectChannel(const std::string& host, unsigned 
       return channel;
     }
     if (r == kFailed) {
-      throw std::runtime_error("with " + host + ":" + std::to_string(port) + ": " + channel->error());
+      throw std::runtime_error("with " + host + ":" + std::to_string(port) + ": " +
+                               channel->error());
     }
-    pollfd p{channel->fd(), static_cast<short>(channel->waitingFor() == IoWait::kRead ? POLLIN : POLLOUT), 0};
+    pollfd p{channel->fd(),
+             static_cast<short>(channel->waitingFor() == IoWait::kRead ? POLLIN : POLLOUT), 0};
     if (::poll(&p, 1, kHandshakeTimeoutMs) == 0) {
-      throw std::runtime_error("TLS handshake with " + host + ":" + std::to_string(port) + " timed out");
+      throw std::runtime_error("TLS handshake with " + host + ":" + std::to_string(port) +
+                               " timed out");
     }
   }
 }

@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 
+#include "c_deleter.h"
+
 namespace spool::bench {
 
 /// read()/write()/handshake() results below 0.
@@ -16,15 +18,8 @@ inline constexpr long kWouldBlock = -1;
 inline constexpr long kFailed = -2;
 
 /// Owning OpenSSL handles (the bench's own; the backend's are private to it).
-template <auto FreeFn>
-struct SslDeleter {
-  template <typename T>
-  void operator()(T* handle) const noexcept {
-    FreeFn(handle);
-  }
-};
-using SslCtxPtr = std::unique_ptr<SSL_CTX, SslDeleter<&SSL_CTX_free>>;
-using SslPtr = std::unique_ptr<SSL, SslDeleter<&SSL_free>>;
+using SslCtxPtr = std::unique_ptr<SSL_CTX, CDeleter<&SSL_CTX_free>>;
+using SslPtr = std::unique_ptr<SSL, CDeleter<&SSL_free>>;
 
 /// What a channel that answered kWouldBlock waits for. TLS may need the
 /// socket to be writable to go on reading (a handshake message, a key
@@ -79,6 +74,7 @@ std::unique_ptr<ClientChannel> makeClientChannel(int fd, const TlsClient& tls);
 
 /// Connects and completes the TLS handshake when `tls.ctx` is set (both
 /// blocking), then returns the non-blocking channel. Throws std::runtime_error.
-std::unique_ptr<ClientChannel> connectChannel(const std::string& host, unsigned port, const TlsClient& tls);
+std::unique_ptr<ClientChannel> connectChannel(const std::string& host, unsigned port,
+                                              const TlsClient& tls);
 
 }  // namespace spool::bench

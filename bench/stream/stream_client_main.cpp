@@ -52,8 +52,9 @@ int main(int argc, char** argv) {
   bool tls = false;
   std::string tls_ca;
   bool json_only = false;
-  ArgParser args("stream_client",
-                 "Reads and validates stream_server frames on several connections; prints one JSON line.");
+  ArgParser args(
+      "stream_client",
+      "Reads and validates stream_server frames on several connections; prints one JSON line.");
   args.add("host", &host, "server IPv4 address");
   args.add("port", &port, "server port");
   args.add("conns", &conns, "connections");
@@ -61,11 +62,15 @@ int main(int argc, char** argv) {
   args.add("warmup", &warmup, "seconds read but not counted (TLS handshakes happen in it)");
   args.add("duration", &duration, "seconds measured after the warm-up");
   args.add("tls", &tls, "connect with TLS (non-blocking handshakes in the reader threads)");
-  args.add("tls-ca", &tls_ca, "CA file to verify the server's certificate chain (default: no verification)");
+  args.add("tls-ca", &tls_ca,
+           "CA file to verify the server's certificate chain (default: no verification)");
   args.add("json", &json_only, "print only the JSON line (no summary on stderr)");
   args.parse(argc, argv);
-  if (port == 0 || port > 65535 || conns == 0 || threads == 0 || duration <= 0 || (!tls_ca.empty() && !tls)) {
-    std::fprintf(stderr, "stream_client: need --port, conns, threads > 0, duration > 0; --tls-ca needs --tls\n");
+  if (port == 0 || port > 65535 || conns == 0 || threads == 0 || duration <= 0 ||
+      (!tls_ca.empty() && !tls)) {
+    std::fprintf(
+        stderr,
+        "stream_client: need --port, conns, threads > 0, duration > 0; --tls-ca needs --tls\n");
     return 2;
   }
   threads = std::min(threads, conns);
@@ -75,7 +80,8 @@ int main(int argc, char** argv) {
     const TlsClient tls_client = tls ? TlsClient::create(tls_ca, /*read_ahead=*/true) : TlsClient{};
     for (unsigned i = 0; i < conns; ++i) {
       auto c = std::make_unique<ClientConn>();
-      c->channel = makeClientChannel(connectTcp(host, port), tls_client);  // the SSL keeps its ctx alive
+      c->channel =
+          makeClientChannel(connectTcp(host, port), tls_client);  // the SSL keeps its ctx alive
       all.push_back(std::move(c));
     }
   } catch (const std::exception& e) {
@@ -92,8 +98,9 @@ int main(int argc, char** argv) {
   }
   std::vector<std::thread> workers;
   for (unsigned t = 0; t < threads; ++t) {
-    workers.emplace_back(readStreams, std::cref(shares[t]), tls ? kTlsReadsPerWake : kPlainReadsPerWake,
-                         measure_from, end, std::ref(tallies[t]));
+    workers.emplace_back(readStreams, std::cref(shares[t]),
+                         tls ? kTlsReadsPerWake : kPlainReadsPerWake, measure_from, end,
+                         std::ref(tallies[t]));
   }
   for (auto& w : workers) {
     w.join();
@@ -121,13 +128,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "stream_client: %s\n", total.first_error.c_str());
   }
   if (!json_only) {
-    std::fprintf(stderr, "stream_client: %u conns%s, %.2f s: %.0f msgs/s, %.1f MB/s, p50 %.0f us, p99 %.0f us, "
-                 "p99.9 %.0f us, max %.0f us, %llu bad frames\n",
-                 conns, tls ? " (TLS)" : "", duration, static_cast<double>(s.msgs) / duration,
-                 static_cast<double>(s.bytes) / duration / 1e6, static_cast<double>(s.latency.quantile(0.5)) * us,
-                 static_cast<double>(s.latency.quantile(0.99)) * us,
-                 static_cast<double>(s.latency.quantile(0.999)) * us, static_cast<double>(s.latency.max()) * us,
-                 static_cast<unsigned long long>(s.frames_bad));
+    std::fprintf(
+        stderr,
+        "stream_client: %u conns%s, %.2f s: %.0f msgs/s, %.1f MB/s, p50 %.0f us, p99 %.0f us, "
+        "p99.9 %.0f us, max %.0f us, %llu bad frames\n",
+        conns, tls ? " (TLS)" : "", duration, static_cast<double>(s.msgs) / duration,
+        static_cast<double>(s.bytes) / duration / 1e6,
+        static_cast<double>(s.latency.quantile(0.5)) * us,
+        static_cast<double>(s.latency.quantile(0.99)) * us,
+        static_cast<double>(s.latency.quantile(0.999)) * us,
+        static_cast<double>(s.latency.max()) * us, static_cast<unsigned long long>(s.frames_bad));
   }
   return s.frames_bad == 0 && s.msgs > 0 && total.tls_failures == 0 ? 0 : 1;
 }

@@ -15,7 +15,10 @@ class Reader {
  public:
   Reader(const std::vector<ClientConn*>& conns, unsigned reads_per_wake, std::uint64_t measure_from,
          ReaderTally& tally)
-      : conns_(conns), reads_per_wake_(reads_per_wake), measure_from_(measure_from), tally_(tally),
+      : conns_(conns),
+        reads_per_wake_(reads_per_wake),
+        measure_from_(measure_from),
+        tally_(tally),
         ep_(epoll_create1(EPOLL_CLOEXEC)) {
     for (std::size_t i = 0; i < conns_.size(); ++i) {
       epoll_event ev{};
@@ -69,7 +72,8 @@ class Reader {
       c.handshaken = true;
     }
     for (unsigned reads = 0; reads < reads_per_wake_; ++reads) {
-      const long r = c.channel->read(reinterpret_cast<char*>(c.checker.space()), c.checker.spaceLeft());
+      const long r =
+          c.channel->read(reinterpret_cast<char*>(c.checker.space()), c.checker.spaceLeft());
       if (r == kWouldBlock) {
         arm(i, c.channel->waitingFor());
         return;
@@ -80,7 +84,8 @@ class Reader {
         return;
       }
       const std::uint64_t at = nowNs();
-      if (!c.checker.received(static_cast<std::size_t>(r), at, at >= measure_from_, tally_.stream)) {
+      if (!c.checker.received(static_cast<std::size_t>(r), at, at >= measure_from_,
+                              tally_.stream)) {
         fail(i, {});  // corrupt: counted in frames_bad
         return;
       }
@@ -122,8 +127,8 @@ class Reader {
 
 }  // namespace
 
-void readStreams(const std::vector<ClientConn*>& conns, unsigned reads_per_wake, std::uint64_t measure_from,
-                 std::uint64_t end_ns, ReaderTally& tally) {
+void readStreams(const std::vector<ClientConn*>& conns, unsigned reads_per_wake,
+                 std::uint64_t measure_from, std::uint64_t end_ns, ReaderTally& tally) {
   Reader(conns, reads_per_wake, measure_from, tally).run(end_ns);
 }
 

@@ -33,7 +33,7 @@ struct ReaderTally {
 /// Reads `conns` until `end_ns`, counting frames that arrive from
 /// `measure_from` on. `reads_per_wake` bounds the reads of one connection
 /// per readiness event, to keep the connections fair to one another.
-void readStreams(const std::vector<ClientConn*>& conns, unsigned reads_per_wake, std::uint64_t measure_from,
-                 std::uint64_t end_ns, ReaderTally& tally);
+void readStreams(const std::vector<ClientConn*>& conns, unsigned reads_per_wake,
+                 std::uint64_t measure_from, std::uint64_t end_ns, ReaderTally& tally);
 
 }  // namespace spool::bench
