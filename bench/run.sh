@@ -299,7 +299,8 @@ stop_server() {
 }
 # run_scenarios SERVER THREADS TLS(0|1) SCENARIO...: one server start, then
 # each scenario against it. A server that will not start with TLS is noted
-# and skipped (spoold may not have TLS yet); without TLS it stops the run.
+# and skipped (a spoold built before its TLS support); without TLS it stops
+# the run.
 run_scenarios() {
   local server=$1 threads=$2 with_tls=$3 port
   shift 3
