@@ -225,6 +225,7 @@ void EventLoop::drain() {
   std::size_t count = 0;
   PopStatus status = PopStatus::kEmpty;
   detail::InboxNode* node = nullptr;
+  in_drain_ = true;
   while (count < options_.drain_batch) {
     status = inbox_.pop(node);
     if (status == PopStatus::kPending) [[unlikely]] {
@@ -236,6 +237,11 @@ void EventLoop::drain() {
     dispatch(node, false);
     ++count;
   }
+  in_drain_ = false;
+  for (LibeventConnection* conn : staged_) {
+    conn->commitStage();
+  }
+  staged_.clear();
   // Payload blocks freed during the batch go back to their producers at once.
   detail::flushThreadFrees();
   if (count > 0) {

@@ -68,6 +68,9 @@ class LibeventConnection final : public Connection {
   void dropQueued(detail::BufferBlock* block) noexcept;
   /// Starts closing: graceful flushes the output first; abort resets.
   void closeInLoop(CloseMode mode, CloseCode code, std::string detail);
+  /// Commits the small payloads staged during the current drain into the
+  /// output buffer (one evbuffer commit, one round of its callbacks).
+  void commitStage() noexcept;
 
  private:
   enum class State : std::uint8_t {
@@ -106,6 +109,8 @@ class LibeventConnection final : public Connection {
   /// The loop (or the after-stop drainer) is done with `size` accepted bytes.
   std::size_t retire(std::size_t size) noexcept;
   void appendToOutput(detail::BufferBlock* block) noexcept;
+  /// Copies into the space reserved for this drain batch; false on ENOMEM.
+  [[nodiscard]] bool stageCopy(const std::byte* data, std::size_t size) noexcept;
   void attach(BufferEventPtr bev);
   /// A bufferevent for `fd` (-1: to be connected): a socket one, or an
   /// OpenSSL one in the accepting or connecting role. Null on failure, with
@@ -152,6 +157,9 @@ class LibeventConnection final : public Connection {
   std::chrono::steady_clock::time_point last_send_progress_{};
   std::chrono::steady_clock::time_point last_activity_{};
   std::size_t input_seen_ = 0;  // input bytes already counted as received
+  evbuffer_iovec stage_{};      // reserved, uncommitted output space (drain only)
+  std::size_t stage_used_ = 0;
+  bool staged_ = false;
   SocketAddress connect_address_;
   const std::shared_ptr<const TlsContext> tls_;
   std::optional<TlsPeerInfo> tls_peer_;  // written once, before tls_ready_ is set
