@@ -76,11 +76,11 @@ for tool in handoff stream_server stream_client mcload; do
   }
 done
 [[ -n $spoold ]] || spoold="$build/server/spoold"
-if has_part server && ((!memcached_only)) && [[ ! -x $spoold ]]; then
+if has_part server && ((!memcached_only && !estimate_only)) && [[ ! -x $spoold ]]; then
   echo "run.sh: $spoold not found (spoold not built yet?); use --memcached-only, --spoold PATH or --parts handoff,stream" >&2
   exit 1
 fi
-if has_part server && ! command -v memcached >/dev/null; then
+if has_part server && ((!estimate_only)) && ! command -v memcached >/dev/null; then
   echo "run.sh: memcached not installed (the server part's baseline); scripts/install-deps.sh installs it" >&2
   exit 1
 fi
