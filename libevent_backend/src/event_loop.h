@@ -199,7 +199,9 @@ class EventLoop : public std::enable_shared_from_this<EventLoop> {
   // skip the eventfd write, because the drain re-checks the inbox before it
   // clears this flag.
   alignas(64) std::atomic<bool> draining_{false};
-  std::atomic<bool> stopped_{false};      // set after the thread has exited
+  // Read by every post(), written once: on a line of its own, away from
+  // draining_, which the loop flips on every drain.
+  alignas(64) std::atomic<bool> stopped_{false};  // set after the thread has exited
   std::atomic<bool> stop_requested_{false};
   std::recursive_mutex after_stop_mutex_;  // consumer role once stopped_
 

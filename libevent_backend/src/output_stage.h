@@ -22,7 +22,10 @@ class OutputStage {
   [[nodiscard]] bool open() const noexcept { return open_; }
 
  private:
-  static constexpr std::size_t kReserveBytes = 16 << 10;
+  // A little under 4 KiB, so that with libevent's chain header the new chain
+  // is one 4 KiB allocation, the size libevent itself grows buffers to:
+  // larger chains made glibc trim and re-fault pages on every batch.
+  static constexpr std::size_t kReserveBytes = 4000;
 
   evbuffer_iovec space_{};
   std::size_t used_ = 0;
