@@ -127,7 +127,7 @@ def med(stats, key, metric):
 
 # ---------------------------------------------------------------- handoff
 
-HANDOFF_ORDER = ["spool", "spool-yield", "mutex", "eventfd", "threadsafe", "wait"]
+HANDOFF_ORDER = ["spool", "spool-rearm", "mutex", "eventfd", "threadsafe", "wait"]
 
 
 def handoff_markdown(h):

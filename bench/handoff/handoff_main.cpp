@@ -60,8 +60,8 @@ int main(int argc, char** argv) {
                  "  eventfd    the same lock-free queue, one eventfd write per message\n"
                  "  threadsafe bufferevent_write into a BEV_OPT_THREADSAFE bufferevent (pair)\n"
                  "  wait       post and block until the loop ran it (runInEventBaseThreadAndWait)\n"
-                 "  spool-yield (on request) spool's inbox, but a drain that meets a half-finished\n"
-                 "             push spins briefly and yields instead of re-arming at once");
+                 "  spool-rearm (on request) spool's earlier drain: re-arms at once on a\n"
+                 "             half-finished push instead of waiting in place\n");
   args.add("strategies", &strategies, "comma-separated strategies to run");
   args.add("producers", &config.producers, "producer threads");
   args.add("loops", &config.loops, "loop threads");

@@ -21,15 +21,15 @@ namespace {
 // TransportOptions::drain_batch's default, and event_loop.cpp's kMaxCallbacksPerPoll.
 constexpr std::size_t kDrainBatch = 1024;
 constexpr int kMaxCallbacksPerPoll = 64;
-// spool-yield only: pops retried in place before giving the CPU away.
+// event_loop.cpp's kPendingSpins: pops retried in place before yielding.
 constexpr int kPendingSpins = 128;
 
-/// `YieldOnPending` false is the backend's drain; true is the variant this
-/// benchmark proposes (strategy spool-yield): when a producer sits between
-/// its exchange and its link (kPending), retry in place briefly and then
-/// sched_yield() (on an oversubscribed machine that producer is most likely
-/// descheduled) instead of re-arming the drain event at once, which spins
-/// the loop through libevent while the producer waits for a CPU.
+/// `YieldOnPending` true is the backend's drain (event_loop.cpp): when a
+/// producer sits between its exchange and its link (kPending), retry in place
+/// briefly and then sched_yield() (on an oversubscribed machine that producer
+/// is most likely descheduled). false is the earlier drain, kept on request as
+/// strategy spool-rearm: it re-armed the drain event at once, spinning the
+/// loop through libevent while the producer waited for a CPU.
 template <bool YieldOnPending>
 class InboxLoop {
  public:
@@ -114,11 +114,11 @@ class InboxLoop {
 }  // namespace
 
 std::unique_ptr<HandoffStrategy> makeSpoolInboxStrategy(unsigned loops, MessageSink& sink) {
-  return std::make_unique<PerLoopStrategy<InboxLoop<false>>>(loops, sink);
+  return std::make_unique<PerLoopStrategy<InboxLoop<true>>>(loops, sink);
 }
 
-std::unique_ptr<HandoffStrategy> makeSpoolYieldStrategy(unsigned loops, MessageSink& sink) {
-  return std::make_unique<PerLoopStrategy<InboxLoop<true>>>(loops, sink);
+std::unique_ptr<HandoffStrategy> makeSpoolRearmStrategy(unsigned loops, MessageSink& sink) {
+  return std::make_unique<PerLoopStrategy<InboxLoop<false>>>(loops, sink);
 }
 
 }  // namespace spool::bench

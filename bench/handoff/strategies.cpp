@@ -16,7 +16,7 @@ constexpr Named kStrategies[] = {
     {"eventfd", &makeEventfdPerMessageStrategy},
     {"threadsafe", &makeThreadsafeBuffereventStrategy},
     {"wait", &makeRunAndWaitStrategy},
-    {"spool-yield", &makeSpoolYieldStrategy},  // on request only
+    {"spool-rearm", &makeSpoolRearmStrategy},  // on request only
 };
 
 }  // namespace

@@ -10,8 +10,8 @@
 namespace spool::bench {
 
 /// Strategy names in table order: spool, mutex, eventfd, threadsafe, wait.
-/// Not listed (run on request): spool-yield, the drain this benchmark
-/// proposes for kPending (see spool_inbox_strategy.cpp).
+/// Not listed (run on request): spool-rearm, spool's earlier drain, which
+/// re-armed itself at once on kPending (see spool_inbox_strategy.cpp).
 const std::vector<std::string>& handoffStrategyNames();
 
 /// Creates the named strategy over `loops` loops delivering to `sink`, or
@@ -22,7 +22,7 @@ std::unique_ptr<HandoffStrategy> makeHandoffStrategy(const std::string& name, un
 
 // One per file.
 std::unique_ptr<HandoffStrategy> makeSpoolInboxStrategy(unsigned loops, MessageSink& sink);
-std::unique_ptr<HandoffStrategy> makeSpoolYieldStrategy(unsigned loops, MessageSink& sink);
+std::unique_ptr<HandoffStrategy> makeSpoolRearmStrategy(unsigned loops, MessageSink& sink);
 std::unique_ptr<HandoffStrategy> makeMutexPostStrategy(unsigned loops, MessageSink& sink);
 std::unique_ptr<HandoffStrategy> makeEventfdPerMessageStrategy(unsigned loops, MessageSink& sink);
 std::unique_ptr<HandoffStrategy> makeThreadsafeBuffereventStrategy(unsigned loops, MessageSink& sink);
