@@ -74,65 +74,6 @@ void sendOnce(Connection& conn, ReleaseCount& count, Tally& tally, std::size_t s
 
 }  // namespace
 
-TEST_CASE("sends racing with close from other threads release every payload once",
-          "[conformance][close][concurrency][tls]") {
-  constexpr int kConnections = 64;
-  constexpr int kProducers = 3;
-  constexpr int kSendsPerProducer = 60'000;
-  ReleaseCount releases;
-  Tally tally;
-  auto sink = std::make_shared<Watched<SinkState>>();
-  {
-    RunningTransport server(2);
-    RunningTransport clients(2);
-    const AcceptLog targets = acceptTargets(*server, *clients, kConnections, [&] {
-      return std::make_unique<Sink>(sink);
-    });
-    std::atomic<int> started{0};
-    std::vector<std::thread> producers;
-    for (int p = 0; p < kProducers; ++p) {
-      producers.emplace_back([&, p] {
-        started.fetch_add(1);
-        for (int i = 0; i < kSendsPerProducer; ++i) {
-          const auto size = static_cast<std::size_t>((i * 131 + p) % kPayload.size() + 1);
-          sendOnce(*targets.connections[(i + p) % kConnections], releases, tally, size);
-        }
-      });
-    }
-    // The closer walks the connections while the producers run, alternating
-    // graceful closes and aborts; its pace is set by the producers' progress.
-    std::thread closer([&] {
-      while (started.load() < kProducers) {
-        std::this_thread::yield();
-      }
-      for (int c = 0; c < kConnections; ++c) {
-        const std::uint64_t goal = std::uint64_t(c + 1) * kProducers * kSendsPerProducer / (kConnections + 8);
-        while (tally.attempts.load() < goal) {
-          std::this_thread::yield();
-        }
-        targets.connections[c]->close(c % 2 ? CloseMode::kAbort : CloseMode::kGraceful, "race");
-      }
-    });
-    for (auto& t : producers) {
-      t.join();
-    }
-    closer.join();
-    for (int c = 0; c < kConnections; ++c) {
-      REQUIRE(targets.recordings[c]->waitUntil([](const Recording& r) { return r.closed; }));
-      CHECK(targets.recordings[c]->get().close_calls == 1);
-      CHECK_FALSE(targets.connections[c]->isOpen());
-      CHECK(targets.connections[c]->send(std::string_view("late")) == SendResult::kClosed);
-    }
-    REQUIRE(sink->waitUntil([](const SinkState& s) { return s.closed == kConnections; }));
-  }  // both transports stopped: everything queued was written or released
-  INFO("attempts " << tally.attempts << ", ok " << tally.ok << ", closed " << tally.closed
-                   << ", refused " << tally.refused);
-  CHECK(tally.attempts == std::uint64_t{kProducers} * kSendsPerProducer);
-  CHECK(releases.released.load() == tally.attempts.load());
-  CHECK(tally.closed > 0);  // the race really happened
-  CHECK(sink->get().bytes <= tally.ok_bytes.load());
-}
-
 TEST_CASE("stop() while producers are sending releases every payload once",
           "[conformance][stop][concurrency][tls]") {
   constexpr int kConnections = 16;
@@ -217,7 +158,12 @@ TEST_CASE("1M sends racing with closes on 1,000 connections: each payload releas
           Buffer payload = Buffer::wrap(kPayload.data(), size, &releaseSlot, slot);
           const SendResult result =
               targets.connections[(i * 7 + p * 13) % kConnections]->send(std::move(payload));
-          (result == SendResult::kOk ? tally.ok : tally.closed).fetch_add(1, std::memory_order_relaxed);
+          if (result == SendResult::kOk) {
+            tally.ok.fetch_add(1, std::memory_order_relaxed);
+            tally.ok_bytes.fetch_add(size, std::memory_order_relaxed);
+          } else {
+            tally.closed.fetch_add(1, std::memory_order_relaxed);
+          }
         }  // a refused payload is released here, by the Buffer's destructor
       });
     }
@@ -242,10 +188,13 @@ TEST_CASE("1M sends racing with closes on 1,000 connections: each payload releas
     }
     closer_a.join();
     closer_b.join();
-    for (auto& record : targets.recordings) {
-      REQUIRE(record->waitUntil([](const Recording& r) { return r.closed; }));
-      CHECK(record->get().close_calls == 1);
+    for (std::size_t c = 0; c < targets.connections.size(); ++c) {
+      REQUIRE(targets.recordings[c]->waitUntil([](const Recording& r) { return r.closed; }));
+      CHECK(targets.recordings[c]->get().close_calls == 1);
+      CHECK_FALSE(targets.connections[c]->isOpen());
+      CHECK(targets.connections[c]->send(std::string_view("late")) == SendResult::kClosed);
     }
+    REQUIRE(sink->waitUntil([](const SinkState& s) { return s.closed == kConnections; }));
   }  // transports stopped: nothing is left in flight
   std::uint64_t never = 0;
   std::uint64_t twice = 0;
@@ -257,6 +206,7 @@ TEST_CASE("1M sends racing with closes on 1,000 connections: each payload releas
   INFO("ok " << tally.ok << ", closed " << tally.closed);
   CHECK(never == 0);
   CHECK(twice == 0);
-  CHECK(tally.closed > 0);
+  CHECK(tally.closed > 0);  // the race really happened
   CHECK(tally.ok > 0);
+  CHECK(sink->get().bytes <= tally.ok_bytes.load());  // nothing beyond what was accepted
 }

@@ -70,13 +70,7 @@ class LineProtocol final : public ConnectionHandler {
     }
     record_->update([&](Recording& r) { r.data = std::to_string(input.size()); });
   }
-  void onClose(Connection&, const CloseReason& reason) override {
-    record_->update([&](Recording& r) {
-      r.closed = true;
-      ++r.close_calls;
-      r.reason = reason;
-    });
-  }
+  void onClose(Connection&, const CloseReason& reason) override { recordClose(*record_, reason); }
 
  private:
   RecordingPtr record_;

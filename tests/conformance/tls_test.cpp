@@ -45,23 +45,6 @@ struct ServerSide {
   }
 };
 
-/// A handler that records only how its connection ended (no onOpen needed).
-class CloseRecorder final : public ConnectionHandler {
- public:
-  explicit CloseRecorder(RecordingPtr record) : record_(std::move(record)) {}
-  void onData(Connection&, InputBuffer& input) override { input.consume(input.size()); }
-  void onClose(Connection&, const CloseReason& reason) override {
-    record_->update([&](Recording& r) {
-      r.closed = true;
-      ++r.close_calls;
-      r.reason = reason;
-    });
-  }
-
- private:
-  RecordingPtr record_;
-};
-
 }  // namespace
 
 TEST_CASE("TLS configuration errors name the file and OpenSSL's reason", "[tls-config]") {
@@ -147,7 +130,7 @@ TEST_CASE("TLS handshake failures close only that connection, with a reason", "[
     auto record = std::make_shared<Watched<Recording>>();
     ListenOptions options;
     options.tls = serverTls();
-    auto listener = transport->listen(options, [record] { return std::make_unique<CloseRecorder>(record); });
+    auto listener = transport->listen(options, [record] { return std::make_unique<RecordingHandler>(record); });
     RawClient plain("127.0.0.1", listener->port());
     plain.sendAll("get key\r\n");
     CHECK(plain.receiveUntilEof().empty());
@@ -162,7 +145,7 @@ TEST_CASE("TLS handshake failures close only that connection, with a reason", "[
     auto record = std::make_shared<Watched<Recording>>();
     ListenOptions options;
     options.tls = serverTls();
-    auto listener = transport->listen(options, [record] { return std::make_unique<CloseRecorder>(record); });
+    auto listener = transport->listen(options, [record] { return std::make_unique<RecordingHandler>(record); });
     RawClient garbage("127.0.0.1", listener->port());
     garbage.sendAll(patternBytes(2048, 5));
     (void)garbage.receiveUntilEof();
@@ -200,7 +183,7 @@ TEST_CASE("TLS handshake failures close only that connection, with a reason", "[
     auto record = std::make_shared<Watched<Recording>>();
     ListenOptions options;
     options.tls = serverTls(PeerVerification::kRequired);
-    auto listener = transport->listen(options, [record] { return std::make_unique<CloseRecorder>(record); });
+    auto listener = transport->listen(options, [record] { return std::make_unique<RecordingHandler>(record); });
     const Recording client_side = connectTls(*transport, listener->port(), clientTls(false));
     // TLS 1.3 completes the client's side of the handshake before the server
     // checks its certificate, so the client may open and then be closed.

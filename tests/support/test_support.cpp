@@ -66,13 +66,15 @@ void RecordingHandler::onWritable(Connection&) {
   record_->update([](Recording& r) { ++r.writable_calls; });
 }
 
-void RecordingHandler::onClose(Connection&, const CloseReason& reason) {
-  record_->update([&](Recording& r) {
+void recordClose(Watched<Recording>& record, const CloseReason& reason) {
+  record.update([&](Recording& r) {
     r.closed = true;
     ++r.close_calls;
     r.reason = reason;
   });
 }
+
+void RecordingHandler::onClose(Connection&, const CloseReason& reason) { recordClose(*record_, reason); }
 
 void EchoHandler::onData(Connection& conn, InputBuffer& input) {
   if (pending_) {
@@ -107,13 +109,7 @@ void TargetHandler::onWritable(Connection&) {
   record_->update([](Recording& r) { ++r.writable_calls; });
 }
 
-void TargetHandler::onClose(Connection&, const CloseReason& reason) {
-  record_->update([&](Recording& r) {
-    r.closed = true;
-    ++r.close_calls;
-    r.reason = reason;
-  });
-}
+void TargetHandler::onClose(Connection&, const CloseReason& reason) { recordClose(*record_, reason); }
 
 AcceptLog acceptTargets(Transport& server, Transport& clients, std::size_t count,
                         const std::function<HandlerPtr()>& make_client) {

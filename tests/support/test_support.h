@@ -74,6 +74,9 @@ struct Recording {
 };
 using RecordingPtr = std::shared_ptr<Watched<Recording>>;
 
+/// Notes a close (what every recording handler's onClose does).
+void recordClose(Watched<Recording>& record, const CloseReason& reason);
+
 /// Records every callback; optionally echoes what it receives.
 class RecordingHandler : public ConnectionHandler {
  public:
