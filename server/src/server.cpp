@@ -1,0 +1,68 @@
+#include "server.h"
+
+#include <string_view>
+
+#include "server_handler.h"
+
+namespace spoold {
+
+Server::Server(const Settings& settings) : ctx_(settings) {}
+
+Server::~Server() { stop(); }
+
+void Server::start() {
+  std::lock_guard lock(lifecycle_mutex_);
+  const Settings& s = ctx_.settings;
+  if (s.exec == ExecMode::kWorkers) {
+    pool_ = std::make_unique<WorkerPool>(s.workers);
+  }
+  metadump_ = std::make_unique<MetadumpService>(ctx_.store);
+  spool::TransportOptions options;
+  options.name = "spoold";
+  options.loops = s.threads;
+  transport_ = spool::Transport::create(options);
+  transport_->start();
+  ctx_.transport_stats = [transport = transport_.get()] { return transport->stats(); };
+
+  WorkerPool* pool = pool_.get();
+  MetadumpService* metadump = metadump_.get();
+  ServerContext* ctx = &ctx_;
+  const auto factory = [ctx, pool, metadump] {
+    return std::make_unique<ServerHandler>(*ctx, pool, *metadump);
+  };
+  std::string_view hosts = s.listen;
+  std::uint16_t port = s.port;
+  while (!hosts.empty()) {
+    const std::size_t comma = hosts.find(',');
+    spool::ListenOptions listen;
+    listen.host = std::string(hosts.substr(0, comma));
+    listen.port = port;
+    listeners_.push_back(transport_->listen(listen, factory));
+    port = listeners_.front()->port();  // port 0: every address gets the first one's port
+    hosts = comma == std::string_view::npos ? std::string_view{} : hosts.substr(comma + 1);
+  }
+  port_ = listeners_.empty() ? 0 : listeners_.front()->port();
+}
+
+void Server::stop() {
+  std::lock_guard lock(lifecycle_mutex_);
+  if (stopped_ || !transport_) {
+    stopped_ = true;
+    return;
+  }
+  stopped_ = true;
+  for (auto& listener : listeners_) {
+    listener->close();  // no new connections from here on
+  }
+  if (pool_) {
+    pool_->drain();  // commands already received get their responses sent
+  }
+  metadump_->stop();
+  transport_->stop();  // graceful close: flushes what was sent
+  if (pool_) {
+    pool_->stop();
+  }
+  ctx_.transport_stats = nullptr;
+}
+
+}  // namespace spoold

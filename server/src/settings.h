@@ -1,0 +1,38 @@
+// spoold's configuration, from memcached-style command-line flags.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace spoold {
+
+/// Where commands run.
+enum class ExecMode : std::uint8_t {
+  kInline,   ///< on the connection's loop thread, like memcached
+  kWorkers,  ///< on a worker pool; responses are sent from the worker thread
+};
+
+struct Settings {
+  std::uint16_t port = 11211;          ///< -p
+  std::string listen = "127.0.0.1";    ///< -l
+  unsigned threads = 4;                ///< -t: loop threads
+  std::size_t memory_limit = 64u << 20;///< -m (megabytes on the command line)
+  unsigned max_connections = 1024;     ///< -c
+  std::size_t item_size_max = 1u << 20;///< -I
+  int verbose = 0;                     ///< -v, -vv, -vvv
+  ExecMode exec = ExecMode::kInline;   ///< --exec
+  unsigned workers = 4;                ///< --workers
+  bool lru_crawler = true;             ///< -o no_lru_crawler turns it off
+  // TLS (-Z, -o ssl_*): parsed, refused until the transport has TLS.
+  bool tls = false;
+  std::string ssl_chain_cert;
+  std::string ssl_key;
+  std::string ssl_ca_cert;
+  int ssl_verify_mode = 0;
+};
+
+/// The version spoold reports: the memcached protocol level it follows, then its own.
+inline constexpr const char* kVersion = "1.6.18-spoold-0.1.0";
+
+}  // namespace spoold
