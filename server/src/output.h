@@ -23,7 +23,11 @@ class Output {
   [[nodiscard]] char* reserve(std::size_t n);
   void commit(std::size_t n) noexcept { buffer_.resize(buffer_.size() + n); }
   /// Drops everything after the first `size` bytes.
-  void truncate(std::size_t size) noexcept { buffer_.resize(size); }
+  void truncate(std::size_t size) noexcept {
+    if (buffer_) {
+      buffer_.resize(size);
+    }
+  }
 
   [[nodiscard]] std::size_t size() const noexcept { return buffer_.size(); }
   [[nodiscard]] bool empty() const noexcept { return buffer_.size() == 0; }

@@ -10,7 +10,7 @@ namespace spoold {
 /// What the connection must do after a command, beyond sending its output.
 enum class Action : std::uint8_t {
   kNone,
-  kClose,     ///< flush the output, then close (quit, fatal framing errors)
+  kClose,     ///< flush the output, then close (quit, garbage input, fatal binary errors)
   kMetadump,  ///< flush the output, then stream `lru_crawler metadump`
 };
 
