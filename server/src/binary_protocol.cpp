@@ -195,9 +195,7 @@ void BinaryProtocol::update(const Request& r, Output& out) {
   std::uint64_t cas = 0;
   const StoreResult result = ctx_.store.store(mode, r.key, r.value, flags, exptime, r.header.cas, &cas);
   if (mode == StoreMode::kCas) {
-    ctx_.stats.add(result == StoreResult::kStored   ? Counter::kCasHits
-                   : result == StoreResult::kExists ? Counter::kCasBadval
-                                                    : Counter::kCasMisses);
+    countCas(ctx_.stats, result);
   }
   switch (result) {
     case StoreResult::kStored: return success(r, out, cas);

@@ -15,6 +15,8 @@ constexpr std::string_view kBadFormat = "CLIENT_ERROR bad command line format";
 constexpr std::string_view kBadToken = "CLIENT_ERROR bad token in command line format";
 constexpr std::size_t kMaxFlagTokens = 20;  // memcached's ntokens limit for meta commands
 constexpr std::size_t kMaxOpaque = 32;
+constexpr std::string_view kFlagsTooLong = "CLIENT_ERROR options flags too long";
+constexpr std::string_view kBadFlag = "CLIENT_ERROR invalid or duplicate flag";
 
 void line(Output& out, std::string_view text) {
   out.append(text);
@@ -143,21 +145,29 @@ void MetaProtocol::finishLine(Output& out, std::size_t mark, bool quiet) {
   }
 }
 
-void MetaProtocol::get(const Tokens& tokens, Output& out) {
+bool MetaProtocol::prepare(const Tokens& tokens, std::string_view too_many_flags,
+                           std::string_view flag_error, Output& out) {
+  std::string_view error;
   if (tokens.ntokens() < 3) {
-    return line(out, "ERROR");
+    error = "ERROR";
+  } else if (tokens[1].size() > kMaxKeyLength) {
+    error = kBadFormat;
+  } else if (tokens.ntokens() > kMaxFlagTokens) {
+    error = too_many_flags;
+  } else if (const auto parse_error = parseMetaFlags(tokens, 2, flags_, key_); !parse_error.empty()) {
+    error = flag_error.empty() ? parse_error : flag_error;
+  } else if (opaqueTooLong(tokens, 2)) {
+    error = "CLIENT_ERROR opaque token too long";
   }
-  if (tokens[1].size() > kMaxKeyLength) {
-    return line(out, kBadFormat);
+  if (!error.empty()) {
+    line(out, error);
   }
-  if (tokens.ntokens() > kMaxFlagTokens) {
-    return line(out, "CLIENT_ERROR options flags are too long");
-  }
-  if (const auto error = parseMetaFlags(tokens, 2, flags_, key_); !error.empty()) {
-    return line(out, error);
-  }
-  if (opaqueTooLong(tokens, 2)) {
-    return line(out, "CLIENT_ERROR opaque token too long");
+  return error.empty();
+}
+
+void MetaProtocol::get(const Tokens& tokens, Output& out) {
+  if (!prepare(tokens, "CLIENT_ERROR options flags are too long", {}, out)) {
+    return;
   }
   const Clock& clock = ctx_.clock;
   const RelTime now = clock.now();
@@ -244,15 +254,13 @@ Step MetaProtocol::set(const Tokens& tokens, std::size_t next, std::string_view 
   std::int32_t length = 0;
   if (tokens[1].size() > kMaxKeyLength || tokens.ntokens() == 3 || !parseI32(tokens[2], length) ||
       length < 0 || length > INT_MAX - 2) {
-    line(out, tokens.ntokens() > kMaxFlagTokens && tokens[1].size() <= kMaxKeyLength
-                  ? "CLIENT_ERROR options flags too long" : kBadFormat);
+    line(out, tokens.ntokens() > kMaxFlagTokens && tokens[1].size() <= kMaxKeyLength ? kFlagsTooLong : kBadFormat);
     return Step::done(next);
   }
   const std::size_t total = static_cast<std::size_t>(length) + 2;
   Step refused = Step::done(next);
   refused.swallow = total;
-  std::string_view error = tokens.ntokens() > kMaxFlagTokens ? "CLIENT_ERROR options flags too long"
-                                                             : parseMetaFlags(tokens, 3, flags_, key_);
+  std::string_view error = tokens.ntokens() > kMaxFlagTokens ? kFlagsTooLong : parseMetaFlags(tokens, 3, flags_, key_);
   StoreMode mode = StoreMode::kSet;
   if (error.empty() && opaqueTooLong(tokens, 3)) {
     error = "CLIENT_ERROR opaque token too long";
@@ -293,9 +301,7 @@ Step MetaProtocol::set(const Tokens& tokens, std::size_t next, std::string_view 
       ctx_.store.store(mode, key_, data.substr(0, value_size), flags_.client_flags,
                        ctx_.clock.toRelative(flags_.exptime), flags_.req_cas, &cas);
   if (mode == StoreMode::kCas) {
-    ctx_.stats.add(result == StoreResult::kStored   ? Counter::kCasHits
-                   : result == StoreResult::kExists ? Counter::kCasBadval
-                                                    : Counter::kCasMisses);
+    countCas(ctx_.stats, result);
   }
   const std::size_t mark = out.size();
   switch (result) {
@@ -321,20 +327,8 @@ Step MetaProtocol::set(const Tokens& tokens, std::size_t next, std::string_view 
 }
 
 void MetaProtocol::remove(const Tokens& tokens, Output& out) {
-  if (tokens.ntokens() < 3) {
-    return line(out, "ERROR");
-  }
-  if (tokens[1].size() > kMaxKeyLength) {
-    return line(out, kBadFormat);
-  }
-  if (tokens.ntokens() > kMaxFlagTokens) {
-    return line(out, "CLIENT_ERROR options flags too long");
-  }
-  if (!parseMetaFlags(tokens, 2, flags_, key_).empty()) {
-    return line(out, "CLIENT_ERROR invalid or duplicate flag");
-  }
-  if (opaqueTooLong(tokens, 2)) {
-    return line(out, "CLIENT_ERROR opaque token too long");
+  if (!prepare(tokens, kFlagsTooLong, kBadFlag, out)) {
+    return;
   }
   DeleteResult result = DeleteResult::kNotFound;
   if (flags_.set_stale) {
@@ -363,26 +357,14 @@ void MetaProtocol::remove(const Tokens& tokens, Output& out) {
 }
 
 void MetaProtocol::arithmetic(const Tokens& tokens, Output& out) {
-  if (tokens.ntokens() < 3) {
-    return line(out, "ERROR");
-  }
-  if (tokens[1].size() > kMaxKeyLength) {
-    return line(out, kBadFormat);
-  }
-  if (tokens.ntokens() > kMaxFlagTokens) {
-    return line(out, "CLIENT_ERROR options flags too long");
-  }
-  if (!parseMetaFlags(tokens, 2, flags_, key_).empty()) {
-    return line(out, "CLIENT_ERROR invalid or duplicate flag");
+  if (!prepare(tokens, kFlagsTooLong, kBadFlag, out)) {
+    return;
   }
   bool incr = true;
   switch (flags_.mode) {
     case 0: case 'I': case 'i': case '+': break;
     case 'D': case 'd': case '-': incr = false; break;
     default: return line(out, "CLIENT_ERROR invalid mode for ma M token");
-  }
-  if (opaqueTooLong(tokens, 2)) {
-    return line(out, "CLIENT_ERROR opaque token too long");
   }
   DeltaOutcome outcome;
   const DeltaResult result =

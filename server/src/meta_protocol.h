@@ -50,6 +50,11 @@ class MetaProtocol {
   Step run(const Tokens& tokens, std::size_t next, std::string_view input, Output& out);
 
  private:
+  /// memcached's checks before mg/md/ma: token count, key length, flags
+  /// (`flag_error` replaces the parser's message when not empty), opaque.
+  /// @return false after writing the error.
+  bool prepare(const Tokens& tokens, std::string_view too_many_flags, std::string_view flag_error,
+               Output& out);
   void get(const Tokens& tokens, Output& out);
   Step set(const Tokens& tokens, std::size_t next, std::string_view input, Output& out);
   void remove(const Tokens& tokens, Output& out);

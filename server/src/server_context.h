@@ -17,6 +17,13 @@
 
 namespace spoold {
 
+/// Counts a CAS attempt's outcome (cas_hits, cas_badval, cas_misses).
+inline void countCas(ServerStats& stats, StoreResult result) noexcept {
+  stats.add(result == StoreResult::kStored   ? Counter::kCasHits
+            : result == StoreResult::kExists ? Counter::kCasBadval
+                                             : Counter::kCasMisses);
+}
+
 /// Connection counts and the list `stats conns` prints. Thread-safe.
 class ConnectionRegistry {
  public:

@@ -167,9 +167,7 @@ Step TextProtocol::storage(const Tokens& tokens, std::size_t next, std::string_v
   const StoreResult result = ctx_.store.store(mode, key, data.substr(0, total - 2), flags,
                                               ctx_.clock.toRelative(exptime), req_cas);
   if (mode == StoreMode::kCas) {
-    ctx_.stats.add(result == StoreResult::kStored   ? Counter::kCasHits
-                   : result == StoreResult::kExists ? Counter::kCasBadval
-                                                    : Counter::kCasMisses);
+    countCas(ctx_.stats, result);
   }
   reply(out, storeReply(result));
   return Step::done(next + total);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "binary_codec.h"
+#include "binary_packets.h"
 #include "numbers.h"
 #include "options.h"
 #include "server_context.h"
@@ -59,25 +60,11 @@ struct Harness {
 };
 
 std::string binaryRequest(std::uint8_t opcode, std::string_view key = {}, std::string_view value = {},
-                          std::string_view extras = {}, std::uint64_t cas = 0) {
-  std::string p(binary::kHeaderSize, '\0');
-  p[0] = static_cast<char>(binary::kRequestMagic);
-  p[1] = static_cast<char>(opcode);
-  p[2] = static_cast<char>(key.size() >> 8);
-  p[3] = static_cast<char>(key.size() & 0xff);
-  p[4] = static_cast<char>(extras.size());
-  binary::writeU32(static_cast<std::uint32_t>(extras.size() + key.size() + value.size()), p.data() + 8);
-  binary::writeU32(0x01020304, p.data() + 12);
-  binary::writeU64(cas, p.data() + 16);
-  return p + std::string(extras) + std::string(key) + std::string(value);
+                          std::string_view extras = {}) {
+  return test::binaryPacket(opcode, key, value, extras);
 }
 
-std::string setExtras(std::uint32_t flags, std::uint32_t exptime) {
-  std::string e(8, '\0');
-  binary::writeU32(flags, e.data());
-  binary::writeU32(exptime, e.data() + 4);
-  return e;
-}
+std::string setExtras(std::uint32_t flags, std::uint32_t exptime) { return test::u32s({flags, exptime}); }
 
 }  // namespace
 

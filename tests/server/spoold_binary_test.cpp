@@ -2,7 +2,6 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
-#include <regex>
 #include <string>
 
 #include "server_test_support.h"
@@ -17,10 +16,11 @@ struct RunningSpoold {
     argv.insert(argv.end(), extra.begin(), extra.end());
     process = std::make_unique<ChildProcess>(argv);
     const std::string line = process->waitForLine("spoold ");
-    std::smatch match;
     INFO(process->output());
-    REQUIRE(std::regex_search(line, match, std::regex(R"(listening on \S+:(\d+))")));
-    port = static_cast<std::uint16_t>(std::stoi(match[1]));
+    const std::size_t colon = line.rfind(':');
+    REQUIRE(line.find("listening on ") != std::string::npos);
+    REQUIRE(colon != std::string::npos);
+    port = static_cast<std::uint16_t>(std::stoi(line.substr(colon + 1)));
   }
   std::unique_ptr<ChildProcess> process;
   std::uint16_t port = 0;
