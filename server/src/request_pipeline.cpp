@@ -81,17 +81,36 @@ void RequestPipeline::runInline(spool::InputBuffer& input) {
       busy_ = false;
       input.consume(input.size());
     } else {
-      queueLocked(input);  // blocked or handed off: the rest waits its turn
+      queueLocked(input);  // blocked or waiting for a metadump: the rest waits its turn
       if (outcome.stop == Stop::kBlocked) {
         go_on = releaseLocked(close);
       }
     }
+  }
+  if (outcome.stop == Stop::kMetadump) {
+    go_on = !startMetadump();
   }
   if (close) {
     closeConnection();
   } else if (go_on) {
     run();
   }
+}
+
+bool RequestPipeline::startMetadump() {
+  if (metadump_.start(shared_from_this(), session_.metadump())) {
+    return true;  // the metadump thread is the runner now
+  }
+  // One dump at a time, like memcached's crawler. Still the runner: answer
+  // and go on with the queued input.
+  out_.append(kBusy);
+  const Flush flushed = flush();
+  std::lock_guard lock(mutex_);
+  carry_pending_ = carry_pending_ || !carry_.empty();
+  if (flushed == Flush::kClosed) {
+    closed_ = true;
+  }
+  return false;
 }
 
 void RequestPipeline::onWritable() {
@@ -216,8 +235,12 @@ void RequestPipeline::run() {
     }
     std::unique_lock lock(mutex_);
     carry_pending_ = !carry_.empty();
-    if (outcome.stop == Stop::kHandedOff) {
-      return;  // the metadump thread owns the session now
+    if (outcome.stop == Stop::kMetadump) {
+      lock.unlock();
+      if (startMetadump()) {
+        return;  // the metadump thread owns the session now
+      }
+      continue;
     }
     if (outcome.stop == Stop::kClosed) {
       busy_ = false;
@@ -254,11 +277,9 @@ RequestPipeline::Outcome RequestPipeline::runCommands(std::string_view view, boo
       return Outcome{Stop::kClosed, view.size(), 0};
     }
     if (r.action == Action::kMetadump) {
-      if (metadump_.start(shared_from_this(), session_.metadump())) {
-        return Outcome{Stop::kHandedOff, outcome.consumed, 0};
-      }
-      out_.append(kBusy);
-      continue;
+      // The caller saves what is left of the input, then hands off: the
+      // metadump thread may take over the session the moment it starts.
+      return Outcome{Stop::kMetadump, outcome.consumed, 0};
     }
     if (r.need_more || outcome.consumed == view.size()) {
       outcome.want = r.want;

@@ -63,7 +63,7 @@ class RequestPipeline final : public Task,
   static constexpr std::size_t kMaxQueuedInput = 4u << 20;
 
  private:
-  enum class Stop : std::uint8_t { kDrained, kBlocked, kClosed, kHandedOff };
+  enum class Stop : std::uint8_t { kDrained, kBlocked, kClosed, kMetadump };
   struct Outcome {
     Stop stop = Stop::kDrained;
     std::size_t consumed = 0;
@@ -82,6 +82,10 @@ class RequestPipeline final : public Task,
   bool releaseLocked(bool& close);
   [[nodiscard]] bool hasWorkLocked() const noexcept { return !queue_.empty() || carry_pending_; }
   void schedule();
+  /// Hands the session to the metadump thread (the last thing a runner
+  /// does). @return false when a dump is already running: BUSY was sent and
+  /// the caller is still the runner.
+  bool startMetadump();
   void closeConnection() { conn_->close(); }
 
   ServerContext& ctx_;

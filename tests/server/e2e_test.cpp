@@ -183,6 +183,13 @@ TEST_CASE("lru_crawler metadump streams from the background thread at the reader
   client.send("lru_crawler metadump all\r\nversion\r\n");
   // Let the dump run into the budget before reading anything.
   CHECK(waitForStatAbove(server.port(), "spool_backpressure_refusals", refusals_before) > refusals_before);
+  {
+    // The crawler is held back by our reader; a second dump must wait its turn.
+    RawClient other(server.port());
+    other.send("lru_crawler metadump all\r\nversion\r\n");
+    const std::string reply = other.readUntilContains("VERSION ", "\r\n");
+    CHECK(reply.starts_with("BUSY currently processing crawler request\r\nVERSION "));
+  }
   const std::string rest = client.readUntilContains("END\r\nVERSION ", "\r\n");
   const std::size_t end = rest.find("END\r\n");
   std::size_t lines = 0;
