@@ -8,7 +8,8 @@ packages=(
   libevent-dev libssl-dev openssl libfmt-dev catch2
   clang libclang-rt-14-dev          # libFuzzer and sanitizer runtimes
   memcached libmemcached-tools nutcracker libcache-memcached-fast-perl  # real peers
-  gnuplot-nox                        # benchmark plots
+  gnuplot-nox python3                # benchmark plots and bench/report.py
+  libjemalloc2                       # bench/run.sh --preload: the allocator's share of the send path
 )
 
 missing=()

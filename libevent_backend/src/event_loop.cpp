@@ -29,14 +29,17 @@ constexpr int kMaxCallbacksPerPoll = 64;
   std::abort();
 }
 
-EventBasePtr makeBase() {
+EventBasePtr makeBase(bool instrument_locks) {
   EventConfigPtr config(event_config_new());
   if (!config) {
     fatal("event_config_new failed");
   }
   // NOLOCK: only this loop's thread ever touches the base, so it needs no lock.
   // Producers never call libevent at all (they write the eventfd instead).
-  event_config_set_flag(config.get(), EVENT_BASE_FLAG_NOLOCK);
+  // The lock-count test turns locks on so that any producer call would show.
+  if (!instrument_locks) {
+    event_config_set_flag(config.get(), EVENT_BASE_FLAG_NOLOCK);
+  }
   if (event_config_set_max_dispatch_interval(config.get(), nullptr, kMaxCallbacksPerPoll, 0) !=
       0) {
     fatal("event_config_set_max_dispatch_interval failed");
@@ -77,11 +80,13 @@ std::string threadIdString(std::thread::id id) {
 
 }  // namespace
 
-EventLoop::EventLoop(unsigned index, const TransportOptions& options)
+EventLoop::EventLoop(unsigned index, const TransportOptions& options,
+                     std::shared_ptr<ConnectionLimit> limit)
     : index_(index),
       name_(options.name + "-" + std::to_string(index)),
       options_(options),
-      base_(makeBase()) {
+      limit_(std::move(limit)),
+      base_(makeBase(options.instrument_event_locks)) {
   wake_event_ = makeEvent(base_.get(), wake_fd_.readFd(), EV_READ | EV_PERSIST, &onWakeCb, this);
   drain_event_ = makeEvent(base_.get(), -1, 0, &onDrainCb, this);
   deferred_event_ = makeEvent(base_.get(), -1, 0, &onDeferredCb, this);

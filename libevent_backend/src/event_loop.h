@@ -62,6 +62,33 @@ struct LoopCounters {
   std::atomic<std::uint64_t> backpressure_refusals{0};
 };
 
+/// The transport-wide cap on accepted connections (TransportOptions::max_connections),
+/// shared by every loop's acceptors. Thread-safe.
+class ConnectionLimit {
+ public:
+  explicit ConnectionLimit(std::size_t max) noexcept : max_(max) {}
+  /// Takes a slot; false when the limit is reached (nothing taken).
+  [[nodiscard]] bool tryAcquire() noexcept {
+    if (max_ == 0) {
+      return true;
+    }
+    if (open_.fetch_add(1, std::memory_order_relaxed) < max_) {
+      return true;
+    }
+    open_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  void release() noexcept {
+    if (max_ != 0) {
+      open_.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+
+ private:
+  const std::size_t max_;
+  std::atomic<std::size_t> open_{0};
+};
+
 /// Adds to a counter that only the loop thread writes: no read-modify-write.
 inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) noexcept {
   counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
@@ -79,7 +106,8 @@ inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) noex
 /// producer itself (see drainAfterStop()).
 class EventLoop : public std::enable_shared_from_this<EventLoop> {
  public:
-  EventLoop(unsigned index, const TransportOptions& options);
+  EventLoop(unsigned index, const TransportOptions& options,
+            std::shared_ptr<ConnectionLimit> limit);
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
@@ -111,6 +139,7 @@ class EventLoop : public std::enable_shared_from_this<EventLoop> {
   [[nodiscard]] LoopStats stats() const noexcept;
   [[nodiscard]] LoopCounters& counters() noexcept { return counters_; }
   [[nodiscard]] const TransportOptions& options() const noexcept { return options_; }
+  [[nodiscard]] ConnectionLimit& connectionLimit() const noexcept { return *limit_; }
   /// True once the inbox holds nothing pushed before this call. Loop thread
   /// (the consumer) only.
   [[nodiscard]] bool inboxEmpty() const noexcept { return inbox_.empty(); }
@@ -143,6 +172,7 @@ class EventLoop : public std::enable_shared_from_this<EventLoop> {
   const unsigned index_;
   const std::string name_;
   const TransportOptions options_;
+  const std::shared_ptr<ConnectionLimit> limit_;
 
   EventBasePtr base_;
   WakeFd wake_fd_;

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <cassert>
+#include <algorithm>
 #include <cerrno>
 
 #include "evbuffer_input.h"
@@ -19,9 +20,17 @@ std::atomic<std::uint64_t> g_next_connection_id{1};
 // writev per 16 KiB; larger single writes let one writev take a whole batch.
 constexpr ev_ssize_t kMaxSingleRead = 64 << 10;
 constexpr ev_ssize_t kMaxSingleWrite = 1 << 20;
-// After a graceful close shuts our write side, how long to wait for the
-// peer's EOF before closing anyway (closing with unread input would reset).
-constexpr timeval kLingerTimeout{2, 0};
+timeval toTimeval(std::chrono::milliseconds ms) noexcept {
+  return timeval{static_cast<time_t>(ms.count() / 1000),
+                 static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
+}
+
+// CLOSE_ON_FREE: the bufferevent owns the socket and closes it when freed.
+// No BEV_OPT_THREADSAFE: only the loop's thread ever touches a bufferevent;
+// the lock-count test adds it (instrument_event_locks) to catch any other caller.
+int bufferEventOptions(const TransportOptions& options) noexcept {
+  return BEV_OPT_CLOSE_ON_FREE | (options.instrument_event_locks ? BEV_OPT_THREADSAFE : 0);
+}
 
 void setNoDelay(evutil_socket_t fd) noexcept {
   const int one = 1;
@@ -201,20 +210,82 @@ void LibeventConnection::attach(BufferEventPtr bev) {
   evbuffer_add_cb(bufferevent_get_output(bev_.get()), &onOutputChangedCb, this);
   bufferevent_set_max_single_read(bev_.get(), kMaxSingleRead);
   bufferevent_set_max_single_write(bev_.get(), kMaxSingleWrite);
+  applyReadWatermarks(0);
   bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+  startWatchdog();
 }
 
-void LibeventConnection::openAccepted(evutil_socket_t fd) {
+void LibeventConnection::applyReadWatermarks(std::size_t want) {
+  read_low_watermark_ = want;
+  // The high watermark pauses reading (TCP pushes back on the peer) while the
+  // handler leaves max_input_bytes unconsumed; a larger wanted frame wins.
+  const std::size_t high =
+      options_.max_input_bytes == 0 ? 0 : std::max(options_.max_input_bytes, want);
+  bufferevent_setwatermark(bev_.get(), EV_READ, want, high);
+}
+
+void LibeventConnection::startWatchdog() {
+  using std::chrono::milliseconds;
+  milliseconds shortest{0};
+  for (const milliseconds limit : {options_.send_stuck_timeout, options_.idle_timeout}) {
+    if (limit.count() > 0 && (shortest.count() == 0 || limit < shortest)) {
+      shortest = limit;
+    }
+  }
+  if (shortest.count() == 0) {
+    return;  // neither check is enabled: no timer at all
+  }
+  // Ticking at a quarter of the limit fires within 25% of it.
+  const milliseconds period = std::clamp(shortest / 4, milliseconds(5), milliseconds(1000));
+  watchdog_.reset(event_new(loop_->base(), -1, EV_PERSIST, &onWatchdogCb, this));
+  last_send_progress_ = last_activity_ = std::chrono::steady_clock::now();
+  const timeval tv = toTimeval(period);
+  event_add(watchdog_.get(), &tv);
+}
+
+void LibeventConnection::onWatchdogCb(evutil_socket_t, short, void* ctx) {
+  static_cast<LibeventConnection*>(ctx)->onWatchdog();
+}
+
+void LibeventConnection::onWatchdog() {
+  const auto now = std::chrono::steady_clock::now();
+  const std::uint64_t sent = bytes_sent_.load(std::memory_order_relaxed);
+  const std::uint64_t received = bytes_received_.load(std::memory_order_relaxed);
+  const std::size_t backlog = backlog_.load(std::memory_order_relaxed);
+  if (sent != watched_sent_ || backlog == 0) {
+    last_send_progress_ = now;
+  }
+  if (sent != watched_sent_ || received != watched_received_) {
+    last_activity_ = now;
+  }
+  watched_sent_ = sent;
+  watched_received_ = received;
+  const auto stuck_for = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_send_progress_);
+  const auto idle_for = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_activity_);
+  if (options_.send_stuck_timeout.count() > 0 && stuck_for >= options_.send_stuck_timeout &&
+      (state_ == State::kOpen || state_ == State::kFlushing)) {
+    closeInLoop(CloseMode::kAbort, CloseCode::kSendQueueStuck,
+                fmt::format("{} bytes queued, none written for {} ms", backlog, stuck_for.count()));
+  } else if (options_.idle_timeout.count() > 0 && idle_for >= options_.idle_timeout &&
+             state_ == State::kOpen) {
+    closeAfterQueued(CloseCode::kIdleTimeout,
+                     fmt::format("nothing received or sent for {} ms", idle_for.count()));
+  }
+}
+
+void LibeventConnection::openAccepted(evutil_socket_t fd, bool holds_limit_slot) {
   loop_->assertInLoopThread("LibeventConnection::openAccepted");
+  holds_limit_slot_ = holds_limit_slot;
   setNoDelay(fd);
-  // CLOSE_ON_FREE: from here on the bufferevent owns the socket.
-  // No BEV_OPT_THREADSAFE: only this loop's thread ever touches it.
-  BufferEventPtr bev(bufferevent_socket_new(loop_->base(), fd, BEV_OPT_CLOSE_ON_FREE));
+  BufferEventPtr bev(bufferevent_socket_new(loop_->base(), fd, bufferEventOptions(loop_->options())));
   if (!bev) {
     log(LogLevel::kError, "{}: bufferevent_socket_new failed for {}; closing it", loop_->name(), peer_);
     evutil_closesocket(fd);
     closing_.store(true, std::memory_order_release);
     state_ = State::kClosed;
+    if (holds_limit_slot_) {
+      loop_->connectionLimit().release();
+    }
     return;
   }
   attach(std::move(bev));
@@ -244,8 +315,7 @@ void LibeventConnection::onConnectTask(LoopTask* task, bool cancelled) noexcept 
 }
 
 void LibeventConnection::startConnect() {
-  // CLOSE_ON_FREE: the bufferevent creates the socket and owns it.
-  BufferEventPtr bev(bufferevent_socket_new(loop_->base(), -1, BEV_OPT_CLOSE_ON_FREE));
+  BufferEventPtr bev(bufferevent_socket_new(loop_->base(), -1, bufferEventOptions(loop_->options())));
   if (!bev) {
     closing_.store(true, std::memory_order_release);
     state_ = State::kClosed;
@@ -369,8 +439,7 @@ void LibeventConnection::onRead() {
   input_seen_ = evbuffer_get_length(input);
   const std::size_t want = view.wanted() > input_seen_ ? view.wanted() : 0;
   if (want != read_low_watermark_ && bev_) {
-    read_low_watermark_ = want;
-    bufferevent_setwatermark(bev_.get(), EV_READ, want, 0);
+    applyReadWatermarks(want);
   }
 }
 
@@ -398,7 +467,7 @@ void LibeventConnection::onEvent(short events) {
       if (handler_ && handler_->onPeerShutdown(*this)) {
         return;  // the handler keeps writing and will close
       }
-      closeInLoop(CloseMode::kGraceful, CloseCode::kPeerClosed, {});
+      closeAfterQueued(CloseCode::kPeerClosed, {});
     } else if (state_ == State::kLingering) {
       scheduleFinish();
     }
@@ -438,6 +507,28 @@ void LibeventConnection::closeInLoop(CloseMode mode, CloseCode code, std::string
   }  // else onWrite() continues once the output is empty
 }
 
+void LibeventConnection::closeAfterQueued(CloseCode code, std::string detail) {
+  closing_.store(true, std::memory_order_release);  // no new sends from here on
+  if (loop_->inboxEmpty()) {
+    closeInLoop(CloseMode::kGraceful, code, std::move(detail));
+    return;
+  }
+  // Payloads accepted before now may still be in the inbox: close behind them.
+  if (!std::exchange(queued_close_posted_, true)) {
+    queued_close_reason_ = CloseReason{code, 0, std::move(detail)};
+    loop_->post(&queued_close_task_);
+  }
+}
+
+void LibeventConnection::onQueuedCloseTask(LoopTask* task, bool cancelled) noexcept {
+  if (cancelled) {
+    return;
+  }
+  auto* conn = static_cast<MemberTask<LibeventConnection>*>(task)->owner;
+  CloseReason reason = std::move(conn->queued_close_reason_);
+  conn->closeInLoop(CloseMode::kGraceful, reason.code, std::move(reason.detail));
+}
+
 void LibeventConnection::startLinger() {
   state_ = State::kLingering;
   ::shutdown(bufferevent_getfd(bev_.get()), SHUT_WR);
@@ -448,7 +539,8 @@ void LibeventConnection::startLinger() {
   // Wait for the peer's EOF, discarding its input: closing a socket with
   // unread input makes the kernel send a reset, which could destroy the
   // very bytes just flushed before the peer reads them.
-  bufferevent_set_timeouts(bev_.get(), &kLingerTimeout, nullptr);
+  const timeval linger = toTimeval(options_.linger_timeout);
+  bufferevent_set_timeouts(bev_.get(), &linger, nullptr);
   bufferevent_enable(bev_.get(), EV_READ);
 }
 
@@ -475,6 +567,10 @@ void LibeventConnection::scheduleFinish() {
 void LibeventConnection::finish() {
   loop_->assertInLoopThread("LibeventConnection::finish");
   state_ = State::kClosed;
+  watchdog_.reset();
+  if (std::exchange(holds_limit_slot_, false)) {
+    loop_->connectionLimit().release();
+  }
   if (bev_) {
     bufferevent_setcb(bev_.get(), nullptr, nullptr, nullptr, nullptr);
     evbuffer* output = bufferevent_get_output(bev_.get());
@@ -488,10 +584,12 @@ void LibeventConnection::finish() {
     bev_.reset();  // closes the socket; releases the referenced payloads it held
     backlog_.fetch_sub(unsent, std::memory_order_relaxed);
   }
+  // Leave the loop's table first, so the loop's counters already agree when
+  // the handler hears of the close. The deferred call holds a reference.
+  loop_->removeConnection(id_);
   if (auto handler = std::move(handler_)) {
     handler->onClose(*this, reason_);
   }  // the handler is destroyed here, on the loop thread
-  loop_->removeConnection(id_);
 }
 
 }  // namespace spool::libevent

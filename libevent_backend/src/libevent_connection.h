@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -48,8 +49,9 @@ class LibeventConnection final : public Connection {
   void pauseReading() override;
   void resumeReading() override;
 
-  /// Takes over an accepted socket and calls onOpen().
-  void openAccepted(evutil_socket_t fd);
+  /// Takes over an accepted socket and calls onOpen(). `holds_limit_slot`:
+  /// the connection gives its ConnectionLimit slot back when it finishes.
+  void openAccepted(evutil_socket_t fd, bool holds_limit_slot);
   /// Starts an outgoing connection. Thread-safe: posts the work to the loop.
   void connectTo(const SocketAddress& address);
 
@@ -85,8 +87,10 @@ class LibeventConnection final : public Connection {
   static void onOutputChangedCb(evbuffer* buffer, const evbuffer_cb_info* info, void* ctx);
   static void onReferenceDoneCb(const void* data, std::size_t size, void* ctx);
   static void onCloseTask(LoopTask* task, bool cancelled) noexcept;
+  static void onQueuedCloseTask(LoopTask* task, bool cancelled) noexcept;
   static void onConnectTask(LoopTask* task, bool cancelled) noexcept;
   static void onDestroyTask(LoopTask* task, bool cancelled) noexcept;
+  static void onWatchdogCb(evutil_socket_t fd, short what, void* ctx);
 
   [[nodiscard]] Ptr self() { return std::static_pointer_cast<LibeventConnection>(shared_from_this()); }
   /// Accounts `size` against the send budget. Thread-safe.
@@ -100,9 +104,15 @@ class LibeventConnection final : public Connection {
   void notifyWritable();
   void startLinger();
   void fail(CloseCode code, int sys_error, std::string detail);
+  /// A graceful close decided on the loop (peer EOF, idle timeout) that still
+  /// flushes every payload accepted before it, including those in the inbox.
+  void closeAfterQueued(CloseCode code, std::string detail);
   void scheduleFinish();
   void finish();
   void startConnect();
+  void startWatchdog();
+  void onWatchdog();
+  void applyReadWatermarks(std::size_t want);
 
   const std::shared_ptr<EventLoop> loop_;
   const std::uint64_t id_;
@@ -112,13 +122,19 @@ class LibeventConnection final : public Connection {
   // Loop-thread state.
   HandlerPtr handler_;
   BufferEventPtr bev_;
+  EventPtr watchdog_;  // stuck-queue and idle checks; only when one is enabled
   State state_ = State::kIdle;
   CloseReason reason_;       // why finish() will say it closed
   bool abort_ = false;       // finish() resets instead of closing cleanly
   bool peer_eof_ = false;
   bool reading_paused_ = false;
   bool writable_scheduled_ = false;
+  bool holds_limit_slot_ = false;
   std::size_t read_low_watermark_ = 0;
+  std::uint64_t watched_sent_ = 0;      // bytes_sent_ at the last watchdog tick
+  std::uint64_t watched_received_ = 0;  // bytes_received_ at the last watchdog tick
+  std::chrono::steady_clock::time_point last_send_progress_{};
+  std::chrono::steady_clock::time_point last_activity_{};
   std::size_t input_seen_ = 0;  // input bytes already counted as received
   SocketAddress connect_address_;
   Ptr pending_self_;            // keeps the object alive while connect_task_ is queued
@@ -138,6 +154,9 @@ class LibeventConnection final : public Connection {
   std::atomic<std::uint64_t> refusals_{0};
 
   MemberTask<LibeventConnection> close_task_{this, &LibeventConnection::onCloseTask};
+  MemberTask<LibeventConnection> queued_close_task_{this, &LibeventConnection::onQueuedCloseTask};
+  bool queued_close_posted_ = false;
+  CloseReason queued_close_reason_;
   MemberTask<LibeventConnection> connect_task_{this, &LibeventConnection::onConnectTask};
   MemberTask<LibeventConnection> destroy_task_{this, &LibeventConnection::onDestroyTask};
 };

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "libevent_connection.h"
@@ -74,6 +75,7 @@ struct LibeventListener::Acceptor {
   HandlerFactory factory;
   ListenerPtr listener;  // evconnlistener; loop thread only
   EventPtr backoff_timer;
+  std::chrono::steady_clock::time_point last_reject_log{};
 
   static void onAcceptCb(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int length, void* ctx) {
     static_cast<Acceptor*>(ctx)->accept(fd, addr, length);
@@ -89,6 +91,10 @@ struct LibeventListener::Acceptor {
   void accept(evutil_socket_t fd, sockaddr* addr, int length) {
     const std::string peer =
         SocketAddress::fromSockaddr(addr, static_cast<socklen_t>(length)).toString();
+    if (!loop->connectionLimit().tryAcquire()) {
+      reject(fd, peer);
+      return;
+    }
     HandlerPtr handler;
     try {
       handler = factory();
@@ -96,10 +102,30 @@ struct LibeventListener::Acceptor {
       log(LogLevel::kError, "{}: handler factory failed for {}: {}", loop->name(), peer, e.what());
     }
     if (!handler) {
+      loop->connectionLimit().release();
       evutil_closesocket(fd);
       return;
     }
-    LibeventConnection::create(loop->shared_from_this(), std::move(handler), options.connection, peer)->openAccepted(fd);
+    LibeventConnection::create(loop->shared_from_this(), std::move(handler), options.connection, peer)
+        ->openAccepted(fd, /*holds_limit_slot=*/true);
+  }
+
+  /// Over the connection limit: say so if configured, and close at once.
+  void reject(evutil_socket_t fd, const std::string& peer) {
+    bump(loop->counters().connections_rejected);
+    if (!options.reject_message.empty()) {
+      // Best effort on a fresh socket: never blocks, never raises SIGPIPE.
+      [[maybe_unused]] const auto n = ::send(fd, options.reject_message.data(),
+                                             options.reject_message.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    evutil_closesocket(fd);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_reject_log >= std::chrono::seconds(1)) {
+      last_reject_log = now;
+      log(LogLevel::kWarning, "{}: connection limit ({}) reached: rejected {} ({} rejected so far)",
+          loop->name(), loop->options().max_connections, peer,
+          loop->counters().connections_rejected.load(std::memory_order_relaxed));
+    }
   }
 
   void acceptFailed() {

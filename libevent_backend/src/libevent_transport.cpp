@@ -29,9 +29,10 @@ LibeventTransport::LibeventTransport(const TransportOptions& options) : options_
   if (options_.drain_batch == 0) {
     options_.drain_batch = 1;
   }
+  auto limit = std::make_shared<ConnectionLimit>(options_.max_connections);
   loops_.reserve(options_.loops);
   for (unsigned i = 0; i < options_.loops; ++i) {
-    loops_.push_back(std::make_shared<EventLoop>(i, options_));
+    loops_.push_back(std::make_shared<EventLoop>(i, options_, limit));
   }
 }
 

@@ -16,12 +16,19 @@ std::string SocketAddress::toString() const {
   if (family() == AF_INET) {
     const auto* in = reinterpret_cast<const sockaddr_in*>(&storage);
     inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
-    return std::string(text) + ":" + std::to_string(ntohs(in->sin_port));
+    std::string out(text);
+    out += ':';
+    out += std::to_string(ntohs(in->sin_port));
+    return out;
   }
   if (family() == AF_INET6) {
     const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&storage);
     inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
-    return "[" + std::string(text) + "]:" + std::to_string(ntohs(in6->sin6_port));
+    std::string out = "[";
+    out += text;
+    out += "]:";
+    out += std::to_string(ntohs(in6->sin6_port));
+    return out;
   }
   return "unknown";
 }

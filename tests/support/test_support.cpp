@@ -1,6 +1,16 @@
 #include "test_support.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
 
 namespace spool::test {
 
@@ -32,6 +42,157 @@ void RecordingHandler::onClose(Connection&, const CloseReason& reason) {
     ++r.close_calls;
     r.reason = reason;
   });
+}
+
+void EchoHandler::onData(Connection& conn, InputBuffer& input) {
+  if (pending_) {
+    return;  // still waiting for onWritable
+  }
+  Buffer chunk = input.take(input.size());
+  if (conn.send(std::move(chunk)) == SendResult::kBackpressure) {
+    pending_ = std::move(chunk);  // handed back intact
+    conn.pauseReading();
+  }
+}
+
+void EchoHandler::onWritable(Connection& conn) {
+  if (!pending_) {
+    return;
+  }
+  if (conn.send(std::move(pending_)) == SendResult::kBackpressure) {
+    return;  // still refused: the payload stayed in pending_
+  }
+  conn.resumeReading();
+}
+
+void TargetHandler::onOpen(Connection& conn) {
+  log_->update([&](AcceptLog& l) {
+    l.connections.push_back(conn.ptr());
+    l.recordings.push_back(record_);
+  });
+  record_->update([](Recording& r) { r.opened = true; });
+}
+
+void TargetHandler::onWritable(Connection&) {
+  record_->update([](Recording& r) { ++r.writable_calls; });
+}
+
+void TargetHandler::onClose(Connection&, const CloseReason& reason) {
+  record_->update([&](Recording& r) {
+    r.closed = true;
+    ++r.close_calls;
+    r.reason = reason;
+  });
+}
+
+AcceptLog acceptTargets(Transport& server, Transport& clients, std::size_t count,
+                        const std::function<HandlerPtr()>& make_client,
+                        std::vector<ConnectionPtr>* client_connections) {
+  auto log = std::make_shared<Watched<AcceptLog>>();
+  auto listener = server.listen(ListenOptions{}, [log] { return std::make_unique<TargetHandler>(log); });
+  // Connect in waves no larger than a listen queue (somaxconn may be 128):
+  // a handshake whose final ACK finds the accept queue full is completed
+  // only by SYN-ACK retries, or never for a client that sends nothing.
+  constexpr std::size_t kWave = 100;
+  for (std::size_t i = 0; i < count; ++i) {
+    ConnectOptions options;
+    options.port = listener->port();
+    auto conn = clients.connect(options, make_client());
+    if (client_connections != nullptr) {
+      client_connections->push_back(std::move(conn));
+    }
+    const std::size_t made = i + 1;
+    if (made % kWave == 0 || made == count) {
+      const bool all = log->waitUntil([made](const AcceptLog& l) { return l.connections.size() == made; });
+      INFO("accepted " << log->get().connections.size() << " of " << made);
+      REQUIRE(all);
+    }
+  }
+  listener->close();
+  return log->get();
+}
+
+SendResult sendBlocking(Connection& conn, Buffer&& payload, const RecordingPtr& writable) {
+  for (;;) {
+    const int seen = writable->get().writable_calls;
+    const SendResult result = conn.send(std::move(payload));
+    if (result != SendResult::kBackpressure) {
+      return result;
+    }
+    // Refused: the payload is still ours. onWritable() follows the refusal;
+    // the bound only guards against a test bug, never a race.
+    writable->waitUntil(
+        [seen](const Recording& r) { return r.writable_calls > seen || r.closed; }, kWaitLimit);
+  }
+}
+
+RawClient::RawClient(const std::string& host, std::uint16_t port) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* list = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &list) != 0) {
+    throw std::runtime_error("RawClient: cannot resolve " + host);
+  }
+  fd_ = ::socket(list->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int rc = ::connect(fd_, list->ai_addr, list->ai_addrlen);
+  freeaddrinfo(list);
+  if (rc != 0) {
+    throw std::runtime_error(std::string("RawClient: connect: ") + std::strerror(errno));
+  }
+}
+
+RawClient::~RawClient() { close(); }
+
+void RawClient::sendAll(std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      throw std::runtime_error(std::string("RawClient: send: ") + std::strerror(errno));
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+std::string RawClient::receive(std::size_t size, std::chrono::milliseconds limit) {
+  std::string out;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  char chunk[65536];
+  while (out.size() < size) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd p{fd_, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+      break;
+    }
+    const ssize_t n = ::recv(fd_, chunk, std::min(sizeof(chunk), size - out.size()), 0);
+    if (n <= 0) {
+      break;
+    }
+    out.append(chunk, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+std::string RawClient::receiveUntilEof(std::chrono::milliseconds limit) {
+  return receive(std::string::npos / 2, limit);
+}
+
+void RawClient::shutdownWrite() { ::shutdown(fd_, SHUT_WR); }
+
+void RawClient::reset() {
+  const linger now{1, 0};
+  ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &now, sizeof(now));
+  close();
+}
+
+void RawClient::close() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
 }
 
 RunningTransport::RunningTransport(unsigned loops, TransportOptions options) {

@@ -81,11 +81,73 @@ class RecordingHandler : public ConnectionHandler {
   bool echo_;
 };
 
+/// Echoes everything back, honouring backpressure: when a send is refused
+/// it keeps the payload, stops reading, and resumes on onWritable().
+class EchoHandler : public ConnectionHandler {
+ public:
+  void onData(Connection& conn, InputBuffer& input) override;
+  void onWritable(Connection& conn) override;
+
+ private:
+  Buffer pending_;
+};
+
+/// A blocking POSIX socket, for tests that need a peer spool does not drive
+/// (one that never reads, resets, or half-closes).
+class RawClient {
+ public:
+  RawClient(const std::string& host, std::uint16_t port);
+  ~RawClient();
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  void sendAll(std::string_view bytes);
+  /// Reads until `size` bytes arrived or the limit passed; returns what came.
+  std::string receive(std::size_t size, std::chrono::milliseconds limit = kWaitLimit);
+  /// Reads until EOF (or the limit); returns what came.
+  std::string receiveUntilEof(std::chrono::milliseconds limit = kWaitLimit);
+  void shutdownWrite();
+  /// Closes with SO_LINGER 0: the peer sees a reset.
+  void reset();
+  void close();
+  [[nodiscard]] int fd() const noexcept { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
 /// Records accepted connections' recordings in accept order.
 struct AcceptLog {
   std::vector<RecordingPtr> recordings;
   std::vector<ConnectionPtr> connections;
 };
+
+/// Server-side handler for producer tests: publishes each accepted
+/// connection with a recording whose writable_calls counts onWritable(), and
+/// discards what the peer sends.
+class TargetHandler : public ConnectionHandler {
+ public:
+  explicit TargetHandler(std::shared_ptr<Watched<AcceptLog>> log) : log_(std::move(log)) {}
+  void onOpen(Connection& conn) override;
+  void onData(Connection&, InputBuffer& input) override { input.consume(input.size()); }
+  void onWritable(Connection&) override;
+  void onClose(Connection&, const CloseReason& reason) override;
+
+ private:
+  std::shared_ptr<Watched<AcceptLog>> log_;
+  RecordingPtr record_ = std::make_shared<Watched<Recording>>();
+};
+
+/// Listens with TargetHandler, connects `count` clients made by
+/// `make_client`, and waits until all are accepted.
+AcceptLog acceptTargets(Transport& server, Transport& clients, std::size_t count,
+                        const std::function<HandlerPtr()>& make_client,
+                        std::vector<ConnectionPtr>* client_connections = nullptr);
+
+/// Sends, waiting on `writable` (a TargetHandler recording) while the
+/// connection pushes back. Returns kOk or kClosed. Safe from any thread (no
+/// Catch2 assertions inside).
+SendResult sendBlocking(Connection& conn, Buffer&& payload, const RecordingPtr& writable);
 
 /// A started transport that stops on destruction.
 class RunningTransport {

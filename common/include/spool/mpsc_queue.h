@@ -99,6 +99,8 @@ class MpscQueue {
   bool empty() const noexcept { return tail_.load(std::memory_order_seq_cst) == nullptr; }
 
  private:
+  friend struct MpscQueueTestAccess;  // drives a push half-way, in tests only
+
   // Consumer-owned end, written by a producer only when it finds the queue empty.
   alignas(64) std::atomic<MpscHook*> head_{nullptr};
   // Producer end.

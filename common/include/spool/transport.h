@@ -22,6 +22,20 @@ struct ConnectionOptions {
   /// fires once the backlog is back at `send_low_watermark`.
   std::size_t send_high_watermark = 1 << 20;
   std::size_t send_low_watermark = 256 << 10;
+  /// Aborts the connection with kSendQueueStuck when its backlog is non-empty
+  /// and not one byte of it was written for this long (a peer that stopped
+  /// reading). Zero disables the check.
+  std::chrono::milliseconds send_stuck_timeout{0};
+  /// Closes the connection with kIdleTimeout when no byte was received or
+  /// written for this long. Zero disables the check.
+  std::chrono::milliseconds idle_timeout{0};
+  /// After a graceful close has flushed and shut the write side, how long to
+  /// wait for the peer's EOF before closing the socket anyway.
+  std::chrono::milliseconds linger_timeout{2000};
+  /// Input bytes buffered before reading pauses (TCP then pushes back on the
+  /// peer) until the handler consumes some; InputBuffer::wantBytes() raises
+  /// it for one larger frame. Bounds memory per connection. Zero: no bound.
+  std::size_t max_input_bytes = 64 << 20;
 };
 
 struct TransportOptions {
@@ -35,6 +49,16 @@ struct TransportOptions {
   std::size_t copy_threshold = 512;
   /// How long stop() lets connections flush before it aborts them.
   std::chrono::milliseconds stop_grace{2000};
+  /// Accepted connections open at once, across all listeners and loops; a
+  /// connection beyond it is accepted, sent ListenOptions::reject_message,
+  /// closed, and counted in LoopStats::connections_rejected. Zero: no limit.
+  /// Outgoing connections are not counted.
+  std::size_t max_connections = 0;
+  /// Testing aid, never needed in production: give the event library's
+  /// objects (event bases, per-connection buffers) their internal locks, so
+  /// that a test which counts lock acquisitions would see any event-library
+  /// call a producer thread made. spool itself never relies on those locks.
+  bool instrument_event_locks = false;
 };
 
 struct ListenOptions {
@@ -42,6 +66,9 @@ struct ListenOptions {
   std::uint16_t port = 0;          ///< 0 picks a free port; see Listener::port()
   int backlog = 1024;
   ConnectionOptions connection;
+  /// Written (best effort, without blocking) to a connection refused because
+  /// of TransportOptions::max_connections, just before it is closed.
+  std::string reject_message;
 };
 
 struct ConnectOptions {

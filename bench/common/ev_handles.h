@@ -1,0 +1,29 @@
+// Owning handles for the libevent objects the baseline strategies create
+// directly (spool's own are private to the backend).
+#pragma once
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include <memory>
+
+namespace spool::bench {
+
+template <auto FreeFn>
+struct EvDeleter {
+  template <typename T>
+  void operator()(T* handle) const noexcept {
+    FreeFn(handle);
+  }
+};
+
+using EventBasePtr = std::unique_ptr<event_base, EvDeleter<&event_base_free>>;
+using EventPtr = std::unique_ptr<event, EvDeleter<&event_free>>;
+using BufferEventPtr = std::unique_ptr<bufferevent, EvDeleter<&bufferevent_free>>;
+using EvListenerPtr = std::unique_ptr<evconnlistener, EvDeleter<&evconnlistener_free>>;
+
+/// event_new() that aborts on failure (setup only).
+EventPtr makeEvent(event_base* base, evutil_socket_t fd, short what, event_callback_fn cb, void* ctx);
+
+}  // namespace spool::bench

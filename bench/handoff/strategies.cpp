@@ -1,0 +1,39 @@
+#include "strategies.h"
+
+namespace spool::bench {
+namespace {
+
+using Factory = std::unique_ptr<HandoffStrategy> (*)(unsigned loops, MessageSink& sink);
+
+struct Named {
+  const char* name;
+  Factory make;
+};
+
+constexpr Named kStrategies[] = {
+    {"spool", &makeSpoolInboxStrategy},
+    {"mutex", &makeMutexPostStrategy},
+    {"eventfd", &makeEventfdPerMessageStrategy},
+    {"threadsafe", &makeThreadsafeBuffereventStrategy},
+    {"wait", &makeRunAndWaitStrategy},
+    {"spool-yield", &makeSpoolYieldStrategy},  // on request only
+};
+
+}  // namespace
+
+const std::vector<std::string>& handoffStrategyNames() {
+  static const std::vector<std::string> names = {"spool", "mutex", "eventfd", "threadsafe", "wait"};
+  return names;
+}
+
+std::unique_ptr<HandoffStrategy> makeHandoffStrategy(const std::string& name, unsigned loops,
+                                                     MessageSink& sink) {
+  for (const auto& s : kStrategies) {
+    if (name == s.name) {
+      return s.make(loops, sink);
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace spool::bench

@@ -1,0 +1,33 @@
+// A way of serving the stream benchmark: spool (producers through the
+// inbox), loop (generated on the loop thread), post, threadsafe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "slot_registry.h"
+
+namespace spool::bench {
+
+class StreamMode {
+ public:
+  virtual ~StreamMode() = default;
+  /// Listens on 127.0.0.1:config.port (0: any free port) and returns the port.
+  virtual std::uint16_t start() = 0;
+  /// Closes every connection and stops the loops. Producers must be stopped first.
+  virtual void stop() = 0;
+  /// Messages generated on the loop threads (`loop` mode); producers count their own.
+  [[nodiscard]] virtual std::uint64_t loopMessages() const { return 0; }
+  /// Extra counters as a JSON object, or empty.
+  [[nodiscard]] virtual std::string statsJson() const { return {}; }
+};
+
+/// spool's public API: producers send through Connection::send (mode
+/// "spool"), or the loop generates in onOpen/onWritable (mode "loop").
+std::unique_ptr<StreamMode> makeSpoolStreamMode(const StreamConfig& config, SlotRegistry& registry);
+/// libevent directly: "post" (mutex + event_active) or "threadsafe"
+/// (bufferevent_write on a BEV_OPT_THREADSAFE bufferevent from the producer).
+std::unique_ptr<StreamMode> makeLibeventStreamMode(const StreamConfig& config, SlotRegistry& registry);
+
+}  // namespace spool::bench
