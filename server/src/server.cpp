@@ -20,6 +20,8 @@ void Server::start() {
   spool::TransportOptions options;
   options.name = "spoold";
   options.loops = s.threads;
+  // memcached's -c: the transport accepts, writes the refusal, and closes.
+  options.max_connections = s.max_connections;
   transport_ = spool::Transport::create(options);
   transport_->start();
   ctx_.transport_stats = [transport = transport_.get()] { return transport->stats(); };
@@ -37,6 +39,7 @@ void Server::start() {
     spool::ListenOptions listen;
     listen.host = std::string(hosts.substr(0, comma));
     listen.port = port;
+    listen.reject_message = "ERROR Too many open connections\r\n";
     listeners_.push_back(transport_->listen(listen, factory));
     port = listeners_.front()->port();  // port 0: every address gets the first one's port
     hosts = comma == std::string_view::npos ? std::string_view{} : hosts.substr(comma + 1);

@@ -2,19 +2,14 @@
 
 namespace spoold {
 
-bool ConnectionRegistry::add(std::uint64_t id, std::string peer, RelTime now, unsigned limit) {
+void ConnectionRegistry::add(std::uint64_t id, std::string peer, RelTime now) {
   std::lock_guard lock(mutex_);
-  if (entries_.size() >= limit) {
-    rejected_.fetch_add(1, std::memory_order_relaxed);
-    return false;
-  }
   entries_.emplace(id, Entry{std::move(peer), now});
   current_.store(entries_.size(), std::memory_order_relaxed);
   total_.fetch_add(1, std::memory_order_relaxed);
   if (entries_.size() > peak_.load(std::memory_order_relaxed)) {
     peak_.store(entries_.size(), std::memory_order_relaxed);
   }
-  return true;
 }
 
 void ConnectionRegistry::remove(std::uint64_t id) {

@@ -29,15 +29,12 @@ class ConnectionRegistry {
  public:
   struct Entry {
     std::string peer;
-    RelTime last_command = 0;
+    RelTime opened = 0;
   };
-  /// @return false when over `limit` (the caller rejects the connection; it
-  /// is still counted as rejected, not as open).
-  bool add(std::uint64_t id, std::string peer, RelTime now, unsigned limit);
+  void add(std::uint64_t id, std::string peer, RelTime now);
   void remove(std::uint64_t id);
   [[nodiscard]] std::uint64_t current() const noexcept { return current_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::uint64_t total() const noexcept { return total_.load(std::memory_order_relaxed); }
-  [[nodiscard]] std::uint64_t rejected() const noexcept { return rejected_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::uint64_t structures() const noexcept { return peak_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::map<std::uint64_t, Entry> snapshot() const;
 
@@ -46,7 +43,6 @@ class ConnectionRegistry {
   std::map<std::uint64_t, Entry> entries_;
   std::atomic<std::uint64_t> current_{0};
   std::atomic<std::uint64_t> total_{0};
-  std::atomic<std::uint64_t> rejected_{0};
   std::atomic<std::uint64_t> peak_{0};
 };
 

@@ -5,12 +5,7 @@
 namespace spoold {
 
 void ServerHandler::onOpen(spool::Connection& conn) {
-  if (!ctx_.connections.add(conn.id(), conn.peerAddress(), ctx_.clock.now(),
-                            ctx_.settings.max_connections)) {
-    (void)conn.send(std::string_view("ERROR Too many open connections\r\n"));
-    conn.close(spool::CloseMode::kGraceful, "connection limit");
-    return;
-  }
+  ctx_.connections.add(conn.id(), conn.peerAddress(), ctx_.clock.now());
   if (ctx_.verbosity.load(std::memory_order_relaxed) > 1) {
     spool::log(spool::LogLevel::kInfo, "<{} new client connection from {}", conn.id(), conn.peerAddress());
   }
@@ -18,23 +13,12 @@ void ServerHandler::onOpen(spool::Connection& conn) {
 }
 
 void ServerHandler::onData(spool::Connection& /*conn*/, spool::InputBuffer& input) {
-  if (!pipeline_) {
-    input.consume(input.size());
-    return;
-  }
   pipeline_->onData(input);
 }
 
-void ServerHandler::onWritable(spool::Connection& /*conn*/) {
-  if (pipeline_) {
-    pipeline_->onWritable();
-  }
-}
+void ServerHandler::onWritable(spool::Connection& /*conn*/) { pipeline_->onWritable(); }
 
 bool ServerHandler::onPeerShutdown(spool::Connection& /*conn*/) {
-  if (!pipeline_) {
-    return false;
-  }
   // Keep the write side open: responses to what was read may still be on
   // their way (from a worker); the pipeline closes once they are sent.
   pipeline_->onPeerShutdown();
@@ -42,9 +26,6 @@ bool ServerHandler::onPeerShutdown(spool::Connection& /*conn*/) {
 }
 
 void ServerHandler::onClose(spool::Connection& conn, const spool::CloseReason& reason) {
-  if (!pipeline_) {
-    return;
-  }
   pipeline_->onClose();
   ctx_.connections.remove(conn.id());
   if (ctx_.verbosity.load(std::memory_order_relaxed) > 1) {

@@ -12,9 +12,8 @@
 namespace spoold {
 
 /// One per connection; every callback runs on the connection's loop thread
-/// and forwards to the connection's RequestPipeline. Enforces the connection
-/// limit (-c) the way memcached does: the client over the limit reads
-/// "ERROR Too many open connections" and is disconnected.
+/// and forwards to the connection's RequestPipeline. (The connection limit,
+/// -c, is the transport's: a refused client never reaches a handler.)
 class ServerHandler final : public spool::ConnectionHandler {
  public:
   /// @param pool null for inline mode.
@@ -32,7 +31,7 @@ class ServerHandler final : public spool::ConnectionHandler {
   ServerContext& ctx_;
   WorkerPool* const pool_;  // non-owning
   MetadumpService& metadump_;
-  std::shared_ptr<RequestPipeline> pipeline_;  // null when the connection was refused
+  std::shared_ptr<RequestPipeline> pipeline_;  // made in onOpen
 };
 
 }  // namespace spoold

@@ -79,7 +79,7 @@ void emitGeneral(ServerContext& ctx, Emitter& emit) {
   emit("max_connections", ctx.settings.max_connections);
   emit("curr_connections", ctx.connections.current());
   emit("total_connections", ctx.connections.total());
-  emit("rejected_connections", ctx.connections.rejected());
+  emit("rejected_connections", t.connections_rejected);
   emit("connection_structures", ctx.connections.structures());
   emitCounters(ctx, emit);
   emit("bytes_read", t.bytes_in);
@@ -156,7 +156,7 @@ void emitConns(ServerContext& ctx, Emitter& emit) {
   for (const auto& [id, entry] : ctx.connections.snapshot()) {
     emit(fmt::format("{}:addr", id), "tcp:" + entry.peer);
     emit(fmt::format("{}:state", id), "conn_parse_cmd");
-    emit(fmt::format("{}:secs_since_last_cmd", id), now - entry.last_command);
+    emit(fmt::format("{}:secs_since_open", id), now - entry.opened);
   }
 }
 
