@@ -34,6 +34,15 @@ void appendFlag(Output& out, char flag, std::uint64_t value) {
   appendUnsigned(out, value);
 }
 
+/// The `t` flag: seconds left, or -1 for an item that never expires.
+void appendTtl(Output& out, RelTime exptime, RelTime now) {
+  if (exptime == 0) {
+    out.append(" t-1");
+  } else {
+    appendFlag(out, 't', static_cast<RelTime>(exptime - now));
+  }
+}
+
 bool opaqueTooLong(const Tokens& tokens, std::size_t first) {
   for (std::size_t i = first; i < tokens.count; ++i) {
     if (tokens[i][0] == 'O' && tokens[i].size() > kMaxOpaque) {
@@ -169,68 +178,12 @@ void MetaProtocol::get(const Tokens& tokens, Output& out) {
   if (!prepare(tokens, "CLIENT_ERROR options flags are too long", {}, out)) {
     return;
   }
-  const Clock& clock = ctx_.clock;
-  const RelTime now = clock.now();
   bool ttl_set = false;
-  const auto respond = [&](Item& item, bool created) {
-    bool won = false;
-    if (flags_.value) {
-      out.append("VA ");
-      appendUnsigned(out, item.value_size);
-    } else {
-      out.append("HD");
-    }
-    for (std::size_t i = 2; i < tokens.count; ++i) {
-      switch (tokens[i][0]) {
-        case 'T': ttl_set = true; item.exptime = clock.toRelative(flags_.exptime); break;
-        case 'N':
-          if (created) {
-            item.exptime = clock.toRelative(flags_.autoviv_exptime);
-            won = true;
-          }
-          break;
-        case 'R':
-          won = won || (!item.token_sent && !created && item.exptime != 0 &&
-                        item.exptime < clock.toRelative(flags_.recache_time));
-          break;
-        case 's': appendFlag(out, 's', item.value_size); break;
-        case 't':
-          if (item.exptime == 0) {
-            out.append(" t-1");
-          } else {
-            appendFlag(out, 't', static_cast<RelTime>(item.exptime - now));
-          }
-          break;
-        case 'c': appendFlag(out, 'c', item.cas); break;
-        case 'f': appendFlag(out, 'f', item.flags); break;
-        case 'l': appendFlag(out, 'l', now - item.time); break;
-        case 'h': out.append(item.fetched ? " h1" : " h0"); break;
-        case 'O': out.append(' '); out.append(tokens[i]); break;
-        case 'k': appendKey(out); break;
-        default: break;
-      }
-    }
-    if (item.token_sent) {
-      out.append(" Z");
-    }
-    if (item.stale) {
-      out.append(" X");
-      won = won || !item.token_sent;
-    }
-    if (won) {
-      out.append(" W");
-      item.token_sent = true;
-    }
-    out.append("\r\n");
-    if (flags_.value) {
-      out.append(item.value());
-      out.append("\r\n");
-    }
-  };
+  const auto respond = [&](Item& item, bool created) { writeHit(tokens, item, created, ttl_set, out); };
   const LookupOptions options{!flags_.no_update, false, 0};
   const bool hit =
       flags_.vivify
-          ? ctx_.store.lookupOrCreate(key_, options, clock.toRelative(flags_.autoviv_exptime), respond)
+          ? ctx_.store.lookupOrCreate(key_, options, ctx_.clock.toRelative(flags_.autoviv_exptime), respond)
           : ctx_.store.lookup(key_, options, [&](Item& item) { respond(item, false); });
   if (ttl_set) {
     ctx_.stats.add(Counter::kCmdTouch);
@@ -246,6 +199,63 @@ void MetaProtocol::get(const Tokens& tokens, Output& out) {
   }
 }
 
+void MetaProtocol::writeHit(const Tokens& tokens, Item& item, bool created, bool& ttl_set, Output& out) {
+  const Clock& clock = ctx_.clock;
+  const RelTime now = clock.now();
+  bool won = false;
+  if (flags_.value) {
+    out.append("VA ");
+    appendUnsigned(out, item.value_size);
+  } else {
+    out.append("HD");
+  }
+  for (std::size_t i = 2; i < tokens.count; ++i) {
+    switch (tokens[i][0]) {
+      case 'T': ttl_set = true; item.exptime = clock.toRelative(flags_.exptime); break;
+      case 'N':
+        if (created) {
+          item.exptime = clock.toRelative(flags_.autoviv_exptime);
+          won = true;
+        }
+        break;
+      case 'R':
+        won = won || (!item.token_sent && !created && item.exptime != 0 &&
+                      item.exptime < clock.toRelative(flags_.recache_time));
+        break;
+      case 's': appendFlag(out, 's', item.value_size); break;
+      case 't': appendTtl(out, item.exptime, now); break;
+      case 'c': appendFlag(out, 'c', item.cas); break;
+      case 'f': appendFlag(out, 'f', item.flags); break;
+      case 'l': appendFlag(out, 'l', now - item.time); break;
+      case 'h': out.append(item.fetched ? " h1" : " h0"); break;
+      case 'O': out.append(' '); out.append(tokens[i]); break;
+      case 'k': appendKey(out); break;
+      default: break;
+    }
+  }
+  appendTokenState(item, won, out);
+  out.append("\r\n");
+  if (flags_.value) {
+    out.append(item.value());
+    out.append("\r\n");
+  }
+}
+
+/// memcached's recache tokens: Z (someone already won), X (stale), W (you won).
+void MetaProtocol::appendTokenState(Item& item, bool won, Output& out) {
+  if (item.token_sent) {
+    out.append(" Z");
+  }
+  if (item.stale) {
+    out.append(" X");
+    won = won || !item.token_sent;
+  }
+  if (won) {
+    out.append(" W");
+    item.token_sent = true;
+  }
+}
+
 Step MetaProtocol::set(const Tokens& tokens, std::size_t next, std::string_view input, Output& out) {
   if (tokens.ntokens() < 3) {
     line(out, "ERROR");
@@ -257,60 +267,67 @@ Step MetaProtocol::set(const Tokens& tokens, std::size_t next, std::string_view 
     line(out, tokens.ntokens() > kMaxFlagTokens && tokens[1].size() <= kMaxKeyLength ? kFlagsTooLong : kBadFormat);
     return Step::done(next);
   }
-  const std::size_t total = static_cast<std::size_t>(length) + 2;
+  const auto value_size = static_cast<std::size_t>(length);
   Step refused = Step::done(next);
-  refused.swallow = total;
-  std::string_view error = tokens.ntokens() > kMaxFlagTokens ? kFlagsTooLong : parseMetaFlags(tokens, 3, flags_, key_);
+  refused.swallow = value_size + 2;  // errors from here on skip the value, as memcached does
   StoreMode mode = StoreMode::kSet;
-  if (error.empty() && opaqueTooLong(tokens, 3)) {
-    error = "CLIENT_ERROR opaque token too long";
-  }
-  switch (flags_.mode) {
-    case 0: case 'S': case 's': break;
-    case 'E': case 'e': mode = StoreMode::kAdd; break;
-    case 'A': case 'a': mode = StoreMode::kAppend; break;
-    case 'P': case 'p': mode = StoreMode::kPrepend; break;
-    case 'R': case 'r': mode = StoreMode::kReplace; break;
-    default: if (error.empty()) error = "CLIENT_ERROR invalid mode for ms M token"; break;
-  }
-  if (!error.empty()) {
+  if (const std::string_view error = checkSetFlags(tokens, mode); !error.empty()) {
     line(out, error);
     return refused;
   }
-  if (flags_.has_cas && (mode == StoreMode::kSet || mode == StoreMode::kReplace)) {
-    mode = StoreMode::kCas;
-  }
-  const auto value_size = static_cast<std::size_t>(length);
   if (ctx_.store.tooLarge(key_.size(), value_size, flags_.client_flags)) {
     ctx_.stats.add(Counter::kStoreTooLarge);
     ctx_.store.remove(key_);
     line(out, "SERVER_ERROR object too large for cache");
     return refused;
   }
-  if (input.size() < next + total) {
-    return Step::needMore(next + total);
+  const std::size_t end = next + value_size + 2;
+  if (input.size() < end) {
+    return Step::needMore(end);
   }
-  const std::string_view data = input.substr(next, total);
   ctx_.stats.add(Counter::kCmdSet);
-  if (!data.ends_with("\r\n")) {
+  if (!input.substr(next, end - next).ends_with("\r\n")) {
     line(out, "CLIENT_ERROR bad data chunk");
-    return Step::done(next + total);
+    return Step::done(end);
   }
   std::uint64_t cas = 0;
-  const StoreResult result =
-      ctx_.store.store(mode, key_, data.substr(0, value_size), flags_.client_flags,
-                       ctx_.clock.toRelative(flags_.exptime), flags_.req_cas, &cas);
+  const StoreResult result = ctx_.store.store(mode, key_, input.substr(next, value_size), flags_.client_flags,
+                                              ctx_.clock.toRelative(flags_.exptime), flags_.req_cas, &cas);
   if (mode == StoreMode::kCas) {
     countCas(ctx_.stats, result);
   }
+  writeSetResult(tokens, result, cas, out);
+  return Step::done(end);
+}
+
+std::string_view MetaProtocol::checkSetFlags(const Tokens& tokens, StoreMode& mode) {
+  std::string_view error = tokens.ntokens() > kMaxFlagTokens ? kFlagsTooLong : parseMetaFlags(tokens, 3, flags_, key_);
+  if (error.empty() && opaqueTooLong(tokens, 3)) {
+    error = "CLIENT_ERROR opaque token too long";
+  }
+  switch (flags_.mode) {
+    case 0: case 'S': case 's': mode = StoreMode::kSet; break;
+    case 'E': case 'e': mode = StoreMode::kAdd; break;
+    case 'A': case 'a': mode = StoreMode::kAppend; break;
+    case 'P': case 'p': mode = StoreMode::kPrepend; break;
+    case 'R': case 'r': mode = StoreMode::kReplace; break;
+    default: if (error.empty()) error = "CLIENT_ERROR invalid mode for ms M token"; break;
+  }
+  if (flags_.has_cas && (mode == StoreMode::kSet || mode == StoreMode::kReplace)) {
+    mode = StoreMode::kCas;  // a C flag turns set and replace into compare-and-swap
+  }
+  return error;
+}
+
+void MetaProtocol::writeSetResult(const Tokens& tokens, StoreResult result, std::uint64_t cas, Output& out) {
   const std::size_t mark = out.size();
   switch (result) {
     case StoreResult::kStored: out.append("HD"); break;
     case StoreResult::kExists: out.append("EX"); break;
     case StoreResult::kNotFound: out.append("NF"); break;
     case StoreResult::kNotStored: out.append("NS"); break;
-    case StoreResult::kTooLarge: line(out, "SERVER_ERROR object too large for cache"); return Step::done(next + total);
-    case StoreResult::kNoMemory: line(out, "SERVER_ERROR out of memory storing object"); return Step::done(next + total);
+    case StoreResult::kTooLarge: return line(out, "SERVER_ERROR object too large for cache");
+    case StoreResult::kNoMemory: return line(out, "SERVER_ERROR out of memory storing object");
   }
   for (std::size_t i = 3; i < tokens.count; ++i) {
     if (tokens[i][0] == 'O') {
@@ -323,7 +340,6 @@ Step MetaProtocol::set(const Tokens& tokens, std::size_t next, std::string_view 
     }
   }
   finishLine(out, mark, flags_.no_reply && result == StoreResult::kStored);
-  return Step::done(next + total);
 }
 
 void MetaProtocol::remove(const Tokens& tokens, Output& out) {
@@ -369,40 +385,48 @@ void MetaProtocol::arithmetic(const Tokens& tokens, Output& out) {
   DeltaOutcome outcome;
   const DeltaResult result =
       ctx_.store.delta(key_, incr, flags_.delta, flags_.has_cas ? flags_.req_cas : 0, outcome);
-  bool have_item = result == DeltaResult::kOk;
-  const std::size_t mark = out.size();
   if (result == DeltaResult::kNonNumeric) {
     return line(out, "CLIENT_ERROR cannot increment or decrement non-numeric value");
   }
   if (result == DeltaResult::kOk) {
     ctx_.stats.add(incr ? Counter::kIncrHits : Counter::kDecrHits);
-  } else if (result == DeltaResult::kNotFound && flags_.vivify) {
-    char digits[24];
-    const std::string_view initial(digits, static_cast<std::size_t>(formatU64(flags_.initial, digits) - digits));
-    const RelTime exptime = ctx_.clock.toRelative(flags_.autoviv_exptime);
-    if (ctx_.store.store(StoreMode::kAdd, key_, initial, 0, exptime, 0, &outcome.cas) == StoreResult::kStored) {
-      outcome.value = flags_.initial;
-      outcome.exptime = exptime;
-      have_item = true;
-    } else {
-      out.append("NS");
-    }
-  } else if (result == DeltaResult::kNotFound) {
+    return writeCounter(tokens, outcome, out);
+  }
+  const std::size_t mark = out.size();
+  if (result == DeltaResult::kExists) {
+    out.append("EX");
+  } else if (!flags_.vivify) {
     ctx_.stats.add(incr ? Counter::kIncrMisses : Counter::kDecrMisses);
     out.append("NF");
+  } else if (vivifyCounter(outcome)) {
+    return writeCounter(tokens, outcome, out);
   } else {
-    out.append("EX");
+    out.append("NS");
   }
-  if (!have_item) {
-    appendOpaqueAndKey(tokens, 2, out);
-    return finishLine(out, mark, false);
+  appendOpaqueAndKey(tokens, 2, out);
+  finishLine(out, mark, false);
+}
+
+bool MetaProtocol::vivifyCounter(DeltaOutcome& outcome) {
+  char digits[24];
+  const std::string_view initial(digits, static_cast<std::size_t>(formatU64(flags_.initial, digits) - digits));
+  const RelTime exptime = ctx_.clock.toRelative(flags_.autoviv_exptime);
+  if (ctx_.store.store(StoreMode::kAdd, key_, initial, 0, exptime, 0, &outcome.cas) != StoreResult::kStored) {
+    return false;
   }
+  outcome.value = flags_.initial;
+  outcome.exptime = exptime;
+  return true;
+}
+
+void MetaProtocol::writeCounter(const Tokens& tokens, DeltaOutcome& outcome, Output& out) {
   if (flags_.new_ttl) {
     outcome.exptime = ctx_.clock.toRelative(flags_.exptime);
     ctx_.store.lookup(key_, LookupOptions{false, true, outcome.exptime}, [](Item&) {});
   }
   char digits[24];
   const std::string_view number(digits, static_cast<std::size_t>(formatU64(outcome.value, digits) - digits));
+  const std::size_t mark = out.size();
   if (flags_.value) {
     out.append("VA ");
     appendUnsigned(out, number.size());
@@ -413,20 +437,14 @@ void MetaProtocol::arithmetic(const Tokens& tokens, Output& out) {
   for (std::size_t i = 2; i < tokens.count; ++i) {
     switch (tokens[i][0]) {
       case 'c': appendFlag(out, 'c', outcome.cas); break;
-      case 't':
-        if (outcome.exptime == 0) {
-          out.append(" t-1");
-        } else {
-          appendFlag(out, 't', static_cast<RelTime>(outcome.exptime - now));
-        }
-        break;
+      case 't': appendTtl(out, outcome.exptime, now); break;
       case 'O': out.append(' '); out.append(tokens[i]); break;
       case 'k': appendKey(out); break;
       default: break;
     }
   }
   if (flags_.no_reply) {
-    return out.truncate(mark);
+    return out.truncate(mark);  // q: a success says nothing
   }
   out.append("\r\n");
   if (flags_.value) {

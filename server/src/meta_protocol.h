@@ -56,9 +56,18 @@ class MetaProtocol {
   bool prepare(const Tokens& tokens, std::string_view too_many_flags, std::string_view flag_error,
                Output& out);
   void get(const Tokens& tokens, Output& out);
+  /// The response line (and value) of an mg hit, flags in request order.
+  void writeHit(const Tokens& tokens, Item& item, bool created, bool& ttl_set, Output& out);
+  static void appendTokenState(Item& item, bool won, Output& out);
   Step set(const Tokens& tokens, std::size_t next, std::string_view input, Output& out);
+  /// ms's flags and mode (M); @return memcached's error line, or empty.
+  std::string_view checkSetFlags(const Tokens& tokens, StoreMode& mode);
+  void writeSetResult(const Tokens& tokens, StoreResult result, std::uint64_t cas, Output& out);
   void remove(const Tokens& tokens, Output& out);
   void arithmetic(const Tokens& tokens, Output& out);
+  /// ma N on a miss: creates the counter with the J value. @return false when it could not.
+  bool vivifyCounter(DeltaOutcome& outcome);
+  void writeCounter(const Tokens& tokens, DeltaOutcome& outcome, Output& out);
   void debug(const Tokens& tokens, Output& out);
   /// Appends the O (opaque) and k (key) flags found in the request.
   void appendOpaqueAndKey(const Tokens& tokens, std::size_t first, Output& out) const;

@@ -143,16 +143,14 @@ Step TextProtocol::storage(const Tokens& tokens, std::size_t next, std::string_v
   const std::size_t total = static_cast<std::size_t>(length) + 2;
   const auto mode = std::find_if(kStorageCommands.begin(), kStorageCommands.end(),
                                  [&](const StorageCommand& c) { return c.name == tokens[0]; })->mode;
-  if (ctx_.store.tooLarge(key.size(), static_cast<std::size_t>(length), flags) ||
-      Item::totalSize(key.size(), static_cast<std::size_t>(length), flags) > ctx_.settings.memory_limit) {
-    const bool too_large = ctx_.store.tooLarge(key.size(), static_cast<std::size_t>(length), flags);
-    ctx_.stats.add(too_large ? Counter::kStoreTooLarge : Counter::kStoreNoMemory);
-    reply(out, storeReply(too_large ? StoreResult::kTooLarge : StoreResult::kNoMemory));
+  if (const StoreResult refusal = admit(key, static_cast<std::size_t>(length), flags);
+      refusal != StoreResult::kStored) {
+    reply(out, storeReply(refusal));
     if (mode == StoreMode::kSet) {
       ctx_.store.remove(key);  // memcached drops the stale value too
     }
     Step step = Step::done(next);
-    step.swallow = total;
+    step.swallow = total;  // skip the value without buffering it
     return step;
   }
   if (input.size() < next + total) {
@@ -171,6 +169,18 @@ Step TextProtocol::storage(const Tokens& tokens, std::size_t next, std::string_v
   }
   reply(out, storeReply(result));
   return Step::done(next + total);
+}
+
+StoreResult TextProtocol::admit(std::string_view key, std::size_t value_size, std::uint32_t flags) {
+  if (ctx_.store.tooLarge(key.size(), value_size, flags)) {
+    ctx_.stats.add(Counter::kStoreTooLarge);
+    return StoreResult::kTooLarge;
+  }
+  if (Item::totalSize(key.size(), value_size, flags) > ctx_.settings.memory_limit) {
+    ctx_.stats.add(Counter::kStoreNoMemory);
+    return StoreResult::kNoMemory;
+  }
+  return StoreResult::kStored;
 }
 
 void TextProtocol::retrieval(const Tokens& tokens, bool with_cas, bool touch, Output& out) {

@@ -33,6 +33,9 @@ class TextProtocol {
   Step command(std::string_view line, std::size_t next, std::string_view input, Output& out);
   Step dispatchClassic(const Tokens& tokens, std::size_t next, std::string_view input, Output& out);
   Step storage(const Tokens& tokens, std::size_t next, std::string_view input, Output& out);
+  /// Whether a value of this shape can be stored at all: kStored, or the
+  /// refusal (too large for -I, or for all of -m), counted in stats.
+  StoreResult admit(std::string_view key, std::size_t value_size, std::uint32_t flags);
   void retrieval(const Tokens& tokens, bool with_cas, bool touch, Output& out);
   bool getKey(std::string_view key, bool with_cas, bool touch, RelTime exptime, Output& out);
   void arithmetic(const Tokens& tokens, bool incr, Output& out);
