@@ -92,6 +92,12 @@ bool parseExtended(std::string_view list, Settings& s, std::ostream& err) {
       s.ssl_ca_cert = value;
     } else if (key == "ssl_verify_mode") {
       s.ssl_verify_mode = std::atoi(value.c_str());
+    } else if (key == "idle_timeout") {
+      std::uint64_t seconds = 0;
+      if (!parseU64(value, seconds) || seconds > 86400 * 365) {
+        return false;
+      }
+      s.idle_timeout = static_cast<unsigned>(seconds);
     } else if (key == "no_lru_crawler") {
       s.lru_crawler = false;
     } else if (key == "lru_crawler") {
@@ -143,7 +149,8 @@ void printUsage(std::ostream& out) {
       << "-V, --version             print version and exit\n"
       << "-Z, --enable-ssl          TLS on all ports (not yet supported)\n"
       << "-o, --extended=<opts>     comma separated: ssl_chain_cert=, ssl_key=, ssl_ca_cert=,\n"
-      << "                          ssl_verify_mode= (TLS, not yet supported), no_lru_crawler\n"
+      << "                          ssl_verify_mode= (TLS, not yet supported), no_lru_crawler,\n"
+      << "                          idle_timeout=<seconds> (close clients idle that long)\n"
       << "    --exec=inline|workers where commands run: on the loop thread (default) or on a\n"
       << "                          worker pool that sends each response itself\n"
       << "    --workers=<num>       worker threads for --exec=workers (default: 4)\n";

@@ -1,5 +1,6 @@
 #include "server.h"
 
+#include <chrono>
 #include <string_view>
 
 #include "server_handler.h"
@@ -40,6 +41,7 @@ void Server::start() {
     listen.host = std::string(hosts.substr(0, comma));
     listen.port = port;
     listen.reject_message = "ERROR Too many open connections\r\n";
+    listen.connection.idle_timeout = std::chrono::seconds(s.idle_timeout);
     listeners_.push_back(transport_->listen(listen, factory));
     port = listeners_.front()->port();  // port 0: every address gets the first one's port
     hosts = comma == std::string_view::npos ? std::string_view{} : hosts.substr(comma + 1);

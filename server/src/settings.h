@@ -24,6 +24,7 @@ struct Settings {
   ExecMode exec = ExecMode::kInline;   ///< --exec
   unsigned workers = 4;                ///< --workers
   bool lru_crawler = true;             ///< -o no_lru_crawler turns it off
+  unsigned idle_timeout = 0;           ///< -o idle_timeout=<s>: close idle clients (0: never)
   // TLS (-Z, -o ssl_*): parsed, refused until the transport has TLS.
   bool tls = false;
   std::string ssl_chain_cert;

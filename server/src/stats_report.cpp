@@ -117,6 +117,7 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("item_size_max", s.item_size_max);
   emit("slab_chunk_max", ctx.store.slabClasses().chunkMax());
   emit("lru_crawler", s.lru_crawler ? "yes" : "no");
+  emit("idle_timeout", s.idle_timeout);
   emit("flush_enabled", "yes");
   emit("dump_enabled", "yes");
   emit("exec_mode", s.exec == ExecMode::kWorkers ? "workers" : "inline");

@@ -1,6 +1,7 @@
 // spoold end to end over loopback TCP, in both execution modes.
 #include <catch2/catch.hpp>
 
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -217,6 +218,16 @@ TEST_CASE("the connection limit refuses like memcached", "[e2e]") {
   CHECK(stats.find("STAT curr_connections 2\r\n") != std::string::npos);
 }
 
+TEST_CASE("idle_timeout (-o) closes a client that stays silent", "[e2e]") {
+  Settings settings = TestServer::defaults(ExecMode::kInline);
+  settings.idle_timeout = 1;
+  TestServer server(ExecMode::kInline, settings);
+  RawClient client(server.port());
+  CHECK(client.roundTrip("version\r\n").starts_with("VERSION"));
+  client.readToEof();  // nothing more is sent: the server gives up after a second
+  CHECK(client.closed());
+}
+
 TEST_CASE("responses in flight still arrive after the client half-closes", "[e2e]") {
   const ExecMode mode = modeUnderTest();
   INFO("exec=" << name(mode));
@@ -242,7 +253,14 @@ TEST_CASE("many clients on many threads", "[e2e][concurrency]") {
   std::vector<int> failures(4, 0);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
-      RawClient client(server.port());
+      std::optional<RawClient> connection;
+      try {
+        connection.emplace(server.port());
+      } catch (const std::exception&) {
+        ++failures[static_cast<std::size_t>(t)];
+        return;
+      }
+      RawClient& client = *connection;
       for (int i = 0; i < 200; ++i) {
         const std::string key = "t" + std::to_string(t) + "_" + std::to_string(i % 20);
         const std::string value = std::to_string(i * 31 + t);

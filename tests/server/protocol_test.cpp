@@ -297,6 +297,8 @@ TEST_CASE("command line follows memcached's flags", "[server][options]") {
   CHECK(ok.settings.verbose == 2);
   CHECK(ok.settings.exec == ExecMode::kWorkers);
   CHECK(ok.settings.workers == 5);
+  CHECK(parse({"-o", "idle_timeout=30,no_lru_crawler"}).settings.idle_timeout == 30);
+  CHECK(parse({"-o", "idle_timeout=x"}).exit_code == 2);
   CHECK(parse({"--bogus"}).exit_code == 2);
   CHECK(parse({"-p"}).exit_code == 2);
   CHECK(parse({"-t", "x"}).exit_code == 2);

@@ -22,7 +22,9 @@ using namespace std::chrono_literals;
 /// Bound on every wait in these tests (a loaded 2-core machine under TSan).
 inline constexpr std::chrono::milliseconds kTimeout{20'000};
 
-/// A blocking TCP client whose reads poll with a deadline.
+/// A blocking TCP client whose reads poll with a deadline. Uses no Catch2
+/// macro, so test threads may use it too; the constructor throws
+/// std::runtime_error when it cannot connect.
 class RawClient {
  public:
   /// @param receive_buffer SO_RCVBUF before connecting (0: the default); a

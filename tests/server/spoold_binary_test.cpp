@@ -28,7 +28,7 @@ struct RunningSpoold {
 
 }  // namespace
 
-TEST_CASE("spoold -h and -V exit 0; bad flags print usage and exit 2", "[binary]") {
+TEST_CASE("spoold -h and -V exit 0, bad flags print usage and exit 2", "[binary]") {
   ChildProcess help({SPOOLD_BINARY, "-h"});
   CHECK(help.wait() == 0);
   CHECK(help.output().find("-p, --port") != std::string::npos);
