@@ -26,17 +26,13 @@ Store::Store(const StoreLimits& limits, const Clock& clock)
 
 Store::~Store() {
   for (auto& shard : shards_) {
-    shard.map.clear();
+    shard.table.clear();
   }
 }
 
 Store::Shard& Store::shardFor(std::string_view key) noexcept {
-  // FNV-1a: cheap, and independent of the maps' own hash.
-  std::uint32_t hash = 2166136261u;
-  for (const char c : key) {
-    hash = (hash ^ static_cast<unsigned char>(c)) * 16777619u;
-  }
-  return shards_[hash % kShards];
+  // The table uses the hash's low bits; the shard comes from the high ones.
+  return shards_[(hashKey(key) >> 58) % kShards];
 }
 
 bool Store::isDead(const Item& item, RelTime now) const noexcept {
@@ -52,11 +48,11 @@ bool Store::isDead(const Item& item, RelTime now) const noexcept {
 }
 
 Item* Store::findLive(Shard& shard, std::string_view key) {
-  const auto it = shard.map.find(key);
-  if (it == shard.map.end()) {
+  Item* found = shard.table.find(key);
+  if (found == nullptr) {
     return nullptr;
   }
-  Item& item = *it->second;
+  Item& item = *found;
   const RelTime now = clock_.now();
   if (!isDead(item, now)) {
     return &item;
@@ -100,28 +96,22 @@ void Store::link(Shard& shard, ItemPtr item) {
   bytes_.fetch_add(ref.totalSize(), std::memory_order_relaxed);
   curr_items_.fetch_add(1, std::memory_order_relaxed);
   total_items_.fetch_add(1, std::memory_order_relaxed);
-  shard.map.emplace(ref.key(), std::move(item));
+  shard.table.insert(std::move(item));
 }
 
 void Store::replace(Shard& shard, Item& old_item, ItemPtr item) {
-  // The map's key views point into the item: swap the node, not just the value.
-  auto node = shard.map.extract(old_item.key());
-  ItemPtr old = std::move(node.mapped());
+  Item& ref = *item;
+  const ItemPtr old = shard.table.replace(old_item, std::move(item));
   lruRemove(shard, *old);
   bytes_.fetch_sub(old->totalSize(), std::memory_order_relaxed);
-  Item& ref = *item;
   ref.time = clock_.now();
   lruPushFront(shard, ref);
   bytes_.fetch_add(ref.totalSize(), std::memory_order_relaxed);
   total_items_.fetch_add(1, std::memory_order_relaxed);
-  node.key() = ref.key();
-  node.mapped() = std::move(item);
-  shard.map.insert(std::move(node));
 }
 
 ItemPtr Store::unlink(Shard& shard, Item& item) {
-  auto node = shard.map.extract(item.key());
-  ItemPtr owned = std::move(node.mapped());
+  ItemPtr owned = shard.table.erase(item);
   lruRemove(shard, *owned);
   bytes_.fetch_sub(owned->totalSize(), std::memory_order_relaxed);
   curr_items_.fetch_sub(1, std::memory_order_relaxed);
@@ -152,20 +142,22 @@ StoreResult Store::store(StoreMode mode, std::string_view key, std::string_view 
   if (Item::totalSize(key.size(), value.size(), flags) > limits_.memory_limit) {
     return StoreResult::kNoMemory;
   }
-  ItemPtr item = newItem(key, value.size(), flags, exptime);
-  if (!value.empty()) {
-    std::memcpy(item->mutableValue(), value.data(), value.size());
-  }
   Shard& shard = shardFor(key);
   StoreResult result;
   {
     std::lock_guard lock(shard.mutex);
-    const Item* stored = item.get();
-    result = storeLocked(shard, mode, std::move(item), req_cas);
-    if (result == StoreResult::kStored && cas_out != nullptr) {
-      // `stored` may have been replaced by a concatenation: look it up again.
-      const auto it = shard.map.find(key);
-      *cas_out = it != shard.map.end() ? it->second->cas : stored->cas;
+    Item* old = findLive(shard, key);
+    result = admitLocked(shard, mode, old, req_cas);
+    if (result == StoreResult::kStored) {
+      const Item* stored = mode == StoreMode::kAppend || mode == StoreMode::kPrepend
+                               ? concatenate(shard, *old, value, mode == StoreMode::kAppend)
+                               : write(shard, old, key, value, flags, exptime);
+      if (stored == nullptr) {
+        return StoreResult::kTooLarge;
+      }
+      if (cas_out != nullptr) {
+        *cas_out = stored->cas;
+      }
     }
   }
   if (result == StoreResult::kStored) {
@@ -174,63 +166,84 @@ StoreResult Store::store(StoreMode mode, std::string_view key, std::string_view 
   return result;
 }
 
-StoreResult Store::storeLocked(Shard& shard, StoreMode mode, ItemPtr item, std::uint64_t req_cas) {
-  Item* old = findLive(shard, item->key());
+StoreResult Store::admitLocked(Shard& shard, StoreMode mode, Item* old, std::uint64_t req_cas) {
   switch (mode) {
     case StoreMode::kAdd:
       if (old != nullptr) {
         bump(shard, *old);  // memcached refreshes the existing item
         return StoreResult::kNotStored;
       }
-      break;
+      return StoreResult::kStored;
     case StoreMode::kReplace:
-      if (old == nullptr) {
-        return StoreResult::kNotStored;
-      }
-      break;
+      return old == nullptr ? StoreResult::kNotStored : StoreResult::kStored;
     case StoreMode::kCas:
       if (old == nullptr) {
         return StoreResult::kNotFound;
       }
-      if (old->cas != req_cas) {
-        return StoreResult::kExists;
-      }
-      break;
+      return old->cas == req_cas ? StoreResult::kStored : StoreResult::kExists;
     case StoreMode::kAppend:
     case StoreMode::kPrepend:
       if (old == nullptr) {
         return StoreResult::kNotStored;
       }
-      if (req_cas != 0 && old->cas != req_cas) {
-        return StoreResult::kExists;
-      }
-      item = concatenate(*old, *item, mode == StoreMode::kAppend);
-      if (!item) {
-        return StoreResult::kTooLarge;
-      }
-      break;
+      return req_cas != 0 && old->cas != req_cas ? StoreResult::kExists : StoreResult::kStored;
     case StoreMode::kSet:
-      break;
+      return StoreResult::kStored;
   }
+  return StoreResult::kNotStored;
+}
+
+Item* Store::write(Shard& shard, Item* old, std::string_view key, std::string_view value,
+                   std::uint32_t flags, RelTime exptime) {
+  if (old != nullptr && old->value_size == value.size()) {
+    // Same size: overwrite in place. No allocation, no hash-map surgery (the
+    // common case of a set workload); readers copy under this same lock.
+    bytes_.fetch_add(Item::totalSize(key.size(), value.size(), flags), std::memory_order_relaxed);
+    bytes_.fetch_sub(old->totalSize(), std::memory_order_relaxed);
+    old->flags = flags;
+    old->exptime = exptime;
+    old->cas = nextCas();
+    old->fetched = false;
+    old->stale = false;
+    old->token_sent = false;
+    old->slab_class = slabs_.classFor(old->totalSize());
+    if (!value.empty()) {
+      std::memcpy(old->mutableValue(), value.data(), value.size());
+    }
+    total_items_.fetch_add(1, std::memory_order_relaxed);
+    old->time = clock_.now();
+    if (shard.lru_head != old) {
+      lruRemove(shard, *old);
+      lruPushFront(shard, *old);
+    }
+    return old;
+  }
+  ItemPtr item = newItem(key, value.size(), flags, exptime);
+  if (!value.empty()) {
+    std::memcpy(item->mutableValue(), value.data(), value.size());
+  }
+  Item* stored = item.get();
   if (old != nullptr) {
     replace(shard, *old, std::move(item));
   } else {
     link(shard, std::move(item));
   }
-  return StoreResult::kStored;
+  return stored;
 }
 
-ItemPtr Store::concatenate(const Item& old_item, const Item& added, bool append) {
-  const std::size_t size = old_item.value_size + added.value_size;
+Item* Store::concatenate(Shard& shard, Item& old_item, std::string_view added, bool append) {
+  const std::size_t size = old_item.value_size + added.size();
   if (tooLarge(old_item.key_size, size, old_item.flags)) {
     return nullptr;
   }
   ItemPtr item = newItem(old_item.key(), size, old_item.flags, old_item.exptime);
-  const std::string_view first = append ? old_item.value() : added.value();
-  const std::string_view second = append ? added.value() : old_item.value();
+  const std::string_view first = append ? old_item.value() : added;
+  const std::string_view second = append ? added : old_item.value();
   std::memcpy(item->mutableValue(), first.data(), first.size());
   std::memcpy(item->mutableValue() + first.size(), second.data(), second.size());
-  return item;
+  Item* stored = item.get();
+  replace(shard, old_item, std::move(item));
+  return stored;
 }
 
 DeleteResult Store::remove(std::string_view key, std::uint64_t req_cas) {

@@ -9,10 +9,10 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include "clock.h"
 #include "item.h"
+#include "item_table.h"
 #include "slab_classes.h"
 
 namespace spoold {
@@ -56,7 +56,7 @@ struct LookupOptions {
 
 /// The cache. Thread-safe: every method may be called from any thread.
 ///
-/// Keys hash to one of kShards shards, each a mutex, a hash map and an LRU
+/// Keys hash to one of kShards shards, each a mutex, an ItemTable and an LRU
 /// list. Memory is accounted globally (memcached's item sizes); when a store
 /// pushes the total over the limit, least recently used items are evicted,
 /// starting with the storing shard's own LRU tail. Expired and flushed items
@@ -162,7 +162,7 @@ class Store {
  private:
   struct alignas(64) Shard {
     std::mutex mutex;
-    std::unordered_map<std::string_view, ItemPtr> map;
+    ItemTable table;
     Item* lru_head = nullptr;  // most recently used
     Item* lru_tail = nullptr;  // next to evict
   };
@@ -178,8 +178,13 @@ class Store {
   static void lruPushFront(Shard& shard, Item& item) noexcept;
   [[nodiscard]] ItemPtr newItem(std::string_view key, std::size_t value_size, std::uint32_t flags,
                                 RelTime exptime);
-  StoreResult storeLocked(Shard& shard, StoreMode mode, ItemPtr item, std::uint64_t req_cas);
-  ItemPtr concatenate(const Item& old_item, const Item& added, bool append);
+  /// Whether `mode` may store over `old` (null: missing): kStored or the refusal.
+  StoreResult admitLocked(Shard& shard, StoreMode mode, Item* old, std::uint64_t req_cas);
+  /// Stores the value over `old` (in place when the size matches) or anew.
+  Item* write(Shard& shard, Item* old, std::string_view key, std::string_view value,
+              std::uint32_t flags, RelTime exptime);
+  /// append/prepend. @return null when the result would be too large.
+  Item* concatenate(Shard& shard, Item& old_item, std::string_view added, bool append);
   void evictIfNeeded(Shard& own);
   bool evictOne(Shard& shard, const Item* keep);
 

@@ -1,11 +1,13 @@
 // The protocol engines and the store, without sockets.
 #include <catch2/catch.hpp>
 
+#include <map>
 #include <sstream>
 #include <string>
 
 #include "binary_codec.h"
 #include "binary_packets.h"
+#include "item_table.h"
 #include "numbers.h"
 #include "options.h"
 #include "server_context.h"
@@ -244,6 +246,50 @@ TEST_CASE("store: LRU eviction keeps memory under the limit", "[server][store]")
   CHECK(store.lookup("key2999", {}, [](Item&) {}));
   CHECK_FALSE(store.lookup("key0", {}, [](Item&) {}));
   CHECK(store.store(StoreMode::kSet, "big", std::string(70u << 10, 'x'), 0, 0, 0) == StoreResult::kTooLarge);
+}
+
+TEST_CASE("item table: inserts, finds, replaces and erases like a map", "[server][store]") {
+  ItemTable table;
+  std::map<std::string, const Item*> reference;
+  std::uint64_t x = 88172645463325252ull;
+  const auto next = [&x] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  for (int round = 0; round < 20000; ++round) {
+    const std::string key = "k" + std::to_string(next() % 3000);
+    Item* found = table.find(key);
+    const auto it = reference.find(key);
+    REQUIRE((found != nullptr) == (it != reference.end()));
+    switch (next() % 3) {
+      case 0:
+        if (found == nullptr) {
+          ItemPtr item = makeItem(key, 0);
+          reference[key] = item.get();
+          table.insert(std::move(item));
+        }
+        break;
+      case 1:
+        if (found != nullptr) {
+          ItemPtr fresh = makeItem(key, 1);
+          reference[key] = fresh.get();
+          CHECK(table.replace(*found, std::move(fresh)).get() == found);
+        }
+        break;
+      default:
+        if (found != nullptr) {
+          CHECK(table.erase(*found).get() == found);
+          reference.erase(key);
+        }
+        break;
+    }
+    REQUIRE(table.size() == reference.size());
+  }
+  for (const auto& [key, item] : reference) {
+    REQUIRE(table.find(key) == item);
+  }
 }
 
 TEST_CASE("store: expiration and delayed flush follow the clock", "[server][store]") {
