@@ -1,5 +1,7 @@
 #include "spool/buffer.h"
 
+#include "block_cache.h"
+
 #include <cassert>
 #include <cstring>
 #include <new>
@@ -14,6 +16,10 @@ constexpr std::size_t kHeaderSize =
     (sizeof(BufferBlock) + alignof(std::max_align_t) - 1) & ~(alignof(std::max_align_t) - 1);
 
 BufferBlock* newInlineBlock(std::size_t capacity) {
+  // Small blocks come from the thread's cache (see block_cache.h).
+  if (auto* cached = detail::BlockCache::allocate(kHeaderSize + capacity, kHeaderSize)) {
+    return cached;
+  }
   void* raw = ::operator new(kHeaderSize + capacity);
   auto* block = new (raw) BufferBlock();
   block->data = static_cast<std::byte*>(raw) + kHeaderSize;
@@ -28,9 +34,15 @@ void detail::BufferBlock::destroy(BufferBlock* block) noexcept {
   if (block->release_fn != nullptr) {
     block->release_fn(block->release_context, block->data, block->size);
   }
+  if (block->cache != nullptr) {
+    BlockCache::free(block);
+    return;
+  }
   block->~BufferBlock();
   ::operator delete(block);
 }
+
+void detail::flushThreadFrees() noexcept { BlockCache::flushFrees(); }
 
 Buffer Buffer::allocate(std::size_t capacity) { return Buffer(newInlineBlock(capacity)); }
 

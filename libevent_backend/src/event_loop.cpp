@@ -1,6 +1,7 @@
 #include "event_loop.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 
 #include <cassert>
@@ -23,6 +24,18 @@ thread_local const EventLoop* t_current_loop = nullptr;
 // Capping the callbacks per pass makes it poll (without blocking) in between,
 // so a busy inbox cannot starve socket I/O.
 constexpr int kMaxCallbacksPerPoll = 64;
+
+// A producer between its exchange and its link is usually a few instructions
+// from done on another core: wait for it briefly in place. If it was
+// preempted there, yield once so it can run (on a small machine it is likely
+// waiting for this very core), then fall back to re-arming the drain.
+constexpr int kPendingSpins = 128;
+
+inline void cpuRelax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
 
 [[noreturn]] void fatal(const std::string& message) {
   std::fprintf(stderr, "spool: fatal: %s\n", message.c_str());
@@ -214,12 +227,17 @@ void EventLoop::drain() {
   detail::InboxNode* node = nullptr;
   while (count < options_.drain_batch) {
     status = inbox_.pop(node);
+    if (status == PopStatus::kPending) [[unlikely]] {
+      status = waitForLink(node);
+    }
     if (status != PopStatus::kItem) {
       break;
     }
     dispatch(node, false);
     ++count;
   }
+  // Payload blocks freed during the batch go back to their producers at once.
+  detail::flushThreadFrees();
   if (count > 0) {
     bump(counters_.drain_batches);
     if (count > counters_.largest_batch.load(std::memory_order_relaxed)) {
@@ -239,6 +257,19 @@ void EventLoop::drain() {
     draining_.store(true, std::memory_order_relaxed);
     event_active(drain_event_.get(), EV_TIMEOUT, 0);
   }
+}
+
+PopStatus EventLoop::waitForLink(detail::InboxNode*& node) noexcept {
+  PopStatus status = PopStatus::kPending;
+  for (int spin = 0; spin < kPendingSpins && status == PopStatus::kPending; ++spin) {
+    cpuRelax();
+    status = inbox_.pop(node);
+  }
+  if (status == PopStatus::kPending) {
+    sched_yield();
+    status = inbox_.pop(node);
+  }
+  return status;
 }
 
 void EventLoop::dispatch(detail::InboxNode* node, bool cancelled) noexcept {

@@ -164,6 +164,8 @@ class EventLoop : public std::enable_shared_from_this<EventLoop> {
   void run();
   void drain();
   void dispatch(detail::InboxNode* node, bool cancelled) noexcept;
+  /// pop() found a producer mid-push: give it a moment to link.
+  PopStatus waitForLink(detail::InboxNode*& node) noexcept;
   void runDeferred();
   void beginStop();
   void maybeFinishStop();

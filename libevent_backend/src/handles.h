@@ -27,5 +27,7 @@ using EvBufferPtr = std::unique_ptr<evbuffer, CDeleter<&evbuffer_free>>;
 using ListenerPtr = std::unique_ptr<evconnlistener, CDeleter<&evconnlistener_free>>;
 using SslCtxPtr = std::unique_ptr<SSL_CTX, CDeleter<&SSL_CTX_free>>;
 using SslPtr = std::unique_ptr<SSL, CDeleter<&SSL_free>>;
+using X509Ptr = std::unique_ptr<X509, CDeleter<&X509_free>>;
+using BioPtr = std::unique_ptr<BIO, CDeleter<&BIO_free_all>>;
 
 }  // namespace spool::libevent

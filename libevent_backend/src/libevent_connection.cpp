@@ -8,6 +8,10 @@
 #include <algorithm>
 #include <cerrno>
 
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
 #include "evbuffer_input.h"
 #include "spool/log.h"
 
@@ -42,18 +46,22 @@ void setNoDelay(evutil_socket_t fd) noexcept {
 LibeventConnection::Ptr LibeventConnection::create(std::shared_ptr<EventLoop> loop,
                                                    HandlerPtr handler,
                                                    const ConnectionOptions& options,
-                                                   std::string peer) {
-  return Ptr(new LibeventConnection(std::move(loop), std::move(handler), options, std::move(peer)),
+                                                   std::string peer,
+                                                   std::shared_ptr<const TlsContext> tls) {
+  return Ptr(new LibeventConnection(std::move(loop), std::move(handler), options, std::move(peer),
+                                    std::move(tls)),
              Deleter{});
 }
 
 LibeventConnection::LibeventConnection(std::shared_ptr<EventLoop> loop, HandlerPtr handler,
-                                       const ConnectionOptions& options, std::string peer)
+                                       const ConnectionOptions& options, std::string peer,
+                                       std::shared_ptr<const TlsContext> tls)
     : loop_(std::move(loop)),
       id_(g_next_connection_id.fetch_add(1, std::memory_order_relaxed)),
       peer_(std::move(peer)),
       options_(options),
-      handler_(std::move(handler)) {}
+      handler_(std::move(handler)),
+      tls_(std::move(tls)) {}
 
 LibeventConnection::~LibeventConnection() {
   // finish() freed the bufferevent on the loop thread; nothing here may touch libevent.
@@ -102,30 +110,47 @@ SendResult LibeventConnection::send(Buffer&& payload) {
 }
 
 bool LibeventConnection::reserve(std::size_t size) noexcept {
-  // The common case is one relaxed fetch_add: accepted while the backlog
-  // before this send was under the high watermark.
-  std::size_t before = backlog_.fetch_add(size, std::memory_order_relaxed);
-  if (before < options_.send_high_watermark) [[likely]] {
+  // The common case is one relaxed fetch_add on a line only producers write:
+  // accepted while the backlog before this send was under the high watermark.
+  // A stale view of retired_bytes_ only overestimates the backlog.
+  std::size_t accepted = accepted_bytes_.fetch_add(size, std::memory_order_relaxed);
+  std::size_t retired = retired_bytes_.load(std::memory_order_relaxed);
+  if (accepted - std::min(accepted, retired) < options_.send_high_watermark) [[likely]] {
     return true;
   }
   for (;;) {
-    // Refused. Raise the flag before giving the bytes back (seq_cst both):
-    // the loop subtracts written bytes and then reads the flag, so either it
-    // sees the flag when the backlog reaches the low watermark, or our
-    // fetch_sub sees its subtraction and we retry below.
+    // Refused. Raise the flag before giving the bytes back (seq_cst
+    // throughout): the loop retires written bytes, then reads the flag, so
+    // either it sees the flag when the backlog reaches the low watermark, or
+    // we see its retirement below and retry.
     refused_.store(true, std::memory_order_seq_cst);
-    const std::size_t after = backlog_.fetch_sub(size, std::memory_order_seq_cst) - size;
-    if (after > options_.send_low_watermark) {
+    accepted = accepted_bytes_.fetch_sub(size, std::memory_order_seq_cst) - size;
+    retired = retired_bytes_.load(std::memory_order_seq_cst);
+    if (accepted - std::min(accepted, retired) > options_.send_low_watermark) {
       return false;  // the loop will announce onWritable() once it drains
     }
     // The loop drained past the low watermark while we raced with it and may
     // not have seen the flag: try again instead of waiting for a wake-up
     // that might never come.
-    before = backlog_.fetch_add(size, std::memory_order_seq_cst);
-    if (before < options_.send_high_watermark) {
+    accepted = accepted_bytes_.fetch_add(size, std::memory_order_seq_cst);
+    retired = retired_bytes_.load(std::memory_order_seq_cst);
+    if (accepted - std::min(accepted, retired) < options_.send_high_watermark) {
       return true;
     }
   }
+}
+
+std::size_t LibeventConnection::backlog(std::memory_order order) const noexcept {
+  const std::size_t retired = retired_bytes_.load(order);
+  const std::size_t accepted = accepted_bytes_.load(order);
+  return accepted - std::min(accepted, retired);
+}
+
+std::size_t LibeventConnection::retire(std::size_t size) noexcept {
+  // seq_cst pairs with reserve(): retire, then look at accepted and the flag.
+  const std::size_t retired = retired_bytes_.fetch_add(size, std::memory_order_seq_cst) + size;
+  const std::size_t accepted = accepted_bytes_.load(std::memory_order_seq_cst);
+  return accepted - std::min(accepted, retired);
 }
 
 void LibeventConnection::close(CloseMode mode, std::string_view reason) {
@@ -164,8 +189,16 @@ ConnectionCounters LibeventConnection::counters() const noexcept {
   c.bytes_sent = bytes_sent_.load(std::memory_order_relaxed);
   c.messages_sent = messages_sent_.load(std::memory_order_relaxed);
   c.refusals = refusals_.load(std::memory_order_relaxed);
-  c.backlog = backlog_.load(std::memory_order_relaxed);
+  c.backlog = backlog();
   return c;
+}
+
+std::optional<TlsPeerInfo> LibeventConnection::tlsPeer() const {
+  // Written once on the loop thread before the flag; immutable afterwards.
+  if (!tls_ready_.load(std::memory_order_acquire)) {
+    return std::nullopt;
+  }
+  return tls_peer_;
 }
 
 void LibeventConnection::pauseReading() {
@@ -251,7 +284,7 @@ void LibeventConnection::onWatchdog() {
   const auto now = std::chrono::steady_clock::now();
   const std::uint64_t sent = bytes_sent_.load(std::memory_order_relaxed);
   const std::uint64_t received = bytes_received_.load(std::memory_order_relaxed);
-  const std::size_t backlog = backlog_.load(std::memory_order_relaxed);
+  const std::size_t backlog = this->backlog();
   if (sent != watched_sent_ || backlog == 0) {
     last_send_progress_ = now;
   }
@@ -277,10 +310,10 @@ void LibeventConnection::openAccepted(evutil_socket_t fd, bool holds_limit_slot)
   loop_->assertInLoopThread("LibeventConnection::openAccepted");
   holds_limit_slot_ = holds_limit_slot;
   setNoDelay(fd);
-  BufferEventPtr bev(bufferevent_socket_new(loop_->base(), fd, bufferEventOptions(loop_->options())));
+  std::string error;
+  BufferEventPtr bev = makeBufferEvent(fd, error);
   if (!bev) {
-    log(LogLevel::kError, "{}: bufferevent_socket_new failed for {}; closing it", loop_->name(), peer_);
-    evutil_closesocket(fd);
+    log(LogLevel::kError, "{}: cannot set up {}: {}", loop_->name(), peer_, error);
     closing_.store(true, std::memory_order_release);
     state_ = State::kClosed;
     if (holds_limit_slot_) {
@@ -289,9 +322,51 @@ void LibeventConnection::openAccepted(evutil_socket_t fd, bool holds_limit_slot)
     return;
   }
   attach(std::move(bev));
-  state_ = State::kOpen;
   loop_->addConnection(self());
+  if (tls_) {
+    state_ = State::kConnecting;  // onOpen() once the handshake completes
+    return;
+  }
+  state_ = State::kOpen;
   handler_->onOpen(*this);
+}
+
+BufferEventPtr LibeventConnection::makeBufferEvent(evutil_socket_t fd, std::string& error) {
+  const int options = bufferEventOptions(loop_->options());
+  if (!tls_) {
+    BufferEventPtr bev(bufferevent_socket_new(loop_->base(), fd, options));
+    if (!bev) {
+      error = "bufferevent_socket_new failed";
+      if (fd >= 0) {
+        evutil_closesocket(fd);
+      }
+    }
+    return bev;
+  }
+  SslPtr ssl = tls_->newSsl(error);
+  if (!ssl) {
+    if (fd >= 0) {
+      evutil_closesocket(fd);
+    }
+    return nullptr;
+  }
+  const auto role = tls_->role() == TlsContext::Role::kServer ? BUFFEREVENT_SSL_ACCEPTING
+                                                               : BUFFEREVENT_SSL_CONNECTING;
+  // The bufferevent owns the SSL from here on, even if this call fails
+  // (CLOSE_ON_FREE makes libevent free it), and SSL_write runs only inside
+  // it, on this loop's thread.
+  BufferEventPtr bev(bufferevent_openssl_socket_new(loop_->base(), fd, ssl.release(), role, options));
+  if (!bev) {
+    error = "bufferevent_openssl_socket_new failed: " + drainOpenSslErrors();
+    if (fd >= 0) {
+      evutil_closesocket(fd);
+    }
+    return nullptr;
+  }
+  // Most clients just close the socket without a close_notify: report that
+  // as an ordinary EOF rather than an error.
+  bufferevent_openssl_set_allow_dirty_shutdown(bev.get(), 1);
+  return bev;
 }
 
 void LibeventConnection::connectTo(const SocketAddress& address) {
@@ -315,12 +390,13 @@ void LibeventConnection::onConnectTask(LoopTask* task, bool cancelled) noexcept 
 }
 
 void LibeventConnection::startConnect() {
-  BufferEventPtr bev(bufferevent_socket_new(loop_->base(), -1, bufferEventOptions(loop_->options())));
+  std::string error;
+  BufferEventPtr bev = makeBufferEvent(-1, error);
   if (!bev) {
     closing_.store(true, std::memory_order_release);
     state_ = State::kClosed;
     if (auto handler = std::move(handler_)) {
-      handler->onClose(*this, CloseReason{CloseCode::kConnectFailed, ENOMEM, "bufferevent_socket_new failed"});
+      handler->onClose(*this, CloseReason{tls_ ? CloseCode::kTlsError : CloseCode::kConnectFailed, 0, error});
     }
     return;
   }
@@ -345,7 +421,7 @@ void LibeventConnection::deliver(detail::BufferBlock* block) noexcept {
 }
 
 void LibeventConnection::dropQueued(detail::BufferBlock* block) noexcept {
-  backlog_.fetch_sub(block->size, std::memory_order_relaxed);
+  retire(block->size);
   detail::BufferBlock::destroy(block);
 }
 
@@ -366,7 +442,7 @@ void LibeventConnection::appendToOutput(detail::BufferBlock* block) noexcept {
     }
   }
   if (rc != 0) [[unlikely]] {
-    backlog_.fetch_sub(size, std::memory_order_relaxed);
+    retire(size);
     fail(CloseCode::kIoError, ENOMEM, "cannot append to the output buffer");
     return;
   }
@@ -386,8 +462,7 @@ void LibeventConnection::onOutputChangedCb(evbuffer*, const evbuffer_cb_info* in
 void LibeventConnection::onBytesWritten(std::size_t count) {
   bump(bytes_sent_, count);
   bump(loop_->counters().bytes_out, count);
-  // seq_cst pairs with reserve(): subtract, then look at the refusal flag.
-  const std::size_t now = backlog_.fetch_sub(count, std::memory_order_seq_cst) - count;
+  const std::size_t now = retire(count);
   if (now <= options_.send_low_watermark && !writable_scheduled_ &&
       refused_.load(std::memory_order_seq_cst)) {
     writable_scheduled_ = true;
@@ -452,13 +527,30 @@ void LibeventConnection::onEvent(short events) {
     if (state_ == State::kConnecting) {
       state_ = State::kOpen;
       setNoDelay(bufferevent_getfd(bev_.get()));
+      if (tls_) {
+        bump(loop_->counters().tls_handshakes);
+        tls_peer_ = describeTlsPeer(bufferevent_openssl_get_ssl(bev_.get()));
+        tls_ready_.store(true, std::memory_order_release);
+      }
       handler_->onOpen(*this);
     }
     return;
   }
   if (events & BEV_EVENT_ERROR) {
     const int error = EVUTIL_SOCKET_ERROR();
-    fail(state_ == State::kConnecting ? CloseCode::kConnectFailed : CloseCode::kIoError, error, {});
+    const bool connecting = state_ == State::kConnecting;
+    CloseReason reason = describeFailure(connecting ? CloseCode::kConnectFailed : CloseCode::kIoError, error);
+    if (reason.code == CloseCode::kTlsError && connecting) {
+      bump(loop_->counters().tls_failures);
+    }
+    fail(reason.code, reason.sys_error, std::move(reason.detail));
+    return;
+  }
+  if ((events & BEV_EVENT_EOF) && (events & BEV_EVENT_WRITING)) {
+    // bufferevent_openssl reports a write to a vanished peer (a "dirty
+    // shutdown") as EOF while writing: nothing more can be delivered.
+    peer_eof_ = true;
+    fail(CloseCode::kPeerClosed, 0, "peer went away while we were writing");
     return;
   }
   if (events & BEV_EVENT_EOF) {
@@ -473,8 +565,15 @@ void LibeventConnection::onEvent(short events) {
     }
     return;  // kFlushing: keep writing; startLinger() sees peer_eof_
   }
-  if ((events & BEV_EVENT_TIMEOUT) && state_ == State::kLingering) {
-    scheduleFinish();
+  if (events & BEV_EVENT_TIMEOUT) {
+    if (state_ == State::kFlushing) {
+      abort_ = true;  // the peer does not take the rest: reset instead of waiting
+      reason_.detail += reason_.detail.empty() ? "" : "; ";
+      reason_.detail += fmt::format("output not flushed within {} ms", options_.linger_timeout.count());
+    }
+    if (state_ == State::kFlushing || state_ == State::kLingering) {
+      scheduleFinish();
+    }
   }
 }
 
@@ -504,7 +603,15 @@ void LibeventConnection::closeInLoop(CloseMode mode, CloseCode code, std::string
   state_ = State::kFlushing;
   if (evbuffer_get_length(bufferevent_get_output(bev_.get())) == 0) {
     startLinger();
-  }  // else onWrite() continues once the output is empty
+    return;
+  }
+  // onWrite() continues once the output is empty. Bound the flush: without
+  // write progress for linger_timeout the close becomes an abort. Re-enable
+  // writing too: bufferevent_openssl stops writing when it sees EOF, and the
+  // flush must either finish or fail with the socket's error.
+  const timeval flush_limit = toTimeval(options_.linger_timeout);
+  bufferevent_set_timeouts(bev_.get(), nullptr, &flush_limit);
+  bufferevent_enable(bev_.get(), EV_WRITE);
 }
 
 void LibeventConnection::closeAfterQueued(CloseCode code, std::string detail) {
@@ -531,6 +638,12 @@ void LibeventConnection::onQueuedCloseTask(LoopTask* task, bool cancelled) noexc
 
 void LibeventConnection::startLinger() {
   state_ = State::kLingering;
+  if (tls_) {
+    // close_notify first: the output is flushed, so the alert goes out
+    // behind the last record, without blocking (the socket has room).
+    SSL_shutdown(bufferevent_openssl_get_ssl(bev_.get()));
+    ERR_clear_error();
+  }
   ::shutdown(bufferevent_getfd(bev_.get()), SHUT_WR);
   if (peer_eof_) {
     scheduleFinish();
@@ -540,8 +653,34 @@ void LibeventConnection::startLinger() {
   // unread input makes the kernel send a reset, which could destroy the
   // very bytes just flushed before the peer reads them.
   const timeval linger = toTimeval(options_.linger_timeout);
-  bufferevent_set_timeouts(bev_.get(), &linger, nullptr);
+  bufferevent_set_timeouts(bev_.get(), &linger, nullptr);  // (the write timeout goes)
   bufferevent_enable(bev_.get(), EV_READ);
+}
+
+CloseReason LibeventConnection::describeFailure(CloseCode io_code, int sys_error) {
+  if (tls_) {
+    // libevent moves OpenSSL's error queue into the bufferevent: drain it.
+    std::string detail;
+    while (const unsigned long code = bufferevent_get_openssl_error(bev_.get())) {
+      char text[256];
+      ERR_error_string_n(code, text, sizeof(text));
+      detail += detail.empty() ? "" : "; ";
+      detail += text;
+    }
+    if (SSL* ssl = bufferevent_openssl_get_ssl(bev_.get());
+        ssl != nullptr && SSL_get_verify_result(ssl) != X509_V_OK) {
+      detail += detail.empty() ? "" : "; ";
+      detail += "peer certificate: ";
+      detail += X509_verify_cert_error_string(SSL_get_verify_result(ssl));
+    }
+    if (!detail.empty()) {
+      return CloseReason{CloseCode::kTlsError, 0, std::move(detail)};
+    }
+    if (sys_error == 0 && state_ == State::kConnecting) {
+      return CloseReason{CloseCode::kTlsError, 0, "handshake failed: connection closed by peer"};
+    }
+  }
+  return CloseReason{io_code, sys_error, {}};
 }
 
 void LibeventConnection::fail(CloseCode code, int sys_error, std::string detail) {
@@ -582,7 +721,7 @@ void LibeventConnection::finish() {
       ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
     }
     bev_.reset();  // closes the socket; releases the referenced payloads it held
-    backlog_.fetch_sub(unsent, std::memory_order_relaxed);
+    retire(unsent);
   }
   // Leave the loop's table first, so the loop's counters already agree when
   // the handler hears of the close. The deferred call holds a reference.

@@ -5,11 +5,13 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "event_loop.h"
 #include "handles.h"
 #include "socket_address.h"
+#include "tls_context.h"
 #include "spool/connection.h"
 #include "spool/handler.h"
 #include "spool/transport.h"
@@ -32,8 +34,10 @@ class LibeventConnection final : public Connection {
   using Ptr = std::shared_ptr<LibeventConnection>;
 
   /// Thread-safe. The object is not open until openAccepted()/connectTo().
+  /// `tls`: the listener's or the connect call's context; null for plain TCP.
   static Ptr create(std::shared_ptr<EventLoop> loop, HandlerPtr handler,
-                    const ConnectionOptions& options, std::string peer);
+                    const ConnectionOptions& options, std::string peer,
+                    std::shared_ptr<const TlsContext> tls = nullptr);
   ~LibeventConnection() override;
 
   // Connection
@@ -46,6 +50,7 @@ class LibeventConnection final : public Connection {
   [[nodiscard]] ConnectionCounters counters() const noexcept override;
   [[nodiscard]] unsigned loopIndex() const noexcept override { return loop_->index(); }
   [[nodiscard]] bool inLoopThread() const noexcept override { return loop_->inLoopThread(); }
+  [[nodiscard]] std::optional<TlsPeerInfo> tlsPeer() const override;
   void pauseReading() override;
   void resumeReading() override;
 
@@ -79,7 +84,8 @@ class LibeventConnection final : public Connection {
   };
 
   LibeventConnection(std::shared_ptr<EventLoop> loop, HandlerPtr handler,
-                     const ConnectionOptions& options, std::string peer);
+                     const ConnectionOptions& options, std::string peer,
+                     std::shared_ptr<const TlsContext> tls);
 
   static void onReadCb(bufferevent* bev, void* ctx);
   static void onWriteCb(bufferevent* bev, void* ctx);
@@ -95,8 +101,18 @@ class LibeventConnection final : public Connection {
   [[nodiscard]] Ptr self() { return std::static_pointer_cast<LibeventConnection>(shared_from_this()); }
   /// Accounts `size` against the send budget. Thread-safe.
   [[nodiscard]] bool reserve(std::size_t size) noexcept;
+  /// Accepted bytes not yet retired. Thread-safe (a snapshot).
+  [[nodiscard]] std::size_t backlog(std::memory_order order = std::memory_order_relaxed) const noexcept;
+  /// The loop (or the after-stop drainer) is done with `size` accepted bytes.
+  std::size_t retire(std::size_t size) noexcept;
   void appendToOutput(detail::BufferBlock* block) noexcept;
   void attach(BufferEventPtr bev);
+  /// A bufferevent for `fd` (-1: to be connected): a socket one, or an
+  /// OpenSSL one in the accepting or connecting role. Null on failure, with
+  /// the socket closed and the reason in `error`.
+  BufferEventPtr makeBufferEvent(evutil_socket_t fd, std::string& error);
+  /// Why the bufferevent failed: OpenSSL's errors if any, else errno.
+  CloseReason describeFailure(CloseCode io_code, int sys_error);
   void onRead();
   void onWrite();
   void onEvent(short events);
@@ -137,21 +153,30 @@ class LibeventConnection final : public Connection {
   std::chrono::steady_clock::time_point last_activity_{};
   std::size_t input_seen_ = 0;  // input bytes already counted as received
   SocketAddress connect_address_;
+  const std::shared_ptr<const TlsContext> tls_;
+  std::optional<TlsPeerInfo> tls_peer_;  // written once, before tls_ready_ is set
+  std::atomic<bool> tls_ready_{false};
   Ptr pending_self_;            // keeps the object alive while connect_task_ is queued
 
-  // Shared with producers.
-  alignas(64) std::atomic<std::size_t> backlog_{0};
+  // The send budget is split over two cache lines so that neither side's
+  // hot read-modify-write bounces the other's line: producers add to
+  // accepted_bytes_, the loop adds to retired_bytes_ (written to the kernel,
+  // or dropped), and the backlog is the difference.
+  // Producer-hot line: written by every send, read by the loop once per write.
+  alignas(64) std::atomic<std::size_t> accepted_bytes_{0};
   std::atomic<bool> refused_{false};         // a send was refused; onWritable owed
   std::atomic<bool> closing_{false};         // sends now return kClosed
   std::atomic<bool> close_requested_{false}; // close_task_ was claimed
-  CloseMode requested_mode_ = CloseMode::kGraceful;  // written by the claimant of close_task_
-  std::string requested_reason_;
-
-  // Counters: written by one side only.
+  std::atomic<std::uint64_t> refusals_{0};
+  // Loop-hot line: written by the loop only (or, after stop, by the one
+  // thread that drains the inbox).
+  alignas(64) std::atomic<std::size_t> retired_bytes_{0};
   std::atomic<std::uint64_t> bytes_received_{0};
   std::atomic<std::uint64_t> bytes_sent_{0};
   std::atomic<std::uint64_t> messages_sent_{0};
-  std::atomic<std::uint64_t> refusals_{0};
+
+  CloseMode requested_mode_ = CloseMode::kGraceful;  // written by the claimant of close_task_
+  std::string requested_reason_;
 
   MemberTask<LibeventConnection> close_task_{this, &LibeventConnection::onCloseTask};
   MemberTask<LibeventConnection> queued_close_task_{this, &LibeventConnection::onQueuedCloseTask};

@@ -10,6 +10,7 @@
 
 #include "libevent_connection.h"
 #include "socket_address.h"
+#include "tls_context.h"
 #include "spool/errors.h"
 #include "spool/log.h"
 
@@ -73,6 +74,7 @@ struct LibeventListener::Acceptor {
   EventLoop* loop = nullptr;  // owns this acceptor
   ListenOptions options;
   HandlerFactory factory;
+  std::shared_ptr<const TlsContext> tls;  // shared by all loops' acceptors
   ListenerPtr listener;  // evconnlistener; loop thread only
   EventPtr backoff_timer;
   std::chrono::steady_clock::time_point last_reject_log{};
@@ -106,7 +108,7 @@ struct LibeventListener::Acceptor {
       evutil_closesocket(fd);
       return;
     }
-    LibeventConnection::create(loop->shared_from_this(), std::move(handler), options.connection, peer)
+    LibeventConnection::create(loop->shared_from_this(), std::move(handler), options.connection, peer, tls)
         ->openAccepted(fd, /*holds_limit_slot=*/true);
   }
 
@@ -154,6 +156,11 @@ struct LibeventListener::Acceptor {
 std::shared_ptr<LibeventListener> LibeventListener::create(
     const std::vector<std::shared_ptr<EventLoop>>& loops, const ListenOptions& options,
     HandlerFactory factory) {
+  // One SSL context per listener, built (and checked) before anything binds.
+  std::shared_ptr<const TlsContext> tls;
+  if (options.tls) {
+    tls = TlsContext::create(*options.tls, TlsContext::Role::kServer);
+  }
   SocketAddress address = SocketAddress::resolve(options.host, options.port, true);
   // Bind every socket first, so that a failure leaves nothing behind.
   std::vector<FdGuard> sockets(loops.size());
@@ -167,6 +174,7 @@ std::shared_ptr<LibeventListener> LibeventListener::create(
     acceptor->loop = loops[i].get();
     acceptor->options = options;
     acceptor->factory = factory;
+    acceptor->tls = tls;
     const int fd = sockets[i].release();
     bool ok = false;
     loops[i]->runInLoopAndWait([&](bool cancelled) {

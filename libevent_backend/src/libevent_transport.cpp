@@ -6,6 +6,7 @@
 #include "libevent_listener.h"
 #include "socket_address.h"
 #include "spool/errors.h"
+#include "tls_context.h"
 
 namespace spool {
 
@@ -82,8 +83,13 @@ ConnectionPtr LibeventTransport::connect(const ConnectOptions& options, HandlerP
     throw SetupError("Transport::connect: no handler");
   }
   const SocketAddress address = SocketAddress::resolve(options.host, options.port, false);
+  std::shared_ptr<const TlsContext> tls;
+  if (options.tls) {
+    tls = TlsContext::create(*options.tls, TlsContext::Role::kClient);
+  }
   auto& loop = loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
-  auto conn = LibeventConnection::create(loop, std::move(handler), options.connection, address.toString());
+  auto conn = LibeventConnection::create(loop, std::move(handler), options.connection, address.toString(),
+                                         std::move(tls));
   conn->connectTo(address);
   return conn;
 }

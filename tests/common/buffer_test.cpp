@@ -25,7 +25,7 @@ void onRelease(void* context, const std::byte* data, std::size_t size) noexcept 
 TEST_CASE("an allocated buffer grows by append up to its capacity", "[buffer][unit]") {
   auto buffer = spool::Buffer::allocate(16);
   CHECK(buffer.size() == 0);
-  CHECK(buffer.capacity() == 16);
+  CHECK(buffer.capacity() >= 16);  // rounded up to the block size
   buffer.append(std::string_view("hello "));
   buffer.append(std::string_view("world"));
   CHECK(buffer.view() == "hello world");

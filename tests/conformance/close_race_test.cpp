@@ -75,7 +75,7 @@ void sendOnce(Connection& conn, ReleaseCount& count, Tally& tally, std::size_t s
 }  // namespace
 
 TEST_CASE("sends racing with close from other threads release every payload once",
-          "[conformance][close][concurrency]") {
+          "[conformance][close][concurrency][tls]") {
   constexpr int kConnections = 64;
   constexpr int kProducers = 3;
   constexpr int kSendsPerProducer = 60'000;
@@ -134,7 +134,7 @@ TEST_CASE("sends racing with close from other threads release every payload once
 }
 
 TEST_CASE("stop() while producers are sending releases every payload once",
-          "[conformance][stop][concurrency]") {
+          "[conformance][stop][concurrency][tls]") {
   constexpr int kConnections = 16;
   constexpr int kProducers = 3;
   ReleaseCount releases;
@@ -192,7 +192,7 @@ void releaseSlot(void* context, const std::byte*, std::size_t) noexcept {
 }  // namespace
 
 TEST_CASE("1M sends racing with closes on 1,000 connections: each payload released exactly once",
-          "[conformance][close][concurrency][stress]") {
+          "[conformance][close][concurrency][stress][tls]") {
   constexpr int kConnections = 1000;
   constexpr int kProducers = 4;
   constexpr int kSendsPerProducer = 250'000;  // 1M in all

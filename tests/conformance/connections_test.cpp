@@ -22,12 +22,12 @@ class CountingEcho final : public EchoHandler {
 
 }  // namespace
 
-TEST_CASE("1,000 concurrent connections each get their own echo", "[conformance][connections]") {
+TEST_CASE("1,000 concurrent connections each get their own echo", "[conformance][connections][tls]") {
   constexpr int kConnections = 1000;
   RunningTransport server(2);
   RunningTransport clients(2);
   auto server_closes = std::make_shared<Watched<int>>(0);
-  auto listener = server->listen(ListenOptions{}, [server_closes] {
+  auto listener = server->listen(serverOptions(), [server_closes] {
     return std::make_unique<CountingEcho>(server_closes);
   });
 
@@ -35,9 +35,7 @@ TEST_CASE("1,000 concurrent connections each get their own echo", "[conformance]
   std::vector<ConnectionPtr> conns;
   for (int i = 0; i < kConnections; ++i) {
     records.push_back(std::make_shared<Watched<Recording>>());
-    ConnectOptions options;
-    options.port = listener->port();
-    conns.push_back(clients->connect(options, std::make_unique<RecordingHandler>(records.back())));
+    conns.push_back(clients->connect(clientOptions(listener->port()), std::make_unique<RecordingHandler>(records.back())));
   }
   for (int i = 0; i < kConnections; ++i) {
     // Queued before the connect completes: sends are accepted at once.

@@ -46,34 +46,39 @@ class ChecksumHandler final : public ConnectionHandler {
 
 }  // namespace
 
-TEST_CASE("small messages echo on IPv4 and IPv6", "[conformance][echo]") {
+TEST_CASE("small messages echo on IPv4 and IPv6", "[conformance][echo][tls]") {
   const std::string host = GENERATE(as<std::string>{}, "127.0.0.1", "::1");
   RunningTransport transport(2);
-  ListenOptions options;
-  options.host = host;
-  auto listener = transport->listen(options, [] { return std::make_unique<EchoHandler>(); });
+  auto listener = transport->listen(serverOptions(host), [] { return std::make_unique<EchoHandler>(); });
   REQUIRE(listener->port() != 0);
   auto record = std::make_shared<Watched<Recording>>();
   auto conn = connectAndWait(*transport, listener->port(), record, host);
   CHECK(conn->peerAddress().find(std::to_string(listener->port())) != std::string::npos);
+  const auto tls = conn->tlsPeer();
+  CHECK(tls.has_value() == tlsMode());
+  if (tls) {
+    CHECK(tls->verified);
+    CHECK(tls->subject.find("CN=localhost") != std::string::npos);
+  }
   REQUIRE(conn->send(std::string_view("hello")) == SendResult::kOk);
   REQUIRE(conn->send(std::string_view(", world")) == SendResult::kOk);
   REQUIRE(record->waitUntil([](const Recording& r) { return r.data.size() >= 12; }));
   CHECK(record->get().data == "hello, world");
+  if (tlsMode()) {
+    CHECK(total(transport->stats()).tls_handshakes == 2);  // the client's and the server's
+  }
   conn->close();
   REQUIRE(record->waitUntil([](const Recording& r) { return r.closed; }));
   CHECK(record->get().close_calls == 1);
   CHECK(record->get().reason.code == CloseCode::kLocalClose);
 }
 
-TEST_CASE("a 64 MiB transfer echoes intact", "[conformance][echo][large]") {
+TEST_CASE("a 64 MiB transfer echoes intact", "[conformance][echo][large][tls]") {
   constexpr std::size_t kTotal = 64u << 20;
   RunningTransport transport(2);
-  auto listener = transport->listen(ListenOptions{}, [] { return std::make_unique<EchoHandler>(); });
+  auto listener = transport->listen(serverOptions(), [] { return std::make_unique<EchoHandler>(); });
   auto state = std::make_shared<Watched<StreamState>>();
-  ConnectOptions options;
-  options.port = listener->port();
-  auto conn = transport->connect(options, std::make_unique<ChecksumHandler>(state));
+  auto conn = transport->connect(clientOptions(listener->port()), std::make_unique<ChecksumHandler>(state));
 
   // Payload sizes vary so that both the copy path (small) and the zero-copy
   // reference path (large) carry the stream.

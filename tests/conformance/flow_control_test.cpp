@@ -269,3 +269,31 @@ TEST_CASE("a slow but steady reader is not stuck", "[conformance][backpressure][
   CHECK(received > 0);
   CHECK(target.connections[0]->isOpen());
 }
+
+TEST_CASE("a graceful close to a peer that stopped reading is bounded by linger_timeout",
+          "[conformance][backpressure][timeout]") {
+  RunningTransport server(1);
+  auto accepted = std::make_shared<Watched<AcceptLog>>();
+  ListenOptions options;
+  options.connection.linger_timeout = std::chrono::milliseconds(200);
+  auto listener = server->listen(options, [accepted] { return std::make_unique<TargetHandler>(accepted); });
+  RawClient client("127.0.0.1", listener->port());  // never reads
+  REQUIRE(accepted->waitUntil([](const AcceptLog& l) { return l.connections.size() == 1; }));
+  const AcceptLog target = accepted->get();
+  // Fill the kernel's buffers and the budget: keep sending until a refusal
+  // is not followed by onWritable within the linger time (nothing moves).
+  auto& conn = *target.connections[0];
+  for (int i = 0; i < 10'000; ++i) {
+    const int seen = target.recordings[0]->get().writable_calls;
+    if (conn.send(std::string(64 << 10, 'f')) == SendResult::kBackpressure &&
+        !target.recordings[0]->waitUntil([seen](const Recording& r) { return r.writable_calls > seen; },
+                                         std::chrono::milliseconds(300))) {
+      break;
+    }
+  }
+  conn.close(CloseMode::kGraceful, "done");
+  REQUIRE(target.recordings[0]->waitUntil([](const Recording& r) { return r.closed; }));
+  const CloseReason reason = target.recordings[0]->get().reason;
+  CHECK(reason.code == CloseCode::kLocalClose);
+  CHECK_THAT(reason.detail, Catch::Contains("output not flushed within 200 ms"));
+}

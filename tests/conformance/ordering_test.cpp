@@ -68,7 +68,7 @@ class OrderChecker final : public ConnectionHandler {
 }  // namespace
 
 TEST_CASE("sends from many threads to many connections keep per-producer order",
-          "[conformance][ordering][concurrency]") {
+          "[conformance][ordering][concurrency][tls]") {
   constexpr int kConnections = 16;
   constexpr int kProducers = 4;
   constexpr std::uint32_t kPerConnection = 10'000;
@@ -110,7 +110,7 @@ TEST_CASE("sends from many threads to many connections keep per-producer order",
 }
 
 TEST_CASE("a send that happens-before another arrives before it",
-          "[conformance][ordering][concurrency]") {
+          "[conformance][ordering][concurrency][tls]") {
   // Two threads take turns: each sends, then hands the turn to the other
   // through an atomic. The receiver must see strict alternation.
   constexpr std::uint32_t kRounds = 20'000;
@@ -173,7 +173,7 @@ class LoopSender final : public ConnectionHandler {
 }  // namespace
 
 TEST_CASE("a loop-thread send does not overtake a queued send that happened before it",
-          "[conformance][ordering][concurrency]") {
+          "[conformance][ordering][concurrency][tls]") {
   // One server loop owns both connections, so the loop's send on `target` is
   // the direct (no inbox) path, racing with a producer's queued send.
   constexpr std::uint32_t kRounds = 5'000;
@@ -185,7 +185,7 @@ TEST_CASE("a loop-thread send does not overtake a queued send that happened befo
   });
   auto target = std::make_shared<Watched<ConnectionPtr>>(targets.connections[0]);
   auto loop_sent = std::make_shared<Watched<std::uint32_t>>(0);
-  auto listener = server->listen(ListenOptions{}, [&] {
+  auto listener = server->listen(serverOptions(), [&] {
     return std::make_unique<LoopSender>(target, loop_sent);
   });
   auto trigger_record = std::make_shared<Watched<Recording>>();

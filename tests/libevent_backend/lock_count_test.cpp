@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "lock_counter.h"
+#include "test_pki.h"
 #include "test_support.h"
 
 using namespace spool;
@@ -60,6 +61,9 @@ class ProducerTarget final : public ConnectionHandler {
 }  // namespace
 
 TEST_CASE("producer threads take zero libevent locks while sending", "[locks][concurrency]") {
+  // Plain TCP, then TLS: SSL_write must stay inside the loop's bufferevent.
+  const bool tls = GENERATE(false, true);
+  INFO((tls ? "TLS" : "plain TCP"));
   constexpr int kConnections = 16;
   constexpr int kProducers = 4;
   constexpr int kPerProducer = 300'000;  // 1.2M messages
@@ -71,7 +75,11 @@ TEST_CASE("producer threads take zero libevent locks while sending", "[locks][co
   instrumented.instrument_event_locks = true;
   RunningTransport transport(2, instrumented);
   auto accepted = std::make_shared<Watched<AcceptLog>>();
-  auto listener = transport->listen(ListenOptions{}, [accepted] {
+  ListenOptions listen_options;
+  if (tls) {
+    listen_options.tls = serverTls();
+  }
+  auto listener = transport->listen(listen_options, [accepted] {
     return std::make_unique<ProducerTarget>(accepted);
   });
   auto received = std::make_shared<Watched<std::uint64_t>>(0);
@@ -79,6 +87,9 @@ TEST_CASE("producer threads take zero libevent locks while sending", "[locks][co
   for (int i = 0; i < kConnections; ++i) {
     ConnectOptions options;
     options.port = listener->port();
+    if (tls) {
+      options.tls = clientTls();
+    }
     clients.push_back(transport->connect(options, std::make_unique<ByteSink>(received)));
   }
   REQUIRE(accepted->waitUntil([](const AcceptLog& l) { return l.connections.size() == kConnections; }));

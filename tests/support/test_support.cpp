@@ -1,5 +1,7 @@
 #include "test_support.h"
 
+#include "test_pki.h"
+
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -9,10 +11,38 @@
 
 #include <catch2/catch.hpp>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
 namespace spool::test {
+
+bool tlsMode() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("SPOOL_TEST_TLS");
+    return value != nullptr && std::string_view(value) == "1";
+  }();
+  return enabled;
+}
+
+ListenOptions serverOptions(const std::string& host) {
+  ListenOptions options;
+  options.host = host;
+  if (tlsMode()) {
+    options.tls = serverTls();
+  }
+  return options;
+}
+
+ConnectOptions clientOptions(std::uint16_t port, const std::string& host) {
+  ConnectOptions options;
+  options.host = host;
+  options.port = port;
+  if (tlsMode()) {
+    options.tls = clientTls();
+  }
+  return options;
+}
 
 void RecordingHandler::onOpen(Connection&) {
   record_->update([](Recording& r) { r.opened = true; });
@@ -86,21 +116,16 @@ void TargetHandler::onClose(Connection&, const CloseReason& reason) {
 }
 
 AcceptLog acceptTargets(Transport& server, Transport& clients, std::size_t count,
-                        const std::function<HandlerPtr()>& make_client,
-                        std::vector<ConnectionPtr>* client_connections) {
+                        const std::function<HandlerPtr()>& make_client) {
   auto log = std::make_shared<Watched<AcceptLog>>();
-  auto listener = server.listen(ListenOptions{}, [log] { return std::make_unique<TargetHandler>(log); });
+  auto listener = server.listen(serverOptions(), [log] { return std::make_unique<TargetHandler>(log); });
   // Connect in waves no larger than a listen queue (somaxconn may be 128):
   // a handshake whose final ACK finds the accept queue full is completed
   // only by SYN-ACK retries, or never for a client that sends nothing.
   constexpr std::size_t kWave = 100;
+  std::vector<ConnectionPtr> client_connections;
   for (std::size_t i = 0; i < count; ++i) {
-    ConnectOptions options;
-    options.port = listener->port();
-    auto conn = clients.connect(options, make_client());
-    if (client_connections != nullptr) {
-      client_connections->push_back(std::move(conn));
-    }
+    client_connections.push_back(clients.connect(clientOptions(listener->port()), make_client()));
     const std::size_t made = i + 1;
     if (made % kWave == 0 || made == count) {
       const bool all = log->waitUntil([made](const AcceptLog& l) { return l.connections.size() == made; });
@@ -109,7 +134,9 @@ AcceptLog acceptTargets(Transport& server, Transport& clients, std::size_t count
     }
   }
   listener->close();
-  return log->get();
+  AcceptLog result = log->get();
+  result.client_connections = std::move(client_connections);
+  return result;
 }
 
 SendResult sendBlocking(Connection& conn, Buffer&& payload, const RecordingPtr& writable) {
@@ -206,9 +233,7 @@ RunningTransport::~RunningTransport() { transport_->stop(); }
 
 ConnectionPtr connectAndWait(Transport& transport, std::uint16_t port, RecordingPtr record,
                              const std::string& host, ConnectionOptions options) {
-  ConnectOptions connect;
-  connect.host = host;
-  connect.port = port;
+  ConnectOptions connect = clientOptions(port, host);
   connect.connection = options;
   auto conn = transport.connect(connect, std::make_unique<RecordingHandler>(record));
   const bool ready = record->waitUntil([](const Recording& r) { return r.opened || r.closed; });

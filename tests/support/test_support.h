@@ -18,6 +18,15 @@ namespace spool::test {
 
 using namespace std::chrono_literals;
 
+/// True when the suite runs over TLS (environment SPOOL_TEST_TLS=1): the
+/// same tests, with every listener and client made through serverOptions()
+/// and clientOptions() using the test PKI (test_pki.h).
+bool tlsMode();
+/// Loopback listener options: TLS in TLS mode.
+ListenOptions serverOptions(const std::string& host = "127.0.0.1");
+/// Client options for `port`: TLS (trusting the test CA) in TLS mode.
+ConnectOptions clientOptions(std::uint16_t port, const std::string& host = "127.0.0.1");
+
 /// Generous bound for anything a test waits on: long enough for a loaded
 /// 2-core machine under ThreadSanitizer, short enough to fail a hung test.
 inline constexpr std::chrono::seconds kWaitLimit{60};
@@ -120,6 +129,8 @@ class RawClient {
 struct AcceptLog {
   std::vector<RecordingPtr> recordings;
   std::vector<ConnectionPtr> connections;
+  /// acceptTargets(): the client ends, in connect order (not accept order).
+  std::vector<ConnectionPtr> client_connections;
 };
 
 /// Server-side handler for producer tests: publishes each accepted
@@ -141,8 +152,7 @@ class TargetHandler : public ConnectionHandler {
 /// Listens with TargetHandler, connects `count` clients made by
 /// `make_client`, and waits until all are accepted.
 AcceptLog acceptTargets(Transport& server, Transport& clients, std::size_t count,
-                        const std::function<HandlerPtr()>& make_client,
-                        std::vector<ConnectionPtr>* client_connections = nullptr);
+                        const std::function<HandlerPtr()>& make_client);
 
 /// Sends, waiting on `writable` (a TargetHandler recording) while the
 /// connection pushes back. Returns kOk or kClosed. Safe from any thread (no

@@ -46,8 +46,10 @@ class Buffer {
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
 
-  /// A buffer of `capacity` uninitialised bytes and size 0; append() or
-  /// resize() fill it.
+  /// A buffer of at least `capacity` uninitialised bytes and size 0; append()
+  /// or resize() fill it. Small buffers come from a per-thread cache, so a
+  /// buffer allocated on a producer and freed on a loop thread takes no
+  /// allocator lock on either side.
   static Buffer allocate(std::size_t capacity);
   /// A buffer holding a copy of `bytes`.
   static Buffer copyOf(std::span<const std::byte> bytes);
@@ -99,6 +101,8 @@ struct InboxNode : MpscHook {
 
 /// The header of a Buffer's heap block. Backend-facing: a backend stores the
 /// destination in `target` while the block is queued.
+class BlockCache;
+
 struct BufferBlock : InboxNode {
   BufferBlock() noexcept : InboxNode(InboxKind::kPayload) {}
   void* target = nullptr;           ///< backend's destination while queued
@@ -107,11 +111,18 @@ struct BufferBlock : InboxNode {
   std::size_t capacity = 0;
   Buffer::ReleaseFn release_fn = nullptr;  ///< wrapped memory only
   void* release_context = nullptr;
-  bool inline_data = false;  ///< the bytes follow the header in the same block
+  BlockCache* cache = nullptr;  ///< the thread cache that made it, if any
+  bool inline_data = false;     ///< the bytes follow the header in the same block
+  std::uint8_t size_class = 0;  ///< the cache's size class when `cache` is set
 
   /// Runs the release callback (if any) and frees the block.
   static void destroy(BufferBlock* block) noexcept;
 };
+
+/// Hands blocks this thread freed on behalf of other threads back to them
+/// (frees of small blocks are batched per owner). Loop threads call it after
+/// each drain; cheap when there is nothing to hand back.
+void flushThreadFrees() noexcept;
 
 }  // namespace detail
 }  // namespace spool

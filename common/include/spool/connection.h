@@ -4,11 +4,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "spool/buffer.h"
 #include "spool/close_reason.h"
+#include "spool/tls.h"
 
 namespace spool {
 
@@ -83,6 +85,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   [[nodiscard]] virtual unsigned loopIndex() const noexcept = 0;
   /// True on the thread of the loop that owns this connection. Thread-safe.
   [[nodiscard]] virtual bool inLoopThread() const noexcept = 0;
+
+  /// The TLS session (protocol, cipher, ALPN, peer certificate) once the
+  /// handshake is done; nullopt on plain TCP or before onOpen(). Thread-safe.
+  [[nodiscard]] virtual std::optional<TlsPeerInfo> tlsPeer() const = 0;
 
   /// Stops delivering onData() (the kernel's buffer then pushes back on the peer).
   virtual void pauseReading() = 0;

@@ -18,7 +18,8 @@ class ConnectionHandler {
  public:
   virtual ~ConnectionHandler() = default;
 
-  /// The connection is established (accepted, or an outgoing connect finished).
+  /// The connection is established (accepted, or an outgoing connect
+  /// finished), and with TLS, the handshake completed.
   virtual void onOpen(Connection& /*conn*/) {}
   /// Bytes arrived. Consume what you can; leave a partial frame in `input`
   /// and call input.wantBytes(frame size) to be called again only once the

@@ -5,12 +5,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "spool/connection.h"
 #include "spool/handler.h"
 #include "spool/stats.h"
+#include "spool/tls.h"
 
 namespace spool {
 
@@ -69,12 +71,15 @@ struct ListenOptions {
   /// Written (best effort, without blocking) to a connection refused because
   /// of TransportOptions::max_connections, just before it is closed.
   std::string reject_message;
+  /// TLS for every connection of this listener (one SSL context, built here).
+  std::optional<TlsConfig> tls;
 };
 
 struct ConnectOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
   ConnectionOptions connection;
+  std::optional<TlsConfig> tls;  ///< TLS client settings; onOpen follows the handshake
 };
 
 /// A listening port, served by every loop. Thread-safe.

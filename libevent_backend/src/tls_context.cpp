@@ -1,0 +1,224 @@
+#include "tls_context.h"
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "spool/errors.h"
+
+namespace spool::libevent {
+namespace {
+
+[[noreturn]] void fail(const std::string& what) {
+  const std::string reason = drainOpenSslErrors();
+  throw SetupError("TLS: " + what + (reason.empty() ? "" : ": " + reason));
+}
+
+/// A clear message for the commonest mistake, before OpenSSL's own.
+void requireReadable(const std::string& path, const char* what) {
+  std::FILE* file = std::fopen(path.c_str(), "r");
+  if (file == nullptr) {
+    throw SetupError(std::string("TLS: cannot open ") + what + " '" + path + "': " + std::strerror(errno));
+  }
+  std::fclose(file);
+}
+
+bool isIpAddress(const std::string& name) {
+  unsigned char buffer[16];
+  return inet_pton(AF_INET, name.c_str(), buffer) == 1 || inet_pton(AF_INET6, name.c_str(), buffer) == 1;
+}
+
+std::string nameLine(X509_NAME* name) {
+  if (name == nullptr) {
+    return {};
+  }
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  const long length = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<std::size_t>(length));
+}
+
+}  // namespace
+
+std::string drainOpenSslErrors() {
+  std::string out;
+  while (const unsigned long code = ERR_get_error()) {
+    char text[256];
+    ERR_error_string_n(code, text, sizeof(text));
+    if (!out.empty()) {
+      out += "; ";
+    }
+    out += text;
+  }
+  return out;
+}
+
+std::shared_ptr<const TlsContext> TlsContext::create(const TlsConfig& config, Role role) {
+  ERR_clear_error();
+  return std::shared_ptr<const TlsContext>(new TlsContext(config, role));
+}
+
+TlsContext::TlsContext(const TlsConfig& config, Role role) : config_(config), role_(role) {
+  ctx_.reset(SSL_CTX_new(role == Role::kServer ? TLS_server_method() : TLS_client_method()));
+  if (!ctx_) {
+    fail("SSL_CTX_new failed");
+  }
+  loadCertificate();
+  loadVerification();
+  applyProtocolSettings();
+}
+
+void TlsContext::loadCertificate() {
+  if (config_.certificate_chain_file.empty()) {
+    if (role_ == Role::kServer) {
+      throw SetupError("TLS: a server needs certificate_chain_file and private_key_file");
+    }
+    return;  // a client without a certificate of its own
+  }
+  requireReadable(config_.certificate_chain_file, "certificate chain");
+  if (SSL_CTX_use_certificate_chain_file(ctx_.get(), config_.certificate_chain_file.c_str()) != 1) {
+    fail("cannot load certificate chain '" + config_.certificate_chain_file + "'");
+  }
+  if (config_.private_key_file.empty()) {
+    throw SetupError("TLS: certificate '" + config_.certificate_chain_file + "' has no private_key_file");
+  }
+  requireReadable(config_.private_key_file, "private key");
+  const std::string mismatch = "private key '" + config_.private_key_file +
+                               "' does not match certificate '" + config_.certificate_chain_file + "'";
+  if (SSL_CTX_use_PrivateKey_file(ctx_.get(), config_.private_key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    // OpenSSL notices a mismatch already here; say it in words.
+    const bool mismatched = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+    fail(mismatched ? mismatch : "cannot load private key '" + config_.private_key_file + "'");
+  }
+  if (SSL_CTX_check_private_key(ctx_.get()) != 1) {
+    fail(mismatch);
+  }
+}
+
+void TlsContext::loadVerification() {
+  PeerVerification verify = config_.verify_peer;
+  if (verify == PeerVerification::kDefault) {
+    verify = role_ == Role::kServer ? PeerVerification::kNone : PeerVerification::kRequired;
+  }
+  if (!config_.ca_file.empty()) {
+    requireReadable(config_.ca_file, "CA file");
+  }
+  if (!config_.ca_file.empty() || !config_.ca_directory.empty()) {
+    if (SSL_CTX_load_verify_locations(ctx_.get(), config_.ca_file.empty() ? nullptr : config_.ca_file.c_str(),
+                                      config_.ca_directory.empty() ? nullptr : config_.ca_directory.c_str()) != 1) {
+      fail("cannot load CA '" + config_.ca_file + config_.ca_directory + "'");
+    }
+  } else if (verify != PeerVerification::kNone) {
+    if (role_ == Role::kServer) {
+      throw SetupError("TLS: verifying client certificates needs ca_file or ca_directory");
+    }
+    SSL_CTX_set_default_verify_paths(ctx_.get());  // the system's CAs
+  }
+  int mode = SSL_VERIFY_NONE;
+  if (verify == PeerVerification::kRequired) {
+    mode = SSL_VERIFY_PEER | (role_ == Role::kServer ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
+  } else if (verify == PeerVerification::kOptional && role_ == Role::kServer) {
+    mode = SSL_VERIFY_PEER;
+  }
+  SSL_CTX_set_verify(ctx_.get(), mode, nullptr);
+  if (role_ == Role::kServer && mode != SSL_VERIFY_NONE && !config_.ca_file.empty()) {
+    // Tells clients which CAs we accept, so they pick the right certificate.
+    SSL_CTX_set_client_CA_list(ctx_.get(), SSL_load_client_CA_file(config_.ca_file.c_str()));
+  }
+}
+
+void TlsContext::applyProtocolSettings() {
+  const auto version = [](TlsVersion v) { return v == TlsVersion::kTls13 ? TLS1_3_VERSION : TLS1_2_VERSION; };
+  if (config_.max_version < config_.min_version) {
+    throw SetupError("TLS: max_version is below min_version");
+  }
+  SSL_CTX_set_min_proto_version(ctx_.get(), version(config_.min_version));
+  SSL_CTX_set_max_proto_version(ctx_.get(), version(config_.max_version));
+  if (!config_.cipher_list.empty() && SSL_CTX_set_cipher_list(ctx_.get(), config_.cipher_list.c_str()) != 1) {
+    fail("bad TLS 1.2 cipher list '" + config_.cipher_list + "'");
+  }
+  if (!config_.cipher_suites.empty() &&
+      SSL_CTX_set_ciphersuites(ctx_.get(), config_.cipher_suites.c_str()) != 1) {
+    fail("bad TLS 1.3 cipher suites '" + config_.cipher_suites + "'");
+  }
+  // No renegotiation; small buffers while idle (many connections).
+  SSL_CTX_set_options(ctx_.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_mode(ctx_.get(), SSL_MODE_RELEASE_BUFFERS);
+  if (role_ == Role::kServer) {
+    static const unsigned char kSessionContext[] = "spool";
+    SSL_CTX_set_session_id_context(ctx_.get(), kSessionContext, sizeof(kSessionContext) - 1);
+  }
+  for (const auto& protocol : config_.alpn_protocols) {
+    if (protocol.empty() || protocol.size() > 255) {
+      throw SetupError("TLS: bad ALPN protocol name '" + protocol + "'");
+    }
+    alpn_wire_.push_back(static_cast<unsigned char>(protocol.size()));
+    alpn_wire_.insert(alpn_wire_.end(), protocol.begin(), protocol.end());
+  }
+  if (!alpn_wire_.empty()) {
+    if (role_ == Role::kServer) {
+      SSL_CTX_set_alpn_select_cb(ctx_.get(), &TlsContext::onAlpnSelectCb, this);
+    } else if (SSL_CTX_set_alpn_protos(ctx_.get(), alpn_wire_.data(),
+                                       static_cast<unsigned>(alpn_wire_.size())) != 0) {
+      fail("cannot set ALPN protocols");
+    }
+  }
+}
+
+int TlsContext::onAlpnSelectCb(SSL*, const unsigned char** out, unsigned char* out_length,
+                               const unsigned char* in, unsigned int in_length, void* ctx) {
+  const auto* self = static_cast<const TlsContext*>(ctx);
+  unsigned char* selected = nullptr;
+  // Our preference order wins; no overlap means no ALPN rather than failure.
+  if (SSL_select_next_proto(&selected, out_length, self->alpn_wire_.data(),
+                            static_cast<unsigned>(self->alpn_wire_.size()), in,
+                            in_length) != OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+SslPtr TlsContext::newSsl(std::string& error) const {
+  SslPtr ssl(SSL_new(ctx_.get()));
+  if (!ssl) {
+    error = drainOpenSslErrors();
+    return nullptr;
+  }
+  if (role_ == Role::kClient && !config_.server_name.empty()) {
+    const std::string& name = config_.server_name;
+    if (isIpAddress(name)) {
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), name.c_str());
+    } else {
+      SSL_set_tlsext_host_name(ssl.get(), name.c_str());
+      SSL_set1_host(ssl.get(), name.c_str());
+    }
+  }
+  return ssl;
+}
+
+TlsPeerInfo describeTlsPeer(SSL* ssl) {
+  TlsPeerInfo info;
+  info.protocol = SSL_get_version(ssl);
+  info.cipher = SSL_get_cipher_name(ssl);
+  const unsigned char* alpn = nullptr;
+  unsigned int alpn_length = 0;
+  SSL_get0_alpn_selected(ssl, &alpn, &alpn_length);
+  info.alpn.assign(reinterpret_cast<const char*>(alpn), alpn_length);
+  if (const X509Ptr certificate{SSL_get1_peer_certificate(ssl)}) {
+    info.has_certificate = true;
+    info.subject = nameLine(X509_get_subject_name(certificate.get()));
+    info.issuer = nameLine(X509_get_issuer_name(certificate.get()));
+  }
+  const long result = SSL_get_verify_result(ssl);
+  info.verified = info.has_certificate && result == X509_V_OK;
+  info.verify_result = X509_verify_cert_error_string(result);
+  return info;
+}
+
+}  // namespace spool::libevent

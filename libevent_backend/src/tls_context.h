@@ -1,0 +1,50 @@
+// One SSL_CTX built from a TlsConfig, shared by a listener's connections.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "handles.h"
+#include "spool/tls.h"
+
+namespace spool::libevent {
+
+/// Immutable once built; thread-safe (OpenSSL allows SSL_new on a shared
+/// SSL_CTX from any thread).
+class TlsContext {
+ public:
+  enum class Role { kServer, kClient };
+
+  /// Builds the context. @throws SetupError naming the file or setting at
+  /// fault and OpenSSL's reason.
+  static std::shared_ptr<const TlsContext> create(const TlsConfig& config, Role role);
+
+  /// A new SSL for one connection (client name checks already set up), or
+  /// null with the OpenSSL errors drained into `error`.
+  [[nodiscard]] SslPtr newSsl(std::string& error) const;
+  [[nodiscard]] Role role() const noexcept { return role_; }
+
+ private:
+  TlsContext(const TlsConfig& config, Role role);
+  static int onAlpnSelectCb(SSL* ssl, const unsigned char** out, unsigned char* out_length,
+                            const unsigned char* in, unsigned int in_length, void* ctx);
+
+  void loadCertificate();
+  void loadVerification();
+  void applyProtocolSettings();
+
+  TlsConfig config_;
+  Role role_;
+  SslCtxPtr ctx_;
+  std::vector<unsigned char> alpn_wire_;  // length-prefixed protocol names
+};
+
+/// Empties OpenSSL's thread-local error queue into one readable line
+/// ("error:0A00010B:SSL routines::wrong version number; ..."), or "" if empty.
+std::string drainOpenSslErrors();
+
+/// What the handshake established; call after it completed.
+TlsPeerInfo describeTlsPeer(SSL* ssl);
+
+}  // namespace spool::libevent

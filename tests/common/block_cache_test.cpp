@@ -1,0 +1,118 @@
+// The per-thread block cache behind Buffer::allocate: blocks freed on another
+// thread come back to their owner and are reused; a cache outlives its thread.
+#include "block_cache.h"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "spool/buffer.h"
+
+using spool::Buffer;
+using spool::detail::BufferBlock;
+
+TEST_CASE("small buffers are reused by the thread that made them", "[buffer][cache][unit]") {
+  Buffer first = Buffer::allocate(64);
+  const std::byte* address = first.data();
+  first.reset();
+  Buffer second = Buffer::allocate(64);
+  CHECK(second.data() == address);  // LIFO reuse, no allocator call
+  CHECK(second.capacity() >= 64);
+}
+
+TEST_CASE("large buffers bypass the cache", "[buffer][cache][unit]") {
+  Buffer big = Buffer::allocate(64 << 10);
+  CHECK(big.capacity() == (64u << 10));
+  big.append(std::string_view("x"));
+  CHECK(big.view() == "x");
+}
+
+TEST_CASE("blocks freed on another thread return to their owner", "[buffer][cache][concurrency]") {
+  constexpr int kBlocks = 1000;  // more than one hand-back batch
+  std::vector<Buffer> made;
+  std::set<const std::byte*> addresses;
+  for (int i = 0; i < kBlocks; ++i) {
+    made.push_back(Buffer::allocate(100));
+    addresses.insert(made.back().data());
+  }
+  std::thread loop([&] {
+    for (auto& buffer : made) {
+      buffer.reset();  // freed away from the owner: batched back to it
+    }
+    spool::detail::flushThreadFrees();
+  });
+  loop.join();
+  int reused = 0;
+  std::vector<Buffer> again;
+  for (int i = 0; i < kBlocks; ++i) {
+    again.push_back(Buffer::allocate(100));
+    reused += addresses.count(again.back().data()) != 0 ? 1 : 0;
+  }
+  CHECK(reused == kBlocks);
+}
+
+TEST_CASE("a cache outlives its thread and is adopted by the next one", "[buffer][cache][concurrency]") {
+  std::vector<Buffer> in_flight;
+  std::thread producer([&] {
+    for (int i = 0; i < 200; ++i) {
+      in_flight.push_back(Buffer::allocate(32));
+    }
+  });  // exits with its blocks still in flight
+  producer.join();
+  for (auto& buffer : in_flight) {
+    buffer.reset();  // returned to an abandoned cache: must not crash or leak
+  }
+  spool::detail::flushThreadFrees();
+  std::thread next([] {
+    std::vector<Buffer> mine;
+    for (int i = 0; i < 400; ++i) {
+      mine.push_back(Buffer::allocate(32));
+      mine.back().append(std::string_view("ok"));
+    }
+  });
+  next.join();
+  SUCCEED("LeakSanitizer and ThreadSanitizer check the rest");
+}
+
+TEST_CASE("stress: producers allocate, a consumer frees", "[buffer][cache][concurrency][stress]") {
+  constexpr int kProducers = 3;
+  constexpr int kPerProducer = 200'000;
+  std::atomic<BufferBlock*> mailbox[kProducers] = {};
+  std::atomic<int> done{0};
+  std::vector<std::thread> producers;
+  std::atomic<long> bad{0};
+  for (int p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&, p] {
+      for (int i = 0; i < kPerProducer; ++i) {
+        Buffer buffer = Buffer::allocate(static_cast<std::size_t>(16 + (i % 7) * 300));
+        buffer.append(std::string_view("payload"));
+        BufferBlock* block = buffer.release();
+        // Hand over one at a time; wait until the consumer took the last one.
+        while (mailbox[p].load(std::memory_order_acquire) != nullptr) {
+          std::this_thread::yield();
+        }
+        mailbox[p].store(block, std::memory_order_release);
+      }
+      done.fetch_add(1);
+    });
+  }
+  long freed = 0;
+  while (done.load() < kProducers || freed < long{kProducers} * kPerProducer) {
+    for (auto& slot : mailbox) {
+      if (BufferBlock* block = slot.exchange(nullptr, std::memory_order_acq_rel)) {
+        Buffer buffer = Buffer::adopt(block);
+        bad += buffer.view() == "payload" ? 0 : 1;
+        ++freed;
+      }
+    }
+  }
+  for (auto& t : producers) {
+    t.join();
+  }
+  spool::detail::flushThreadFrees();
+  CHECK(bad == 0);
+  CHECK(freed == long{kProducers} * kPerProducer);
+}

@@ -1,0 +1,213 @@
+// TLS: configuration errors fail early and clearly; every handshake failure
+// closes only its connection with a readable reason and is counted; peers
+// learn what was negotiated.
+#include <catch2/catch.hpp>
+
+#include "spool/errors.h"
+#include "test_pki.h"
+#include "test_support.h"
+
+using namespace spool;
+using namespace spool::test;
+
+namespace {
+
+std::string setupError(Transport& transport, const TlsConfig& tls) {
+  ListenOptions options;
+  options.tls = tls;
+  try {
+    (void)transport.listen(options, [] { return std::make_unique<EchoHandler>(); });
+  } catch (const SetupError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+/// Connects a TLS client and waits for it to open or close.
+Recording connectTls(Transport& transport, std::uint16_t port, const TlsConfig& tls) {
+  auto record = std::make_shared<Watched<Recording>>();
+  ConnectOptions options;
+  options.port = port;
+  options.tls = tls;
+  auto conn = transport.connect(options, std::make_unique<RecordingHandler>(record));
+  REQUIRE(record->waitUntil([](const Recording& r) { return r.opened || r.closed; }));
+  return record->get();
+}
+
+/// Server side: records the first accepted connection and its TLS details.
+struct ServerSide {
+  std::shared_ptr<Watched<AcceptLog>> accepted = std::make_shared<Watched<AcceptLog>>();
+  ListenerPtr listener;
+  ServerSide(Transport& transport, const TlsConfig& tls) {
+    ListenOptions options;
+    options.tls = tls;
+    listener = transport.listen(options, [log = accepted] { return std::make_unique<TargetHandler>(log); });
+  }
+};
+
+/// A handler that records only how its connection ended (no onOpen needed).
+class CloseRecorder final : public ConnectionHandler {
+ public:
+  explicit CloseRecorder(RecordingPtr record) : record_(std::move(record)) {}
+  void onData(Connection&, InputBuffer& input) override { input.consume(input.size()); }
+  void onClose(Connection&, const CloseReason& reason) override {
+    record_->update([&](Recording& r) {
+      r.closed = true;
+      ++r.close_calls;
+      r.reason = reason;
+    });
+  }
+
+ private:
+  RecordingPtr record_;
+};
+
+}  // namespace
+
+TEST_CASE("TLS configuration errors name the file and OpenSSL's reason", "[tls-config]") {
+  RunningTransport transport(1);
+  const auto& pki = TestPki::get();
+  SECTION("missing certificate file") {
+    TlsConfig tls = serverTls();
+    tls.certificate_chain_file = pki.dir + "/absent.pem";
+    const std::string error = setupError(*transport, tls);
+    CHECK_THAT(error, Catch::Contains("absent.pem") && Catch::Contains("No such file"));
+  }
+  SECTION("a key that does not match the certificate") {
+    TlsConfig tls = serverTls();
+    tls.private_key_file = pki.wrong_key;
+    const std::string error = setupError(*transport, tls);
+    CHECK_THAT(error, Catch::Contains("does not match") && Catch::Contains("wrong-key.pem") &&
+                          Catch::Contains("key values mismatch"));
+  }
+  SECTION("a cipher list OpenSSL rejects") {
+    TlsConfig tls = serverTls();
+    tls.cipher_list = "NOT-A-CIPHER";
+    CHECK_THAT(setupError(*transport, tls),
+               Catch::Contains("NOT-A-CIPHER") && Catch::Contains("no cipher match"));
+  }
+  SECTION("a server without a certificate") {
+    CHECK_THAT(setupError(*transport, TlsConfig{}), Catch::Contains("certificate_chain_file"));
+  }
+  SECTION("client verification without CAs") {
+    TlsConfig tls = serverTls(PeerVerification::kRequired);
+    tls.ca_file.clear();
+    CHECK_THAT(setupError(*transport, tls), Catch::Contains("ca_file"));
+  }
+}
+
+TEST_CASE("a verified TLS session reports what was negotiated", "[tls-session]") {
+  const std::string version = GENERATE(as<std::string>{}, "TLSv1.2", "TLSv1.3");
+  RunningTransport transport(2);
+  TlsConfig server = serverTls(PeerVerification::kRequired);
+  server.alpn_protocols = {"memcached", "spool"};
+  if (version == "TLSv1.3") {
+    server.min_version = TlsVersion::kTls13;
+  } else {
+    server.cipher_suites = "TLS_AES_128_GCM_SHA256";  // irrelevant for 1.2, still accepted
+  }
+  ServerSide side(*transport, server);
+  TlsConfig client = clientTls(true);
+  client.alpn_protocols = {"spool"};
+  if (version == "TLSv1.2") {
+    client.max_version = TlsVersion::kTls12;
+    client.cipher_list = "ECDHE-ECDSA-AES128-GCM-SHA256";
+  }
+  auto record = std::make_shared<Watched<Recording>>();
+  ConnectOptions options;
+  options.port = side.listener->port();
+  options.tls = client;
+  auto conn = transport->connect(options, std::make_unique<RecordingHandler>(record));
+  REQUIRE(record->waitUntil([](const Recording& r) { return r.opened || r.closed; }));
+  INFO(record->get().reason.describe());
+  REQUIRE(record->get().opened);
+  const auto mine = conn->tlsPeer();
+  REQUIRE(mine);
+  CHECK(mine->verified);
+  CHECK(mine->alpn == "spool");
+  CHECK_THAT(mine->subject, Catch::Contains("CN=localhost"));
+  REQUIRE(side.accepted->waitUntil([](const AcceptLog& l) { return !l.connections.empty(); }));
+  const auto theirs = side.accepted->get().connections[0]->tlsPeer();
+  REQUIRE(theirs);
+  CHECK(theirs->has_certificate);
+  CHECK(theirs->verified);
+  CHECK_THAT(theirs->subject, Catch::Contains("CN=spool-test-client"));
+  CHECK(mine->protocol == version);
+  if (version == "TLSv1.2") {
+    CHECK(mine->cipher == "ECDHE-ECDSA-AES128-GCM-SHA256");
+  }
+}
+
+TEST_CASE("TLS handshake failures close only that connection, with a reason", "[tls-failure]") {
+  RunningTransport transport(2);
+  const auto& pki = TestPki::get();
+
+  SECTION("a plain-text client on a TLS port") {
+    ServerSide side(*transport, serverTls());
+    auto record = std::make_shared<Watched<Recording>>();
+    ListenOptions options;
+    options.tls = serverTls();
+    auto listener = transport->listen(options, [record] { return std::make_unique<CloseRecorder>(record); });
+    RawClient plain("127.0.0.1", listener->port());
+    plain.sendAll("get key\r\n");
+    CHECK(plain.receiveUntilEof().empty());
+    REQUIRE(record->waitUntil([](const Recording& r) { return r.closed; }));
+    CHECK(record->get().reason.code == CloseCode::kTlsError);
+    CHECK_THAT(record->get().reason.describe(), Catch::Contains("TLS error: error:"));
+    CHECK(total(transport->stats()).tls_failures >= 1);
+    // The same listener still serves TLS clients.
+    CHECK(connectTls(*transport, side.listener->port(), clientTls()).opened);
+  }
+  SECTION("garbage instead of a ClientHello") {
+    auto record = std::make_shared<Watched<Recording>>();
+    ListenOptions options;
+    options.tls = serverTls();
+    auto listener = transport->listen(options, [record] { return std::make_unique<CloseRecorder>(record); });
+    RawClient garbage("127.0.0.1", listener->port());
+    garbage.sendAll(patternBytes(2048, 5));
+    (void)garbage.receiveUntilEof();
+    REQUIRE(record->waitUntil([](const Recording& r) { return r.closed; }));
+    CHECK(record->get().reason.code == CloseCode::kTlsError);
+  }
+  SECTION("an untrusted server certificate") {
+    TlsConfig server = serverTls();
+    server.certificate_chain_file = pki.untrusted_cert;
+    server.private_key_file = pki.untrusted_key;
+    ServerSide side(*transport, server);
+    const Recording seen = connectTls(*transport, side.listener->port(), clientTls());
+    CHECK_FALSE(seen.opened);
+    CHECK(seen.reason.code == CloseCode::kTlsError);
+    CHECK_THAT(seen.reason.detail, Catch::Contains("certificate verify failed"));
+  }
+  SECTION("an expired server certificate") {
+    TlsConfig server = serverTls();
+    server.certificate_chain_file = pki.expired_cert;
+    server.private_key_file = pki.expired_key;
+    ServerSide side(*transport, server);
+    const Recording seen = connectTls(*transport, side.listener->port(), clientTls());
+    CHECK_FALSE(seen.opened);
+    CHECK_THAT(seen.reason.detail, Catch::Contains("certificate has expired"));
+  }
+  SECTION("the wrong server name") {
+    ServerSide side(*transport, serverTls());
+    TlsConfig client = clientTls();
+    client.server_name = "not-localhost.example";
+    const Recording seen = connectTls(*transport, side.listener->port(), client);
+    CHECK_FALSE(seen.opened);
+    CHECK(seen.reason.code == CloseCode::kTlsError);
+  }
+  SECTION("a required client certificate that is missing") {
+    auto record = std::make_shared<Watched<Recording>>();
+    ListenOptions options;
+    options.tls = serverTls(PeerVerification::kRequired);
+    auto listener = transport->listen(options, [record] { return std::make_unique<CloseRecorder>(record); });
+    const Recording client_side = connectTls(*transport, listener->port(), clientTls(false));
+    // TLS 1.3 completes the client's side of the handshake before the server
+    // checks its certificate, so the client may open and then be closed.
+    REQUIRE(record->waitUntil([](const Recording& r) { return r.closed; }));
+    CHECK(record->get().reason.code == CloseCode::kTlsError);
+    CHECK_THAT(record->get().reason.detail, Catch::Contains("certificate"));
+    (void)client_side;
+  }
+  CHECK(total(transport->stats()).connections_open <= 2);
+}
