@@ -2,7 +2,6 @@
 
 #include <getopt.h>
 
-#include <cstdlib>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -91,7 +90,18 @@ bool parseExtended(std::string_view list, Settings& s, std::ostream& err) {
     } else if (key == "ssl_ca_cert") {
       s.ssl_ca_cert = value;
     } else if (key == "ssl_verify_mode") {
-      s.ssl_verify_mode = std::atoi(value.c_str());
+      std::uint64_t mode = 0;
+      if (!parseU64(value, mode) || mode > 3) {
+        return false;
+      }
+      s.ssl_verify_mode = static_cast<int>(mode);
+    } else if (key == "ssl_ciphers") {
+      s.ssl_ciphers = value;
+    } else if (key == "ssl_min_version") {
+      if (value != "tlsv1.2" && value != "tlsv1.3") {
+        return false;
+      }
+      s.ssl_min_version = value;
     } else if (key == "idle_timeout") {
       std::uint64_t seconds = 0;
       if (!parseU64(value, seconds) || seconds > 86400 * 365) {
@@ -147,9 +157,10 @@ void printUsage(std::ostream& out) {
       << "-v, --verbose             verbose (print errors/warnings); -vv: also client commands\n"
       << "-h, --help                print this help and exit\n"
       << "-V, --version             print version and exit\n"
-      << "-Z, --enable-ssl          TLS on all ports (not yet supported)\n"
+      << "-Z, --enable-ssl          TLS on all ports (needs -o ssl_chain_cert=,ssl_key=)\n"
       << "-o, --extended=<opts>     comma separated: ssl_chain_cert=, ssl_key=, ssl_ca_cert=,\n"
-      << "                          ssl_verify_mode= (TLS, not yet supported), no_lru_crawler,\n"
+      << "                          ssl_verify_mode=0|1|2|3 (none, request, require, once),\n"
+      << "                          ssl_ciphers=, ssl_min_version=tlsv1.2|tlsv1.3, no_lru_crawler,\n"
       << "                          idle_timeout=<seconds> (close clients idle that long)\n"
       << "    --exec=inline|workers where commands run: on the loop thread (default) or on a\n"
       << "                          worker pool that sends each response itself\n"
@@ -184,8 +195,8 @@ CommandLine parseCommandLine(int argc, char** argv, std::ostream& out, std::ostr
     return result;
   }
   const Settings& s = result.settings;
-  if (s.tls || !s.ssl_chain_cert.empty() || !s.ssl_key.empty() || !s.ssl_ca_cert.empty()) {
-    err << "spoold: TLS not yet supported (waiting for spool's TLS transport)\n";
+  if (s.tls && (s.ssl_chain_cert.empty() || s.ssl_key.empty())) {
+    err << "spoold: -Z needs -o ssl_chain_cert=<file>,ssl_key=<file>\n";
     result.exit_code = 2;
     return result;
   }

@@ -7,6 +7,26 @@
 
 namespace spoold {
 
+namespace {
+
+/// memcached's -Z and -o ssl_* as spool's TLS settings.
+spool::TlsConfig tlsConfig(const Settings& s) {
+  spool::TlsConfig tls;
+  tls.certificate_chain_file = s.ssl_chain_cert;
+  tls.private_key_file = s.ssl_key;
+  tls.ca_file = s.ssl_ca_cert;
+  switch (s.ssl_verify_mode) {
+    case 0: tls.verify_peer = spool::PeerVerification::kNone; break;
+    case 1: tls.verify_peer = spool::PeerVerification::kOptional; break;
+    default: tls.verify_peer = spool::PeerVerification::kRequired; break;  // 2 require, 3 once
+  }
+  tls.min_version = s.ssl_min_version == "tlsv1.3" ? spool::TlsVersion::kTls13 : spool::TlsVersion::kTls12;
+  tls.cipher_list = s.ssl_ciphers;
+  return tls;
+}
+
+}  // namespace
+
 Server::Server(const Settings& settings) : ctx_(settings) {}
 
 Server::~Server() { stop(); }
@@ -42,6 +62,9 @@ void Server::start() {
     listen.port = port;
     listen.reject_message = "ERROR Too many open connections\r\n";
     listen.connection.idle_timeout = std::chrono::seconds(s.idle_timeout);
+    if (s.tls) {
+      listen.tls = tlsConfig(s);
+    }
     listeners_.push_back(transport_->listen(listen, factory));
     port = listeners_.front()->port();  // port 0: every address gets the first one's port
     hosts = comma == std::string_view::npos ? std::string_view{} : hosts.substr(comma + 1);

@@ -26,6 +26,9 @@ bool ServerHandler::onPeerShutdown(spool::Connection& /*conn*/) {
 }
 
 void ServerHandler::onClose(spool::Connection& conn, const spool::CloseReason& reason) {
+  if (!pipeline_) {
+    return;  // never opened: a TLS handshake that failed
+  }
   pipeline_->onClose();
   ctx_.connections.remove(conn.id());
   if (ctx_.verbosity.load(std::memory_order_relaxed) > 1) {

@@ -31,7 +31,7 @@ class ServerHandler final : public spool::ConnectionHandler {
   ServerContext& ctx_;
   WorkerPool* const pool_;  // non-owning
   MetadumpService& metadump_;
-  std::shared_ptr<RequestPipeline> pipeline_;  // made in onOpen
+  std::shared_ptr<RequestPipeline> pipeline_;  // made in onOpen (after a TLS handshake)
 };
 
 }  // namespace spoold

@@ -25,12 +25,14 @@ struct Settings {
   unsigned workers = 4;                ///< --workers
   bool lru_crawler = true;             ///< -o no_lru_crawler turns it off
   unsigned idle_timeout = 0;           ///< -o idle_timeout=<s>: close idle clients (0: never)
-  // TLS (-Z, -o ssl_*): parsed, refused until the transport has TLS.
+  // TLS (-Z with -o ssl_*), as memcached.
   bool tls = false;
   std::string ssl_chain_cert;
   std::string ssl_key;
   std::string ssl_ca_cert;
-  int ssl_verify_mode = 0;
+  int ssl_verify_mode = 0;       ///< 0 none, 1 request, 2 require, 3 once (= require)
+  std::string ssl_ciphers;       ///< TLS 1.2 cipher list, OpenSSL syntax
+  std::string ssl_min_version = "tlsv1.2";  ///< tlsv1.2 or tlsv1.3
 };
 
 /// The version spoold reports: the memcached protocol level it follows, then its own.

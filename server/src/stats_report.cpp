@@ -123,6 +123,12 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("exec_mode", s.exec == ExecMode::kWorkers ? "workers" : "inline");
   emit("worker_threads", s.exec == ExecMode::kWorkers ? s.workers : 0);
   emit("ssl_enabled", s.tls ? "yes" : "no");
+  emit("ssl_chain_cert", s.ssl_chain_cert.empty() ? "(null)" : s.ssl_chain_cert);
+  emit("ssl_key", s.ssl_key.empty() ? "(null)" : s.ssl_key);
+  emit("ssl_verify_mode", s.ssl_verify_mode);
+  emit("ssl_ciphers", s.ssl_ciphers.empty() ? "NULL" : s.ssl_ciphers);
+  emit("ssl_ca_cert", s.ssl_ca_cert.empty() ? "NULL" : s.ssl_ca_cert);
+  emit("ssl_min_version", s.ssl_min_version);
 }
 
 void emitItems(ServerContext& ctx, Emitter& emit, bool slabs) {

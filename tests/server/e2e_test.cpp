@@ -8,6 +8,8 @@
 
 #include "binary_codec.h"
 #include "server_test_support.h"
+#include "test_pki.h"
+#include "test_support.h"
 
 namespace spoold::test {
 namespace {
@@ -216,6 +218,35 @@ TEST_CASE("the connection limit refuses like memcached", "[e2e]") {
   const std::string stats = first.roundTrip("stats\r\n", "END\r\n");
   CHECK(stats.find("STAT rejected_connections 1\r\n") != std::string::npos);
   CHECK(stats.find("STAT curr_connections 2\r\n") != std::string::npos);
+}
+
+TEST_CASE("TLS (-Z) serves memcached commands over spool's TLS listener", "[e2e][tls]") {
+  const ExecMode mode = modeUnderTest();
+  INFO("exec=" << name(mode));
+  const spool::test::TestPki& pki = spool::test::TestPki::get();
+  Settings settings = TestServer::defaults(mode);
+  settings.tls = true;
+  settings.ssl_chain_cert = pki.server_cert;
+  settings.ssl_key = pki.server_key;
+  TestServer server(mode, settings);
+
+  spool::test::RunningTransport client_side(1);
+  auto record = std::make_shared<spool::test::Watched<spool::test::Recording>>();
+  spool::ConnectOptions connect;
+  connect.port = server.port();
+  connect.tls = spool::test::clientTls();
+  auto conn = client_side->connect(connect, std::make_unique<spool::test::RecordingHandler>(record));
+  REQUIRE(record->waitUntil([](const auto& r) { return r.opened || r.closed; }));
+  REQUIRE(record->get().opened);
+  (void)conn->send(std::string_view(setCommand("secret", "over tls") + "get secret\r\n"));
+  const std::string expected = "STORED\r\n" + valueReply("secret", "over tls");
+  CHECK(record->waitUntil([&](const auto& r) { return r.data.size() >= expected.size(); }));
+  CHECK(record->get().data == expected);
+  conn->close();
+
+  RawClient plain(server.port());  // a client that does not speak TLS gets nowhere
+  plain.send("version\r\n");
+  CHECK(plain.readToEof().find("VERSION") == std::string::npos);
 }
 
 TEST_CASE("idle_timeout (-o) closes a client that stays silent", "[e2e]") {

@@ -349,9 +349,14 @@ TEST_CASE("command line follows memcached's flags", "[server][options]") {
   CHECK(parse({"-p"}).exit_code == 2);
   CHECK(parse({"-t", "x"}).exit_code == 2);
   CHECK(parse({"-U", "11211"}).exit_code == 2);
-  CHECK(parse({"-Z"}).exit_code == 2);
-  CHECK(parse({"-o", "ssl_chain_cert=a.pem,ssl_key=b.pem"}).exit_code == 2);
-  CHECK(err.str().find("TLS not yet supported") != std::string::npos);
+  CHECK(parse({"-Z"}).exit_code == 2);  // TLS needs a certificate and a key
+  CHECK(err.str().find("-Z needs") != std::string::npos);
+  const CommandLine tls = parse({"-Z", "-o", "ssl_chain_cert=a.pem,ssl_key=b.pem,ssl_verify_mode=2,ssl_min_version=tlsv1.3"});
+  REQUIRE(tls.run);
+  CHECK(tls.settings.tls);
+  CHECK(tls.settings.ssl_verify_mode == 2);
+  CHECK(tls.settings.ssl_min_version == "tlsv1.3");
+  CHECK(parse({"-o", "ssl_verify_mode=7"}).exit_code == 2);
   const CommandLine help = parse({"-h"});
   CHECK((!help.run && help.exit_code == 0));
   CHECK(out.str().find("--exec=inline|workers") != std::string::npos);

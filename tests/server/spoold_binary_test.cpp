@@ -37,12 +37,18 @@ TEST_CASE("spoold -h and -V exit 0, bad flags print usage and exit 2", "[binary]
   CHECK(version.output().starts_with("spoold 1.6"));
   for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
            {SPOOLD_BINARY, "--no-such-flag"}, {SPOOLD_BINARY, "-p", "notaport"}, {SPOOLD_BINARY, "-U", "11211"},
-           {SPOOLD_BINARY, "-Z"}, {SPOOLD_BINARY, "-o", "ssl_chain_cert=x.pem"}}) {
+           {SPOOLD_BINARY, "-Z"}, {SPOOLD_BINARY, "-o", "ssl_verify_mode=x"}}) {
     ChildProcess child(bad);
     INFO(bad[1]);
     CHECK(child.wait() == 2);
     CHECK(child.output().find("spoold") != std::string::npos);
   }
+}
+
+TEST_CASE("a TLS certificate that cannot be loaded stops spoold with exit 1", "[binary]") {
+  ChildProcess child({SPOOLD_BINARY, "-p", "0", "-Z", "-o", "ssl_chain_cert=/nonexistent/cert.pem,ssl_key=/nonexistent/key.pem"});
+  CHECK(child.wait() == 1);
+  CHECK(child.output().find("cert.pem") != std::string::npos);
 }
 
 TEST_CASE("SIGTERM and SIGINT stop spoold cleanly with exit 0", "[binary]") {
