@@ -73,7 +73,7 @@ def aggregate(raw):
     handoff = defaultdict(lambda: defaultdict(list))
     stream = defaultdict(lambda: defaultdict(list))
     server = defaultdict(lambda: defaultdict(list))
-    failures = []
+    failures, skipped = [], []
     for line in raw:
         part, c, r = line["part"], line["cell"], line["result"]
         if part == "handoff":
@@ -85,10 +85,15 @@ def aggregate(raw):
                     if isinstance(v, (int, float)) and not isinstance(v, bool):
                         handoff[key][k].append(v)
         elif part == "stream":
-            key = (c["msg_size"], c["producers"], c["mode"])
+            key = (c["msg_size"], c["producers"], stream_mode(c))
             client, srv = r["client"], r["server"]
+            if "error" in client or "error" in srv:
+                failures.append(f"stream {key}: {client.get('error') or srv.get('error')}")
+                continue
             if client.get("frames_bad"):
                 failures.append(f"stream {key}: {client['frames_bad']} bad frames")
+            if client.get("tls_failures"):
+                failures.append(f"stream {key}: {client['tls_failures']} TLS handshakes failed")
             for k in ("msgs_per_s", "mb_per_s", "p50_us", "p99_us", "p999_us", "max_us", "frames_bad"):
                 stream[key][k].append(client.get(k))
             stream[key]["server_cpu_s"].append(srv["cpu_user_s"] + srv["cpu_sys_s"])
@@ -96,12 +101,23 @@ def aggregate(raw):
                 (srv["cpu_user_s"] + srv["cpu_sys_s"]) / max(srv["seconds"], 1e-9) / max(client["mb_per_s"] / 1000, 1e-9))
         elif part == "server":
             key = (c["scenario"], c["server"], c["threads"])
+            if "skipped" in r:
+                skipped.append(f"server {key}: {r['skipped']}")
+                continue
+            if "error" in r:
+                failures.append(f"server {key}: {r['error']}")
+                continue
             if r.get("errors"):
                 failures.append(f"server {key}: {r.get('first_error')}")
             for k in ("ops_per_s", "ops_per_server_cpu_s", "p50_us", "p99_us", "p999_us", "max_us", "errors"):
                 server[key][k].append(r.get(k))
     summarize = lambda d: {k: {m: median_range(v) for m, v in metrics.items()} for k, metrics in d.items()}
-    return summarize(handoff), summarize(stream), summarize(server), failures
+    return summarize(handoff), summarize(stream), summarize(server), failures, sorted(set(skipped))
+
+
+def stream_mode(c):
+    """A stream cell's mode, "+tls" appended for its TLS twin."""
+    return c["mode"] + ("+tls" if c.get("tls") else "")
 
 
 def med(stats, key, metric):
@@ -174,7 +190,22 @@ def handoff_targets(h):
 
 # ---------------------------------------------------------------- stream
 
-STREAM_ORDER = ["loop", "spool", "post", "threadsafe"]
+STREAM_ORDER = ["loop", "loop+tls", "spool", "spool+tls", "post", "threadsafe"]
+
+
+def is_loop(mode):
+    return mode.split("+")[0] == "loop"
+
+
+def stream_key(size, producers, mode):
+    return (size, 1 if is_loop(mode) else producers, mode)
+
+
+def tls_vs_plain(st, k, metric="mb_per_s"):
+    """TLS cell k's median over its plain twin's, same run; None for plain cells."""
+    if not k[2].endswith("+tls"):
+        return None
+    return ratio(med(st, k, metric), med(st, (k[0], k[1], k[2][:-len("+tls")]), metric))
 
 
 def stream_markdown(st):
@@ -182,23 +213,44 @@ def stream_markdown(st):
         return "_Not run._"
     parts = []
     for size in sorted({k[0] for k in st}):
-        loop = med(st, (size, 1, "loop"), "mb_per_s")
-        for producers in sorted({k[1] for k in st if k[0] == size and k[2] != "loop"}):
+        for producers in sorted({k[1] for k in st if k[0] == size and not is_loop(k[2])}):
             rows = []
-            for mode in STREAM_ORDER:
-                k = (size, 1 if mode == "loop" else producers, mode)
-                if k not in st:
-                    continue
+            modes = [m for m in STREAM_ORDER if stream_key(size, producers, m) in st]
+            if not any(m.endswith("+tls") and not is_loop(m) for m in modes):
+                modes = [m for m in modes if not m.endswith("+tls")]  # loop+tls alone says nothing here
+            note = ("; `+tls`: the same cell over TLS, run right after the plain one; its % of loop is of "
+                    "`loop+tls`") if any(m.endswith("+tls") for m in modes) else ""
+            for mode in modes:
+                k = stream_key(size, producers, mode)
+                loop = med(st, stream_key(size, producers, "loop+tls" if mode.endswith("+tls") else "loop"), "mb_per_s")
                 m = st[k]
+                tr = tls_vs_plain(st, k)
                 rows.append([f"`{mode}`", cell(m["msgs_per_s"]), cell(m["mb_per_s"]),
-                             f"{100 * ratio(med(st, k, 'mb_per_s'), loop):.0f}%" if loop else "-",
+                             f"{100 * ratio(med(st, k, 'mb_per_s'), loop):.0f}%" if loop else "-"]
+                            + ([] if not note else ["-" if tr is None else f"{tr:.2f}×"]) + [
                              us_from_us(med(st, k, "p50_us")), us_from_us(med(st, k, "p99_us")),
                              us_from_us(med(st, k, "p999_us")), f"{med(st, k, 'server_cpu_per_gb'):.2f}",
                              f"{med(st, k, 'frames_bad'):.0f}"])
-            parts.append(f"**{size} B messages, {producers} producer(s)** (`loop` generates on the loop thread)\n\n" + table(
-                ["mode", "msgs/s median (min–max)", "MB/s", "% of loop", "p50", "p99", "p99.9",
-                 "server CPU-s per GB", "bad frames"], rows))
+            parts.append(f"**{size} B messages, {producers} producer(s)** (`loop` generates on the loop thread"
+                         f"{note})\n\n" + table(
+                ["mode", "msgs/s median (min–max)", "MB/s", "% of loop"] + (["TLS / plain MB/s"] if note else [])
+                + ["p50", "p99", "p99.9", "server CPU-s per GB", "bad frames"], rows))
     return "\n\n".join(parts)
+
+
+def tls_summary(st):
+    """[(size, producers, mode, plain MB/s, TLS MB/s, ratio)] for every TLS stream cell."""
+    out = []
+    for k in sorted(st):
+        tr = tls_vs_plain(st, k)
+        if tr is not None:
+            plain = (k[0], k[1], k[2][:-len("+tls")])
+            out.append({"msg_size": k[0], "producers": k[1], "mode": plain[2],
+                        "plain_mb_per_s": med(st, plain, "mb_per_s"), "tls_mb_per_s": med(st, k, "mb_per_s"),
+                        "tls_over_plain": tr,
+                        "plain_cpu_per_gb": med(st, plain, "server_cpu_per_gb"),
+                        "tls_cpu_per_gb": med(st, k, "server_cpu_per_gb")})
+    return out
 
 
 def stream_targets(st):
@@ -300,13 +352,14 @@ def draw_plots(h, st, sv, plots_dir):
                                  "handoff: messages/s by strategy (median)", "messages/s", ran, rows, True)
     if st:
         rows = []
+        ran = [m for m in STREAM_ORDER if any(k[2] == m for k in st)]
         for size in sorted({k[0] for k in st}):
-            for producers in sorted({k[1] for k in st if k[0] == size and k[2] != "loop"}):
+            for producers in sorted({k[1] for k in st if k[0] == size and not is_loop(k[2])}):
                 rows.append((f"{size}B P{producers}",
-                             [med(st, (size, 1 if m == "loop" else producers, m), "mb_per_s") for m in STREAM_ORDER]))
+                             [med(st, stream_key(size, producers, m), "mb_per_s") for m in ran]))
         script += plot_clustered(os.path.join(plots_dir, "stream_throughput.png"),
                                  "stream: MB/s by mode, 16 connections, 1 MiB window (median)", "MB/s",
-                                 STREAM_ORDER, rows, True)
+                                 ran, rows, True)
     if sv:
         series = sorted({(name, threads) for (_, name, threads) in sv})
         plots = []
@@ -368,23 +421,33 @@ def main():
     ap.add_argument("--command", default="bench/run.sh")
     ap.add_argument("--preload", default="")
     ap.add_argument("--date", help="when the raw results were measured (default: now)")
+    ap.add_argument("--elapsed", type=int, help="seconds the matrix took")
+    ap.add_argument("--estimated", type=int, help="seconds run.sh expected it to take")
     ap.add_argument("--docs")
     ap.add_argument("--plots")
     args = ap.parse_args()
     with open(args.raw) as f:
         raw = [json.loads(l) for l in f if l.strip()]
-    h, st, sv, failures = aggregate(raw)
+    h, st, sv, failures, skipped = aggregate(raw)
+    tls = tls_summary(st)
     targets = handoff_targets(h) + stream_targets(st) + server_targets(sv)
     now = args.date or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     info = machine()
     info["server_preload"] = args.preload or "none (glibc malloc)"
     key = lambda d: {" / ".join(map(str, k)): v for k, v in d.items()}
     with open(args.out, "w") as f:
-        json.dump({"date": now, "command": args.command, "machine": info, "failures": failures,
+        json.dump({"date": now, "command": args.command, "machine": info, "elapsed_s": args.elapsed,
+                   "estimated_s": args.estimated, "failures": failures, "skipped": skipped,
                    "targets": [{"target": t[0], "measured": t[1], "verdict": t[2].strip("*")} for t in targets],
+                   "stream_tls_vs_plain": tls,
                    "handoff": key(h), "stream": key(st), "server": key(sv), "raw": raw}, f, indent=1)
     for t in targets:
         print(f"{t[2].strip('*'):>6}  {t[0]}: {t[1]}")
+    for t in tls:
+        print(f"   tls  stream {t['msg_size']} B {t['mode']}, {t['producers']} producer(s): "
+              f"{si(t['tls_mb_per_s'])} MB/s over TLS, {si(t['plain_mb_per_s'])} plain: {t['tls_over_plain']:.2f}×")
+    for skip in skipped:
+        print(f"SKIPPED {skip}")
     for fail in failures:
         print(f"FAILURE {fail}")
     if args.docs:
@@ -394,6 +457,10 @@ def main():
                     f"libevent {info['libevent']}, {info['memcached']}, {info['compiler']}; "
                     f"servers' LD_PRELOAD: {info['server_preload']}. "
                     f"Raw and summarised results: `bench/results/{os.path.basename(args.out)}`.")
+        if args.elapsed is not None:
+            run_info += f" The matrix took {args.elapsed // 60} min {args.elapsed % 60:02d} s."
+        if skipped:
+            run_info += "\n\n**Skipped:** " + "; ".join(skipped)
         if failures:
             run_info += "\n\n**Correctness failures in this run:** " + "; ".join(failures)
         text = replace_block(text, "run", run_info)

@@ -6,26 +6,33 @@
 # usage: bench/run.sh [options]
 #   --build DIR       build folder with the benchmarks (default: <repo>/build)
 #   --parts LIST      comma-separated: handoff,stream,server (default: all three;
-#                     server needs <build>/server/spoold, or runs memcached alone
-#                     with --memcached-only)
+#                     server needs spoold, or runs memcached alone with
+#                     --memcached-only)
+#   --spoold PATH     the server to measure (default: <build>/server/spoold)
 #   --reps N          runs per cell (default 3): medians with min-max
 #   --quick           a few small cells, 1 run each, short durations: checks the
 #                     script and the tools, not the numbers
-#   --tls             add binary TLS gets to the server part
+#   --tls             add TLS cells: stream (spool and loop modes, 64 B, 1 KiB and
+#                     16 KiB, 1 producer, next to the same cells in plain TCP) and
+#                     server (binary gets on a TLS-only server started with -Z);
+#                     the certificate (EC P-256) is made at run time
 #   --memcached-only  server part without spoold
 #   --preload LIB     LD_PRELOAD for every server process (stream_server, spoold,
 #                     memcached), e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2:
 #                     shows what the allocator costs (see docs/benchmarks.md)
 #   --out FILE        results file (default: bench/results/<date>.json)
 #   --no-docs         leave docs/benchmarks.md and the plots alone
-# Runs in about 13 minutes on 2 cores. Needs python3, gnuplot (gnuplot-nox),
-# memcached and openssl (scripts/install-deps.sh installs them).
+#   --estimate        print the cells and the estimated duration, run nothing
+# Prints its estimated duration first and the actual one at the end: about
+# 12 minutes on 2 cores, 14 with --tls. Needs python3, gnuplot
+# (gnuplot-nox), memcached and openssl (scripts/install-deps.sh installs them).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 build="$repo/build"
 parts="handoff,stream,server"
+spoold=""
 reps=3
 quick=0
 tls=0
@@ -33,11 +40,13 @@ memcached_only=0
 out=""
 preload=""
 docs=1
+estimate_only=0
 command_line="bench/run.sh $*"
 while (($#)); do
   case $1 in
     --build) build=$(cd "$2" && pwd); shift 2 ;;
     --parts) parts=$2; shift 2 ;;
+    --spoold) spoold=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --quick) quick=1; reps=1; shift ;;
     --tls) tls=1; shift ;;
@@ -45,7 +54,8 @@ while (($#)); do
     --preload) preload=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --no-docs) docs=0; shift ;;
-    -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --estimate) estimate_only=1; shift ;;
+    -h|--help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -65,11 +75,66 @@ for tool in handoff stream_server stream_client mcload; do
     exit 1
   }
 done
-spoold="$build/server/spoold"
-if has_part server && ((!memcached_only)) && [[ ! -x $spoold ]]; then
-  echo "run.sh: $spoold not found (spoold not built yet?); use --memcached-only or --parts handoff,stream" >&2
+[[ -n $spoold ]] || spoold="$build/server/spoold"
+if has_part server && ((!memcached_only && !estimate_only)) && [[ ! -x $spoold ]]; then
+  echo "run.sh: $spoold not found (spoold not built yet?); use --memcached-only, --spoold PATH or --parts handoff,stream" >&2
   exit 1
 fi
+if has_part server && ((!estimate_only)) && ! command -v memcached >/dev/null; then
+  echo "run.sh: memcached not installed (the server part's baseline); scripts/install-deps.sh installs it" >&2
+  exit 1
+fi
+
+# ---------------------------------------------------------------- the matrix
+# handoff: "producers:loops" configurations; each runs its 5 strategies one
+# after another for handoff_duration seconds each.
+handoff_duration=1.0; handoff_configs="1:1 2:1 4:1 1:2 2:2 4:2"
+# stream: every mode at every size and producer count (loop mode once per
+# size); with --tls, the spool and loop modes again over TLS at stream_tls_sizes.
+stream_warmup=0.5; stream_duration=2; stream_sizes="64 1024 16384"; stream_producers="1 2"
+stream_tls_sizes="64 1024 16384"
+# server: "name|mcload options". Small gets at 1/10/50 connections x depth
+# 1/16 (binary), one text gets cell, 1 KiB and 64 KiB sets in both protocols;
+# with --tls, binary gets at 50 x 16 on a server started with TLS only.
+server_warmup=0.5; server_duration=1.5; servers="spoold-inline spoold-workers memcached"
+scenarios=()
+for conns in 1 10 50; do
+  for depth in 1 16; do
+    scenarios+=("get-binary-c${conns}-d${depth}|--protocol binary --conns $conns --depth $depth --keys 10000 --value-size 32")
+  done
+done
+scenarios+=("get-text-c50-d16|--protocol text --conns 50 --depth 16 --keys 10000 --value-size 32")
+for proto in binary text; do
+  scenarios+=("set1k-$proto-c10-d16|--protocol $proto --conns 10 --depth 16 --set-ratio 1 --keys 10000 --value-size 1024")
+  scenarios+=("set64k-$proto-c10-d4|--protocol $proto --conns 10 --depth 4 --set-ratio 1 --keys 100 --value-size 65536")
+done
+tls_scenarios=("get-binary-tls-c50-d16|--protocol binary --tls --conns 50 --depth 16 --keys 10000 --value-size 32")
+if ((quick)); then
+  handoff_duration=0.2; handoff_configs="1:1 2:2"
+  stream_warmup=0.2; stream_duration=0.5; stream_sizes="1024"; stream_producers="1"; stream_tls_sizes="1024"
+  server_warmup=0.2; server_duration=0.5
+  scenarios=("${scenarios[2]}" "${scenarios[7]}")
+fi
+((memcached_only)) && servers="memcached"
+((tls)) || { stream_tls_sizes=""; tls_scenarios=(); }
+words() { echo $#; }
+
+# Seconds a cell takes beyond its timed part (process start, prefill, exit):
+# about 0.1-0.15 s per cell and 0.3 s per server start on a loaded 2-core
+# VM, padded here by half. The full matrix must stay under 15 minutes.
+handoff_cells=$((reps * $(words $handoff_configs)))
+stream_cells=$((reps * ($(words $stream_sizes) * (1 + 3 * $(words $stream_producers)) + 2 * $(words $stream_tls_sizes))))
+server_starts=$((reps * $(words $servers) * 2 * (1 + (${#tls_scenarios[@]} > 0))))
+server_cells=$((reps * $(words $servers) * 2 * (${#scenarios[@]} + ${#tls_scenarios[@]})))
+has_part handoff || handoff_cells=0
+has_part stream || stream_cells=0
+has_part server || { server_starts=0; server_cells=0; }
+estimate=$(awk -v h="$handoff_cells" -v hd="$handoff_duration" -v s="$stream_cells" \
+  -v sd="$stream_warmup + $stream_duration" -v v="$server_cells" -v vd="$server_warmup + $server_duration" \
+  -v st="$server_starts" 'BEGIN {
+    split(sd, a, "+"); split(vd, b, "+")
+    printf "%d", h * (5 * hd + 0.2) + s * (a[1] + a[2] + 0.25) + v * (b[1] + b[2] + 0.25) + st * 0.5 }')
+minutes() { printf '%d min %02d s' $(($1 / 60)) $(($1 % 60)); }
 
 date_tag=$(date -u +%Y-%m-%d)
 [[ -n $out ]] || out="$repo/bench/results/$date_tag.json"
@@ -88,30 +153,48 @@ trap 'exit 130' INT TERM
 # record PART CELL_JSON RESULT_JSON: one line of raw results.
 record() { printf '{"part": "%s", "cell": %s, "result": %s}\n' "$1" "$2" "$3" >>"$raw"; }
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+# json_or_error TEXT WHY: TEXT when it is one JSON object, else {"error": WHY}.
+json_or_error() {
+  if [[ $1 == \{*\} ]]; then printf '%s' "$1"; else printf '{"error": "%s"}' "$2"; fi
+}
+
+log "$handoff_cells handoff, $stream_cells stream and $server_cells server cells: about $(minutes "$estimate")"
+((estimate <= 900)) || log "that is over the 15-minute budget of the standard matrix"
+((!estimate_only)) || exit 0
+started=$SECONDS
+
+if ((tls)); then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/key.pem" \
+    -out "$work/cert.pem" -days 1 -subj /CN=127.0.0.1 >/dev/null 2>&1 ||
+    { echo "run.sh: openssl could not make a certificate" >&2; exit 1; }
+fi
 
 # ---------------------------------------------------------------- handoff
 if has_part handoff; then
-  duration=1.0; configs="1:1 2:1 4:1 1:2 2:2 4:2"
-  ((quick)) && { duration=0.2; configs="1:1 2:2"; }
   for rep in $(seq "$reps"); do
-    for pl in $configs; do
+    for pl in $handoff_configs; do
       p=${pl%:*} l=${pl#*:}
       log "handoff P=$p L=$l rep $rep"
-      result=$("$bin/handoff" --producers "$p" --loops "$l" --duration "$duration" --json)
+      result=$("$bin/handoff" --producers "$p" --loops "$l" --duration "$handoff_duration" --json)
       record handoff "{\"producers\": $p, \"loops\": $l}" "$result"
     done
   done
 fi
 
 # ---------------------------------------------------------------- stream
-# run_stream MODE SIZE PRODUCERS: one server + client pair.
+# run_stream MODE SIZE PRODUCERS TLS(0|1): one server + client pair. A bad
+# frame or a crash is recorded (report.py lists it) and the matrix goes on.
 run_stream() {
-  local mode=$1 size=$2 producers=$3 port=""
+  local mode=$1 size=$2 producers=$3 with_tls=$4 port="" server_tls=() client_tls=()
+  if ((with_tls)); then
+    server_tls=(--tls-cert "$work/cert.pem" --tls-key "$work/key.pem")
+    client_tls=(--tls --tls-ca "$work/cert.pem")
+  fi
   # The previous server's files must go first: the shell truncates them in
   # the child, after fork, so a quick poll could read the old port.
   rm -f "$work/server.json" "$work/server.err"
   "${server_env[@]}" "$bin/stream_server" --mode "$mode" --port 0 --loops 1 --producers "$producers" --msg-size "$size" \
-    --window 1048576 --max-seconds 60 >"$work/server.json" 2>"$work/server.err" &
+    --window 1048576 --max-seconds 60 "${server_tls[@]}" >"$work/server.json" 2>"$work/server.err" &
   server_pid=$!
   for _ in $(seq 200); do
     port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$work/server.err" 2>/dev/null || true)
@@ -119,25 +202,38 @@ run_stream() {
     sleep 0.05
   done
   [[ -n $port ]] || { echo "run.sh: stream_server did not start" >&2; cat "$work/server.err" >&2; exit 1; }
-  local client
+  local client server_rc=0
   client=$("$bin/stream_client" --port "$port" --conns 16 --warmup "$stream_warmup" \
-    --duration "$stream_duration" --json)
-  wait "$server_pid"
+    --duration "$stream_duration" --json "${client_tls[@]}") || log "stream_client failed: $client"
+  wait "$server_pid" || server_rc=$?
   server_pid=""
-  record stream "{\"mode\": \"$mode\", \"msg_size\": $size, \"producers\": $producers, \"conns\": 16, \"window\": 1048576}" \
-    "{\"client\": $client, \"server\": $(cat "$work/server.json")}"
+  local tls_json=false
+  ((with_tls)) && tls_json=true
+  record stream "{\"mode\": \"$mode\", \"msg_size\": $size, \"producers\": $producers, \"conns\": 16, \"window\": 1048576, \"tls\": $tls_json}" \
+    "{\"client\": $(json_or_error "$client" "stream_client printed no result"), \"server\": $(json_or_error \
+    "$(cat "$work/server.json")" "stream_server exited with status $server_rc")}"
 }
 if has_part stream; then
-  stream_warmup=0.5; stream_duration=2; sizes="64 1024 16384"; producer_counts="1 2"
-  ((quick)) && { stream_warmup=0.2; stream_duration=0.5; sizes="1024"; producer_counts="1"; }
   for rep in $(seq "$reps"); do
-    for size in $sizes; do
+    for size in $stream_sizes; do
+      # Plain and TLS cells of a size run back to back: their ratio is of
+      # the same moment of the machine.
+      tls_here=0
+      [[ " $stream_tls_sizes " == *" $size "* ]] && tls_here=1
       log "stream loop ${size}B rep $rep"
-      run_stream loop "$size" 1
-      for producers in $producer_counts; do
+      run_stream loop "$size" 1 0
+      if ((tls_here)); then
+        log "stream loop ${size}B TLS rep $rep"
+        run_stream loop "$size" 1 1
+      fi
+      for producers in $stream_producers; do
         for mode in spool post threadsafe; do
           log "stream $mode ${size}B P=$producers rep $rep"
-          run_stream "$mode" "$size" "$producers"
+          run_stream "$mode" "$size" "$producers" 0
+          if ((tls_here)) && [[ $mode == spool && $producers == 1 ]]; then
+            log "stream $mode ${size}B P=$producers TLS rep $rep"
+            run_stream "$mode" "$size" "$producers" 1
+          fi
         done
       done
     done
@@ -154,90 +250,104 @@ free_port() {
   echo "run.sh: no free port" >&2
   exit 1
 }
+# wait_listening PORT: 0 once the server accepts, 1 if it exited first or
+# did not listen within 10 s.
 wait_listening() {
   for _ in $(seq 200); do
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.05
   done
-  echo "run.sh: server on port $1 did not start" >&2
-  exit 1
+  return 1
 }
-# start_server NAME THREADS PORT TLS_PORT: spoold-inline, spoold-workers or memcached.
+# start_server NAME THREADS PORT TLS(0|1): spoold-inline, spoold-workers or
+# memcached, with the flags both understand (memcached's). With TLS every
+# listener is TLS (-Z). 1 when it did not come up (its stderr in server.err).
 start_server() {
-  local name=$1 threads=$2 port=$3 tls_port=$4 listen="127.0.0.1"
-  local tls_args=()
-  if ((tls)); then
-    listen="notls:127.0.0.1:$port,127.0.0.1:$tls_port"
-    tls_args=(-Z -o "ssl_chain_cert=$work/cert.pem,ssl_key=$work/key.pem")
-  fi
+  local name=$1 threads=$2 port=$3 with_tls=$4
+  local common=(-p "$port" -l 127.0.0.1 -U 0 -t "$threads" -m 1024 -c 4096) tls_args=()
+  ((with_tls)) && tls_args=(-Z -o "ssl_chain_cert=$work/cert.pem,ssl_key=$work/key.pem")
   case $name in
     memcached)
       local user=(); [[ $(id -u) -eq 0 ]] && user=(-u root)
-      "${server_env[@]}" memcached "${user[@]}" -p "$port" -l "$listen" -t "$threads" -m 1024 -c 4096 "${tls_args[@]}" &
-      ;;
+      "${server_env[@]}" memcached "${user[@]}" "${common[@]}" "${tls_args[@]}" 2>"$work/server.err" & ;;
     spoold-inline)
-      "${server_env[@]}" "$spoold" -p "$port" -l "$listen" -t "$threads" -m 1024 -c 4096 --exec=inline "${tls_args[@]}" & ;;
+      "${server_env[@]}" "$spoold" "${common[@]}" --exec=inline "${tls_args[@]}" 2>"$work/server.err" & ;;
     spoold-workers)
-      "${server_env[@]}" "$spoold" -p "$port" -l "$listen" -t "$threads" -m 1024 -c 4096 --exec=workers --workers "$threads" \
-        "${tls_args[@]}" & ;;
+      "${server_env[@]}" "$spoold" "${common[@]}" --exec=workers --workers "$threads" "${tls_args[@]}" \
+        2>"$work/server.err" & ;;
   esac
   server_pid=$!
-  wait_listening "$port"
+  wait_listening "$port" && return 0
+  stop_server
+  return 1
 }
+# stop_server: SIGTERM, then SIGKILL after 5 s (a server that does not stop
+# must not hang the matrix).
 stop_server() {
   kill "$server_pid" 2>/dev/null || true
+  for _ in $(seq 100); do
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  if kill -0 "$server_pid" 2>/dev/null; then
+    log "server pid $server_pid ignored SIGTERM for 5 s: killed"
+    kill -KILL "$server_pid" 2>/dev/null || true
+  fi
   wait "$server_pid" 2>/dev/null || true
   server_pid=""
 }
-# Scenarios: "name|mcload options". Small gets at 1/10/50 connections x depth
-# 1/16 (binary), one text gets cell, 1 KiB and 64 KiB sets in both protocols.
-scenarios=()
-for conns in 1 10 50; do
-  for depth in 1 16; do
-    scenarios+=("get-binary-c${conns}-d${depth}|--protocol binary --conns $conns --depth $depth --keys 10000 --value-size 32")
+# run_scenarios SERVER THREADS TLS(0|1) SCENARIO...: one server start, then
+# each scenario against it. A server that will not start with TLS is noted
+# and skipped (a spoold built before its TLS support); without TLS it stops
+# the run.
+run_scenarios() {
+  local server=$1 threads=$2 with_tls=$3 port
+  shift 3
+  (($#)) || return 0
+  port=$(free_port)
+  if ! start_server "$server" "$threads" "$port" "$with_tls"; then
+    local why
+    why=$(head -c 300 "$work/server.err" | tr '\n"\\' '   ')
+    if ((with_tls)); then
+      log "server $server t=$threads did not start with TLS, its TLS cells are skipped: $why"
+      for scenario in "$@"; do
+        record server "{\"server\": \"$server\", \"threads\": $threads, \"scenario\": \"${scenario%%|*}\"}" \
+          "{\"skipped\": \"did not start with -Z: $why\"}"
+      done
+      return 0
+    fi
+    echo "run.sh: $server on port $port did not start: $why" >&2
+    exit 1
+  fi
+  for scenario in "$@"; do
+    local name=${scenario%%|*} options=${scenario#*|} result
+    log "server $server t=$threads $name rep $rep"
+    # shellcheck disable=SC2086  # options is a word list
+    result=$("$bin/mcload" --port "$port" --threads 2 --warmup "$server_warmup" --duration "$server_duration" \
+      --server-pid "$server_pid" --json $options) || log "mcload reported errors: $result"
+    record server "{\"server\": \"$server\", \"threads\": $threads, \"scenario\": \"$name\"}" \
+      "$(json_or_error "$result" "mcload printed no result")"
   done
-done
-scenarios+=("get-text-c50-d16|--protocol text --conns 50 --depth 16 --keys 10000 --value-size 32")
-for proto in binary text; do
-  scenarios+=("set1k-$proto-c10-d16|--protocol $proto --conns 10 --depth 16 --set-ratio 1 --keys 10000 --value-size 1024")
-  scenarios+=("set64k-$proto-c10-d4|--protocol $proto --conns 10 --depth 4 --set-ratio 1 --keys 100 --value-size 65536")
-done
-((tls)) && scenarios+=("get-binary-tls-c50-d16|--protocol binary --tls --conns 50 --depth 16 --keys 10000 --value-size 32")
+  stop_server
+}
 if has_part server; then
-  server_warmup=0.5; server_duration=1.5; servers="spoold-inline spoold-workers memcached"
-  ((memcached_only)) && servers="memcached"
-  if ((quick)); then
-    server_warmup=0.2; server_duration=0.5
-    scenarios=("${scenarios[2]}" "${scenarios[7]}")
-  fi
-  if ((tls)); then
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 1 \
-      -subj /CN=127.0.0.1 >/dev/null 2>&1
-  fi
   for rep in $(seq "$reps"); do
     for server in $servers; do
       for threads in 1 2; do
-        port=$(free_port); tls_port=$((port + 1))
-        start_server "$server" "$threads" "$port" "$tls_port"
-        for scenario in "${scenarios[@]}"; do
-          name=${scenario%%|*} options=${scenario#*|}
-          target=$port; [[ $name == *tls* ]] && target=$tls_port
-          log "server $server t=$threads $name rep $rep"
-          # shellcheck disable=SC2086  # options is a word list
-          result=$("$bin/mcload" --port "$target" --threads 2 --warmup "$server_warmup" \
-            --duration "$server_duration" --server-pid "$server_pid" --json $options)
-          record server "{\"server\": \"$server\", \"threads\": $threads, \"scenario\": \"$name\"}" "$result"
-        done
-        stop_server
+        run_scenarios "$server" "$threads" 0 "${scenarios[@]}"
+        run_scenarios "$server" "$threads" 1 "${tls_scenarios[@]}"
       done
     done
   done
 fi
 
 # ---------------------------------------------------------------- report
+elapsed=$((SECONDS - started))
+log "matrix took $(minutes "$elapsed") (estimated $(minutes "$estimate"))"
 mkdir -p "$(dirname "$out")"
 doc_args=()
 ((docs)) && doc_args=(--docs "$repo/docs/benchmarks.md" --plots "$repo/docs/img")
-python3 "$here/report.py" --raw "$raw" --out "$out" --command "$command_line" --preload "$preload" "${doc_args[@]}"
+python3 "$here/report.py" --raw "$raw" --out "$out" --command "$command_line" --preload "$preload" \
+  --elapsed "$elapsed" --estimated "$estimate" "${doc_args[@]}"
 log "results in $out"

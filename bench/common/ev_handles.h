@@ -8,20 +8,14 @@
 
 #include <memory>
 
+#include "c_deleter.h"
+
 namespace spool::bench {
 
-template <auto FreeFn>
-struct EvDeleter {
-  template <typename T>
-  void operator()(T* handle) const noexcept {
-    FreeFn(handle);
-  }
-};
-
-using EventBasePtr = std::unique_ptr<event_base, EvDeleter<&event_base_free>>;
-using EventPtr = std::unique_ptr<event, EvDeleter<&event_free>>;
-using BufferEventPtr = std::unique_ptr<bufferevent, EvDeleter<&bufferevent_free>>;
-using EvListenerPtr = std::unique_ptr<evconnlistener, EvDeleter<&evconnlistener_free>>;
+using EventBasePtr = std::unique_ptr<event_base, CDeleter<&event_base_free>>;
+using EventPtr = std::unique_ptr<event, CDeleter<&event_free>>;
+using BufferEventPtr = std::unique_ptr<bufferevent, CDeleter<&bufferevent_free>>;
+using EvListenerPtr = std::unique_ptr<evconnlistener, CDeleter<&evconnlistener_free>>;
 
 /// event_new() that aborts on failure (setup only).
 EventPtr makeEvent(event_base* base, evutil_socket_t fd, short what, event_callback_fn cb, void* ctx);

@@ -22,7 +22,7 @@ void LoadTally::merge(const LoadTally& other) {
   }
 }
 
-LoadConn::LoadConn(std::unique_ptr<McChannel> channel, std::unique_ptr<McProtocol> protocol, const KeySpace& keys,
+LoadConn::LoadConn(std::unique_ptr<ClientChannel> channel, std::unique_ptr<McProtocol> protocol, const KeySpace& keys,
                    unsigned depth, OpSource source)
     : channel_(std::move(channel)), protocol_(std::move(protocol)), keys_(keys), depth_(depth),
       source_(std::move(source)) {}

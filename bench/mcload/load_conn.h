@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "histogram.h"
-#include "mc_channel.h"
+#include "client_channel.h"
 #include "mc_protocol.h"
 
 namespace spool::bench {
@@ -31,7 +31,7 @@ using OpSource = std::function<bool(McOp& op)>;
 /// Not thread-safe: one client thread drives it.
 class LoadConn {
  public:
-  LoadConn(std::unique_ptr<McChannel> channel, std::unique_ptr<McProtocol> protocol, const KeySpace& keys,
+  LoadConn(std::unique_ptr<ClientChannel> channel, std::unique_ptr<McProtocol> protocol, const KeySpace& keys,
            unsigned depth, OpSource source);
 
   [[nodiscard]] int fd() const noexcept { return channel_->fd(); }
@@ -48,7 +48,7 @@ class LoadConn {
   void refill(std::uint64_t now);
   bool flush();
 
-  std::unique_ptr<McChannel> channel_;
+  std::unique_ptr<ClientChannel> channel_;
   std::unique_ptr<McProtocol> protocol_;
   const KeySpace& keys_;
   const unsigned depth_;

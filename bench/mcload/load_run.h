@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "mc_channel.h"
+#include "client_channel.h"
 #include "mc_protocol.h"
 
 namespace spool::bench {

@@ -50,6 +50,9 @@ class StreamHandler final : public ConnectionHandler {
     fill();
   }
   void onClose(Connection&, const CloseReason&) override {
+    if (!slot_) {
+      return;  // closed before onOpen: a failed TLS handshake
+    }
     registry_.markClosed(*slot_);
     slot_.reset();
   }
@@ -90,6 +93,12 @@ class SpoolStreamMode final : public StreamMode {
     listen.port = config_.port;
     listen.connection.send_high_watermark = config_.highWatermark();
     listen.connection.send_low_watermark = config_.lowWatermark();
+    if (config_.tls()) {
+      TlsConfig tls;
+      tls.certificate_chain_file = config_.tls_cert;
+      tls.private_key_file = config_.tls_key;
+      listen.tls = std::move(tls);
+    }
     listener_ = transport_->listen(listen, [this] {
       return std::make_unique<StreamHandler>(config_, registry_, loop_sent_);
     });
@@ -111,7 +120,9 @@ class SpoolStreamMode final : public StreamMode {
         .add("drain_batches", stats_.drain_batches)
         .add("largest_batch", stats_.largest_batch)
         .add("backpressure_refusals", stats_.backpressure_refusals)
-        .add("bytes_out", stats_.bytes_out);
+        .add("bytes_out", stats_.bytes_out)
+        .add("tls_handshakes", stats_.tls_handshakes)
+        .add("tls_failures", stats_.tls_failures);
     return o.str();
   }
 

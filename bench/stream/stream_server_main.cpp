@@ -7,6 +7,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <exception>
 
 #include "cli.h"
 #include "frame.h"
@@ -41,6 +42,8 @@ int main(int argc, char** argv) {
   args.add("window", &window, "accepted-but-unwritten bytes per connection, at most");
   args.add("mode", &config.mode, "spool | loop | post | threadsafe");
   args.add("max-seconds", &config.max_seconds, "exit after this long even if clients remain");
+  args.add("tls-cert", &config.tls_cert, "PEM certificate chain: serve TLS (spool and loop modes)");
+  args.add("tls-key", &config.tls_key, "PEM private key of --tls-cert");
   args.parse(argc, argv);
   config.port = static_cast<std::uint16_t>(port);
   config.msg_size = msg_size;
@@ -56,6 +59,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "stream_server: unknown mode '%s'\n", config.mode.c_str());
     return 2;
   }
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    std::fprintf(stderr, "stream_server: --tls-cert and --tls-key go together\n");
+    return 2;
+  }
+  if (config.tls() && libevent_mode) {
+    // The baselines drive libevent directly and have no TLS of their own;
+    // bufferevent_openssl from a producer would measure its locks, not TLS.
+    std::fprintf(stderr, "stream_server: TLS is for the spool and loop modes only, not '%s'\n",
+                 config.mode.c_str());
+    return 2;
+  }
   std::signal(SIGPIPE, SIG_IGN);
   std::signal(SIGINT, onSignal);
   std::signal(SIGTERM, onSignal);
@@ -66,7 +80,13 @@ int main(int argc, char** argv) {
   SlotRegistry registry(config.producers);
   auto mode = libevent_mode ? makeLibeventStreamMode(config, registry) : makeSpoolStreamMode(config, registry);
   const auto started = std::chrono::steady_clock::now();
-  const std::uint16_t bound = mode->start();
+  std::uint16_t bound = 0;
+  try {
+    bound = mode->start();
+  } catch (const std::exception& e) {  // a bad certificate or key, a port in use
+    std::fprintf(stderr, "stream_server: %s\n", e.what());
+    return 1;
+  }
   std::fprintf(stderr, "listening on 127.0.0.1:%u\n", bound);
   std::fflush(stderr);
 
@@ -92,6 +112,7 @@ int main(int argc, char** argv) {
       .add("producers", config.mode == "loop" ? 0u : config.producers)
       .add("msg_size", std::uint64_t{config.msg_size})
       .add("window", std::uint64_t{config.window})
+      .add("tls", config.tls())
       .add("clients_done", clients_done);
   if (const auto stats = mode->statsJson(); !stats.empty()) {
     o.raw("transport", stats);

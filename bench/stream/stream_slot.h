@@ -18,6 +18,10 @@ struct StreamConfig {
   std::size_t msg_size = 64;        ///< wire bytes per message
   std::size_t window = 1 << 20;     ///< accepted-but-unwritten bytes per connection, at most
   double max_seconds = 60;
+  std::string tls_cert;             ///< PEM chain; with tls_key, listen with TLS (spool and loop modes)
+  std::string tls_key;
+
+  [[nodiscard]] bool tls() const noexcept { return !tls_cert.empty(); }
 
   /// Send budget that keeps the backlog <= window: a send is accepted while
   /// the backlog before it is below this (so at most window after it).

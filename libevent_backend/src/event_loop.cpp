@@ -225,6 +225,7 @@ void EventLoop::drain() {
   std::size_t count = 0;
   PopStatus status = PopStatus::kEmpty;
   detail::InboxNode* node = nullptr;
+  in_drain_ = true;
   while (count < options_.drain_batch) {
     status = inbox_.pop(node);
     if (status == PopStatus::kPending) [[unlikely]] {
@@ -236,6 +237,11 @@ void EventLoop::drain() {
     dispatch(node, false);
     ++count;
   }
+  in_drain_ = false;
+  for (LibeventConnection* conn : staged_) {
+    conn->commitStage();
+  }
+  staged_.clear();
   // Payload blocks freed during the batch go back to their producers at once.
   detail::flushThreadFrees();
   if (count > 0) {
@@ -356,10 +362,8 @@ void EventLoop::beginStop() {
   for (auto& conn : open) {
     conn->closeInLoop(CloseMode::kGraceful, CloseCode::kTransportStopped, {});
   }
-  const auto grace = options_.stop_grace;
-  timeval tv{static_cast<time_t>(grace.count() / 1000),
-             static_cast<suseconds_t>((grace.count() % 1000) * 1000)};
-  event_add(grace_timer_.get(), &tv);
+  const timeval grace = toTimeval(options_.stop_grace);
+  event_add(grace_timer_.get(), &grace);
   maybeFinishStop();
 }
 

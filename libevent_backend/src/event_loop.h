@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -89,6 +90,12 @@ class ConnectionLimit {
   std::atomic<std::size_t> open_{0};
 };
 
+/// A libevent timeout from a duration.
+inline timeval toTimeval(std::chrono::milliseconds ms) noexcept {
+  return timeval{static_cast<time_t>(ms.count() / 1000),
+                 static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
+}
+
 /// Adds to a counter that only the loop thread writes: no read-modify-write.
 inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) noexcept {
   counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
@@ -147,6 +154,10 @@ class EventLoop : public std::enable_shared_from_this<EventLoop> {
   // Loop thread only.
   [[nodiscard]] event_base* base() const noexcept { return base_.get(); }
   [[nodiscard]] bool stopping() const noexcept { return stopping_; }
+  /// True while drain() is moving payloads (connections may stage copies).
+  [[nodiscard]] bool inDrain() const noexcept { return in_drain_; }
+  /// `conn` holds staged output to commit when this drain batch ends.
+  void noteStaged(LibeventConnection* conn) { staged_.push_back(conn); }
   /// Runs `fn` on a later turn of this loop, from a clean stack.
   void defer(std::function<void()> fn);
   void addConnection(std::shared_ptr<LibeventConnection> conn);
@@ -197,6 +208,8 @@ class EventLoop : public std::enable_shared_from_this<EventLoop> {
 
   MemberTask<EventLoop> stop_task_{this, &EventLoop::onStopTask};
   bool stopping_ = false;
+  bool in_drain_ = false;
+  std::vector<LibeventConnection*> staged_;  // alive: open, hence in connections_
   std::unordered_map<std::uint64_t, std::shared_ptr<LibeventConnection>> connections_;
   std::vector<std::function<void()>> deferred_;
   std::vector<std::shared_ptr<void>> resources_;

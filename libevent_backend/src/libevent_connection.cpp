@@ -7,11 +7,13 @@
 #include <cassert>
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
-#include <openssl/x509.h>
+#include <openssl/ssl.h>
 
+#include "buffer_events.h"
 #include "evbuffer_input.h"
 #include "spool/log.h"
 
@@ -24,10 +26,8 @@ std::atomic<std::uint64_t> g_next_connection_id{1};
 // writev per 16 KiB; larger single writes let one writev take a whole batch.
 constexpr ev_ssize_t kMaxSingleRead = 64 << 10;
 constexpr ev_ssize_t kMaxSingleWrite = 1 << 20;
-timeval toTimeval(std::chrono::milliseconds ms) noexcept {
-  return timeval{static_cast<time_t>(ms.count() / 1000),
-                 static_cast<suseconds_t>((ms.count() % 1000) * 1000)};
-}
+// The largest TLS record's payload.
+constexpr std::size_t kTlsRecordBytes = 16 << 10;
 
 // CLOSE_ON_FREE: the bufferevent owns the socket and closes it when freed.
 // No BEV_OPT_THREADSAFE: only the loop's thread ever touches a bufferevent;
@@ -61,7 +61,10 @@ LibeventConnection::LibeventConnection(std::shared_ptr<EventLoop> loop, HandlerP
       peer_(std::move(peer)),
       options_(options),
       handler_(std::move(handler)),
-      tls_(std::move(tls)) {}
+      watchdog_(options, ConnectionWatchdog::Clock::now()),
+      tls_(std::move(tls)),
+      copy_threshold_(tls_ ? std::max<std::size_t>(loop_->options().copy_threshold, kTlsRecordBytes)
+                           : loop_->options().copy_threshold) {}
 
 LibeventConnection::~LibeventConnection() {
   // finish() freed the bufferevent on the loop thread; nothing here may touch libevent.
@@ -153,32 +156,6 @@ std::size_t LibeventConnection::retire(std::size_t size) noexcept {
   return accepted - std::min(accepted, retired);
 }
 
-void LibeventConnection::close(CloseMode mode, std::string_view reason) {
-  if (close_requested_.exchange(true, std::memory_order_acq_rel)) {
-    return;  // the first close decides
-  }
-  requested_mode_ = mode;
-  requested_reason_.assign(reason);
-  closing_.store(true, std::memory_order_release);
-  if (loop_->inLoopThread() && loop_->inboxEmpty()) {
-    closeInLoop(mode, mode == CloseMode::kAbort ? CloseCode::kLocalAbort : CloseCode::kLocalClose,
-                std::move(requested_reason_));
-    return;
-  }
-  // Ordered behind every payload queued before it, so a graceful close flushes them.
-  loop_->post(&close_task_);
-}
-
-void LibeventConnection::onCloseTask(LoopTask* task, bool cancelled) noexcept {
-  if (cancelled) {
-    return;
-  }
-  auto* conn = static_cast<MemberTask<LibeventConnection>*>(task)->owner;
-  const CloseMode mode = conn->requested_mode_;
-  conn->closeInLoop(mode, mode == CloseMode::kAbort ? CloseCode::kLocalAbort : CloseCode::kLocalClose,
-                    std::move(conn->requested_reason_));
-}
-
 bool LibeventConnection::isOpen() const noexcept {
   return !closing_.load(std::memory_order_acquire);
 }
@@ -258,22 +235,12 @@ void LibeventConnection::applyReadWatermarks(std::size_t want) {
 }
 
 void LibeventConnection::startWatchdog() {
-  using std::chrono::milliseconds;
-  milliseconds shortest{0};
-  for (const milliseconds limit : {options_.send_stuck_timeout, options_.idle_timeout}) {
-    if (limit.count() > 0 && (shortest.count() == 0 || limit < shortest)) {
-      shortest = limit;
-    }
+  if (!watchdog_.enabled()) {
+    return;  // neither check is configured: no timer at all
   }
-  if (shortest.count() == 0) {
-    return;  // neither check is enabled: no timer at all
-  }
-  // Ticking at a quarter of the limit fires within 25% of it.
-  const milliseconds period = std::clamp(shortest / 4, milliseconds(5), milliseconds(1000));
-  watchdog_.reset(event_new(loop_->base(), -1, EV_PERSIST, &onWatchdogCb, this));
-  last_send_progress_ = last_activity_ = std::chrono::steady_clock::now();
-  const timeval tv = toTimeval(period);
-  event_add(watchdog_.get(), &tv);
+  watchdog_timer_.reset(event_new(loop_->base(), -1, EV_PERSIST, &onWatchdogCb, this));
+  const timeval tv = toTimeval(watchdog_.period());
+  event_add(watchdog_timer_.get(), &tv);
 }
 
 void LibeventConnection::onWatchdogCb(evutil_socket_t, short, void* ctx) {
@@ -281,28 +248,24 @@ void LibeventConnection::onWatchdogCb(evutil_socket_t, short, void* ctx) {
 }
 
 void LibeventConnection::onWatchdog() {
-  const auto now = std::chrono::steady_clock::now();
-  const std::uint64_t sent = bytes_sent_.load(std::memory_order_relaxed);
-  const std::uint64_t received = bytes_received_.load(std::memory_order_relaxed);
-  const std::size_t backlog = this->backlog();
-  if (sent != watched_sent_ || backlog == 0) {
-    last_send_progress_ = now;
-  }
-  if (sent != watched_sent_ || received != watched_received_) {
-    last_activity_ = now;
-  }
-  watched_sent_ = sent;
-  watched_received_ = received;
-  const auto stuck_for = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_send_progress_);
-  const auto idle_for = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_activity_);
-  if (options_.send_stuck_timeout.count() > 0 && stuck_for >= options_.send_stuck_timeout &&
-      (state_ == State::kOpen || state_ == State::kFlushing)) {
-    closeInLoop(CloseMode::kAbort, CloseCode::kSendQueueStuck,
-                fmt::format("{} bytes queued, none written for {} ms", backlog, stuck_for.count()));
-  } else if (options_.idle_timeout.count() > 0 && idle_for >= options_.idle_timeout &&
-             state_ == State::kOpen) {
-    closeAfterQueued(CloseCode::kIdleTimeout,
-                     fmt::format("nothing received or sent for {} ms", idle_for.count()));
+  const ConnectionWatchdog::Sample sample{bytes_sent_.load(std::memory_order_relaxed),
+                                          bytes_received_.load(std::memory_order_relaxed), backlog()};
+  ConnectionWatchdog::Millis elapsed{0};
+  switch (watchdog_.check(sample, ConnectionWatchdog::Clock::now(), elapsed)) {
+    case ConnectionWatchdog::Verdict::kStuck:
+      if (state_ == State::kOpen || state_ == State::kFlushing) {
+        closeInLoop(CloseMode::kAbort, CloseCode::kSendQueueStuck,
+                    fmt::format("{} bytes queued, none written for {} ms", sample.backlog, elapsed.count()));
+      }
+      break;
+    case ConnectionWatchdog::Verdict::kIdle:
+      if (state_ == State::kOpen) {
+        closeAfterQueued(CloseCode::kIdleTimeout,
+                         fmt::format("nothing received or sent for {} ms", elapsed.count()));
+      }
+      break;
+    case ConnectionWatchdog::Verdict::kFine:
+      break;
   }
 }
 
@@ -311,7 +274,7 @@ void LibeventConnection::openAccepted(evutil_socket_t fd, bool holds_limit_slot)
   holds_limit_slot_ = holds_limit_slot;
   setNoDelay(fd);
   std::string error;
-  BufferEventPtr bev = makeBufferEvent(fd, error);
+  BufferEventPtr bev = makeBufferEvent(loop_->base(), fd, tls_.get(), bufferEventOptions(loop_->options()), error);
   if (!bev) {
     log(LogLevel::kError, "{}: cannot set up {}: {}", loop_->name(), peer_, error);
     closing_.store(true, std::memory_order_release);
@@ -329,44 +292,6 @@ void LibeventConnection::openAccepted(evutil_socket_t fd, bool holds_limit_slot)
   }
   state_ = State::kOpen;
   handler_->onOpen(*this);
-}
-
-BufferEventPtr LibeventConnection::makeBufferEvent(evutil_socket_t fd, std::string& error) {
-  const int options = bufferEventOptions(loop_->options());
-  if (!tls_) {
-    BufferEventPtr bev(bufferevent_socket_new(loop_->base(), fd, options));
-    if (!bev) {
-      error = "bufferevent_socket_new failed";
-      if (fd >= 0) {
-        evutil_closesocket(fd);
-      }
-    }
-    return bev;
-  }
-  SslPtr ssl = tls_->newSsl(error);
-  if (!ssl) {
-    if (fd >= 0) {
-      evutil_closesocket(fd);
-    }
-    return nullptr;
-  }
-  const auto role = tls_->role() == TlsContext::Role::kServer ? BUFFEREVENT_SSL_ACCEPTING
-                                                               : BUFFEREVENT_SSL_CONNECTING;
-  // The bufferevent owns the SSL from here on, even if this call fails
-  // (CLOSE_ON_FREE makes libevent free it), and SSL_write runs only inside
-  // it, on this loop's thread.
-  BufferEventPtr bev(bufferevent_openssl_socket_new(loop_->base(), fd, ssl.release(), role, options));
-  if (!bev) {
-    error = "bufferevent_openssl_socket_new failed: " + drainOpenSslErrors();
-    if (fd >= 0) {
-      evutil_closesocket(fd);
-    }
-    return nullptr;
-  }
-  // Most clients just close the socket without a close_notify: report that
-  // as an ordinary EOF rather than an error.
-  bufferevent_openssl_set_allow_dirty_shutdown(bev.get(), 1);
-  return bev;
 }
 
 void LibeventConnection::connectTo(const SocketAddress& address) {
@@ -391,7 +316,7 @@ void LibeventConnection::onConnectTask(LoopTask* task, bool cancelled) noexcept 
 
 void LibeventConnection::startConnect() {
   std::string error;
-  BufferEventPtr bev = makeBufferEvent(-1, error);
+  BufferEventPtr bev = makeBufferEvent(loop_->base(), -1, tls_.get(), bufferEventOptions(loop_->options()), error);
   if (!bev) {
     closing_.store(true, std::memory_order_release);
     state_ = State::kClosed;
@@ -426,27 +351,46 @@ void LibeventConnection::dropQueued(detail::BufferBlock* block) noexcept {
 }
 
 void LibeventConnection::appendToOutput(detail::BufferBlock* block) noexcept {
-  evbuffer* output = bufferevent_get_output(bev_.get());
   const std::size_t size = block->size;
-  int rc;
-  if (size <= loop_->options().copy_threshold) {
-    // Small: one memcpy into the output's tail chain beats a chain per message.
-    rc = evbuffer_add(output, block->data, size);
+  bool ok;
+  if (size <= copy_threshold_) {
+    // Small: copied. Inside a drain, into space reserved once per batch, so
+    // libevent's buffer callbacks run once per connection per batch rather
+    // than once per message.
+    ok = loop_->inDrain() ? stageCopy(block->data, size)
+                          : evbuffer_add(bufferevent_get_output(bev_.get()), block->data, size) == 0;
     detail::BufferBlock::destroy(block);
   } else {
     // Large: the output references the payload; libevent calls
     // onReferenceDoneCb once writev has taken it or the buffer is freed.
-    rc = evbuffer_add_reference(output, block->data, size, &onReferenceDoneCb, block);
-    if (rc != 0) {
+    commitStage();  // keep order with the copies staged before it
+    ok = evbuffer_add_reference(bufferevent_get_output(bev_.get()), block->data, size,
+                                &onReferenceDoneCb, block) == 0;
+    if (!ok) {
       detail::BufferBlock::destroy(block);
     }
   }
-  if (rc != 0) [[unlikely]] {
+  if (!ok) [[unlikely]] {
     retire(size);
     fail(CloseCode::kIoError, ENOMEM, "cannot append to the output buffer");
     return;
   }
   bump(messages_sent_);
+}
+
+bool LibeventConnection::stageCopy(const std::byte* data, std::size_t size) noexcept {
+  bool opened = false;
+  const bool ok = stage_.copy(bufferevent_get_output(bev_.get()), data, size, opened);
+  if (opened) {
+    loop_->noteStaged(this);  // commits when the drain batch ends
+  }
+  return ok;
+}
+
+void LibeventConnection::commitStage() noexcept {
+  if (stage_.open()) {
+    stage_.commit(bufferevent_get_output(bev_.get()));
+  }
 }
 
 void LibeventConnection::onReferenceDoneCb(const void*, std::size_t, void* ctx) {
@@ -575,160 +519,6 @@ void LibeventConnection::onEvent(short events) {
       scheduleFinish();
     }
   }
-}
-
-// ---------------------------------------------------------------------------
-// Closing
-
-void LibeventConnection::closeInLoop(CloseMode mode, CloseCode code, std::string detail) {
-  loop_->assertInLoopThread("LibeventConnection::closeInLoop");
-  closing_.store(true, std::memory_order_release);
-  if (state_ == State::kIdle || state_ == State::kFinishing || state_ == State::kClosed) {
-    return;
-  }
-  if (mode == CloseMode::kAbort) {
-    abort_ = true;
-    reason_ = CloseReason{code, 0, std::move(detail)};
-    scheduleFinish();
-    return;
-  }
-  if (state_ == State::kFlushing || state_ == State::kLingering) {
-    return;  // a graceful close is already under way
-  }
-  reason_ = CloseReason{code, 0, std::move(detail)};
-  if (state_ == State::kConnecting) {
-    scheduleFinish();  // nothing was ever delivered to flush
-    return;
-  }
-  state_ = State::kFlushing;
-  if (evbuffer_get_length(bufferevent_get_output(bev_.get())) == 0) {
-    startLinger();
-    return;
-  }
-  // onWrite() continues once the output is empty. Bound the flush: without
-  // write progress for linger_timeout the close becomes an abort. Re-enable
-  // writing too: bufferevent_openssl stops writing when it sees EOF, and the
-  // flush must either finish or fail with the socket's error.
-  const timeval flush_limit = toTimeval(options_.linger_timeout);
-  bufferevent_set_timeouts(bev_.get(), nullptr, &flush_limit);
-  bufferevent_enable(bev_.get(), EV_WRITE);
-}
-
-void LibeventConnection::closeAfterQueued(CloseCode code, std::string detail) {
-  closing_.store(true, std::memory_order_release);  // no new sends from here on
-  if (loop_->inboxEmpty()) {
-    closeInLoop(CloseMode::kGraceful, code, std::move(detail));
-    return;
-  }
-  // Payloads accepted before now may still be in the inbox: close behind them.
-  if (!std::exchange(queued_close_posted_, true)) {
-    queued_close_reason_ = CloseReason{code, 0, std::move(detail)};
-    loop_->post(&queued_close_task_);
-  }
-}
-
-void LibeventConnection::onQueuedCloseTask(LoopTask* task, bool cancelled) noexcept {
-  if (cancelled) {
-    return;
-  }
-  auto* conn = static_cast<MemberTask<LibeventConnection>*>(task)->owner;
-  CloseReason reason = std::move(conn->queued_close_reason_);
-  conn->closeInLoop(CloseMode::kGraceful, reason.code, std::move(reason.detail));
-}
-
-void LibeventConnection::startLinger() {
-  state_ = State::kLingering;
-  if (tls_) {
-    // close_notify first: the output is flushed, so the alert goes out
-    // behind the last record, without blocking (the socket has room).
-    SSL_shutdown(bufferevent_openssl_get_ssl(bev_.get()));
-    ERR_clear_error();
-  }
-  ::shutdown(bufferevent_getfd(bev_.get()), SHUT_WR);
-  if (peer_eof_) {
-    scheduleFinish();
-    return;
-  }
-  // Wait for the peer's EOF, discarding its input: closing a socket with
-  // unread input makes the kernel send a reset, which could destroy the
-  // very bytes just flushed before the peer reads them.
-  const timeval linger = toTimeval(options_.linger_timeout);
-  bufferevent_set_timeouts(bev_.get(), &linger, nullptr);  // (the write timeout goes)
-  bufferevent_enable(bev_.get(), EV_READ);
-}
-
-CloseReason LibeventConnection::describeFailure(CloseCode io_code, int sys_error) {
-  if (tls_) {
-    // libevent moves OpenSSL's error queue into the bufferevent: drain it.
-    std::string detail;
-    while (const unsigned long code = bufferevent_get_openssl_error(bev_.get())) {
-      char text[256];
-      ERR_error_string_n(code, text, sizeof(text));
-      detail += detail.empty() ? "" : "; ";
-      detail += text;
-    }
-    if (SSL* ssl = bufferevent_openssl_get_ssl(bev_.get());
-        ssl != nullptr && SSL_get_verify_result(ssl) != X509_V_OK) {
-      detail += detail.empty() ? "" : "; ";
-      detail += "peer certificate: ";
-      detail += X509_verify_cert_error_string(SSL_get_verify_result(ssl));
-    }
-    if (!detail.empty()) {
-      return CloseReason{CloseCode::kTlsError, 0, std::move(detail)};
-    }
-    if (sys_error == 0 && state_ == State::kConnecting) {
-      return CloseReason{CloseCode::kTlsError, 0, "handshake failed: connection closed by peer"};
-    }
-  }
-  return CloseReason{io_code, sys_error, {}};
-}
-
-void LibeventConnection::fail(CloseCode code, int sys_error, std::string detail) {
-  closing_.store(true, std::memory_order_release);
-  reason_ = CloseReason{code, sys_error, std::move(detail)};
-  scheduleFinish();
-}
-
-void LibeventConnection::scheduleFinish() {
-  if (state_ == State::kFinishing || state_ == State::kClosed) {
-    return;
-  }
-  state_ = State::kFinishing;
-  closing_.store(true, std::memory_order_release);
-  if (bev_) {
-    bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);
-  }
-  // Never free the bufferevent or call onClose from inside its own callbacks
-  // or the handler's: do it on a later turn, from a clean stack.
-  loop_->defer([self = self()] { self->finish(); });
-}
-
-void LibeventConnection::finish() {
-  loop_->assertInLoopThread("LibeventConnection::finish");
-  state_ = State::kClosed;
-  watchdog_.reset();
-  if (std::exchange(holds_limit_slot_, false)) {
-    loop_->connectionLimit().release();
-  }
-  if (bev_) {
-    bufferevent_setcb(bev_.get(), nullptr, nullptr, nullptr, nullptr);
-    evbuffer* output = bufferevent_get_output(bev_.get());
-    evbuffer_remove_cb(output, &onOutputChangedCb, this);
-    const std::size_t unsent = evbuffer_get_length(output);
-    const evutil_socket_t fd = bufferevent_getfd(bev_.get());
-    if (abort_ && fd >= 0) {
-      const linger reset{1, 0};  // close() then sends RST and drops unsent bytes
-      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
-    }
-    bev_.reset();  // closes the socket; releases the referenced payloads it held
-    retire(unsent);
-  }
-  // Leave the loop's table first, so the loop's counters already agree when
-  // the handler hears of the close. The deferred call holds a reference.
-  loop_->removeConnection(id_);
-  if (auto handler = std::move(handler_)) {
-    handler->onClose(*this, reason_);
-  }  // the handler is destroyed here, on the loop thread
 }
 
 }  // namespace spool::libevent

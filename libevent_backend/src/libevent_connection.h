@@ -8,8 +8,10 @@
 #include <optional>
 #include <string>
 
+#include "connection_watchdog.h"
 #include "event_loop.h"
 #include "handles.h"
+#include "output_stage.h"
 #include "socket_address.h"
 #include "tls_context.h"
 #include "spool/connection.h"
@@ -68,6 +70,9 @@ class LibeventConnection final : public Connection {
   void dropQueued(detail::BufferBlock* block) noexcept;
   /// Starts closing: graceful flushes the output first; abort resets.
   void closeInLoop(CloseMode mode, CloseCode code, std::string detail);
+  /// Commits the small payloads staged during the current drain into the
+  /// output buffer (one evbuffer commit, one round of its callbacks).
+  void commitStage() noexcept;
 
  private:
   enum class State : std::uint8_t {
@@ -106,11 +111,9 @@ class LibeventConnection final : public Connection {
   /// The loop (or the after-stop drainer) is done with `size` accepted bytes.
   std::size_t retire(std::size_t size) noexcept;
   void appendToOutput(detail::BufferBlock* block) noexcept;
+  /// Copies into the space reserved for this drain batch; false on ENOMEM.
+  [[nodiscard]] bool stageCopy(const std::byte* data, std::size_t size) noexcept;
   void attach(BufferEventPtr bev);
-  /// A bufferevent for `fd` (-1: to be connected): a socket one, or an
-  /// OpenSSL one in the accepting or connecting role. Null on failure, with
-  /// the socket closed and the reason in `error`.
-  BufferEventPtr makeBufferEvent(evutil_socket_t fd, std::string& error);
   /// Why the bufferevent failed: OpenSSL's errors if any, else errno.
   CloseReason describeFailure(CloseCode io_code, int sys_error);
   void onRead();
@@ -138,7 +141,8 @@ class LibeventConnection final : public Connection {
   // Loop-thread state.
   HandlerPtr handler_;
   BufferEventPtr bev_;
-  EventPtr watchdog_;  // stuck-queue and idle checks; only when one is enabled
+  ConnectionWatchdog watchdog_;
+  EventPtr watchdog_timer_;  // only when the watchdog is enabled
   State state_ = State::kIdle;
   CloseReason reason_;       // why finish() will say it closed
   bool abort_ = false;       // finish() resets instead of closing cleanly
@@ -147,13 +151,15 @@ class LibeventConnection final : public Connection {
   bool writable_scheduled_ = false;
   bool holds_limit_slot_ = false;
   std::size_t read_low_watermark_ = 0;
-  std::uint64_t watched_sent_ = 0;      // bytes_sent_ at the last watchdog tick
-  std::uint64_t watched_received_ = 0;  // bytes_received_ at the last watchdog tick
-  std::chrono::steady_clock::time_point last_send_progress_{};
-  std::chrono::steady_clock::time_point last_activity_{};
   std::size_t input_seen_ = 0;  // input bytes already counted as received
+  OutputStage stage_;           // small payloads of the current drain batch
   SocketAddress connect_address_;
   const std::shared_ptr<const TlsContext> tls_;
+  // Payloads up to this size are copied, larger ones referenced. With TLS it
+  // is at least a full record: bufferevent_openssl calls SSL_write once per
+  // buffer chain, so a referenced 1 KiB payload would go out as its own
+  // record and its own write(); copies are coalesced into shared chains.
+  const std::size_t copy_threshold_;
   std::optional<TlsPeerInfo> tls_peer_;  // written once, before tls_ready_ is set
   std::atomic<bool> tls_ready_{false};
   Ptr pending_self_;            // keeps the object alive while connect_task_ is queued
