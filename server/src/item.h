@@ -1,0 +1,59 @@
+// One cached item: header, key and value in a single allocation.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "clock.h"
+
+namespace spoold {
+
+/// Key length limit of the memcached protocols.
+inline constexpr std::size_t kMaxKeyLength = 250;
+
+/// A stored item. The key and value bytes follow the header in the same
+/// block; the value excludes the protocol's trailing "\r\n".
+///
+/// Not thread-safe: an Item is touched only under its Store shard's lock.
+struct Item {
+  Item* lru_prev = nullptr;  ///< towards the most recently used (non-owning)
+  Item* lru_next = nullptr;  ///< towards the least recently used (non-owning)
+  std::uint64_t cas = 0;
+  RelTime exptime = 0;  ///< 0: never
+  RelTime time = 0;     ///< last access
+  std::uint32_t flags = 0;
+  std::uint32_t key_size = 0;
+  std::uint32_t value_size = 0;
+  std::uint8_t slab_class = 0;
+  bool fetched = false;
+  bool stale = false;       ///< meta: invalidated (md I), served with X
+  bool token_sent = false;  ///< meta: a client won the recache token (W), others see Z
+
+  [[nodiscard]] std::string_view key() const noexcept {
+    return {reinterpret_cast<const char*>(this + 1), key_size};
+  }
+  [[nodiscard]] std::string_view value() const noexcept {
+    return {reinterpret_cast<const char*>(this + 1) + key_size, value_size};
+  }
+  [[nodiscard]] char* mutableValue() noexcept { return reinterpret_cast<char*>(this + 1) + key_size; }
+  /// memcached's accounting size of this item (header, key, value, CRLF).
+  [[nodiscard]] std::size_t totalSize() const noexcept { return totalSize(key_size, value_size, flags); }
+
+  /// memcached's item size: a 48-byte header, 8 bytes of CAS, the key with a
+  /// terminator, the value with CRLF, and 4 bytes of flags when non-zero.
+  static constexpr std::size_t totalSize(std::size_t key, std::size_t value, std::uint32_t flags) {
+    return 48 + 8 + key + 1 + value + 2 + (flags != 0 ? 4 : 0);
+  }
+};
+
+struct ItemDeleter {
+  void operator()(Item* item) const noexcept;
+};
+using ItemPtr = std::unique_ptr<Item, ItemDeleter>;
+
+/// A new item with `key` and room for `value_size` value bytes (uninitialised).
+ItemPtr makeItem(std::string_view key, std::size_t value_size);
+
+}  // namespace spoold

@@ -1,0 +1,95 @@
+#include "item_table.h"
+
+#include <cassert>
+
+namespace spoold {
+
+std::uint64_t hashKey(std::string_view key) noexcept {
+  std::uint64_t hash = 14695981039346656037ull;
+  for (const char c : key) {
+    hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  }
+  return hash ^ (hash >> 29);  // FNV's low bits mix poorly; fold the high ones in
+}
+
+Item* ItemTable::find(std::string_view key) const noexcept {
+  const std::uint64_t hash = hashKey(key);
+  for (std::size_t i = hash & mask();; i = (i + 1) & mask()) {
+    const Slot& slot = slots_[i];
+    if (!slot.item) {
+      return nullptr;
+    }
+    if (slot.hash == hash && slot.item->key() == key) {
+      return slot.item.get();
+    }
+  }
+}
+
+std::size_t ItemTable::slotOf(const Item& item) const noexcept {
+  for (std::size_t i = hashKey(item.key()) & mask();; i = (i + 1) & mask()) {
+    assert(slots_[i].item && "item not in its table");
+    if (slots_[i].item.get() == &item) {
+      return i;
+    }
+  }
+}
+
+void ItemTable::place(std::uint64_t hash, ItemPtr item) noexcept {
+  std::size_t i = hash & mask();
+  while (slots_[i].item) {
+    i = (i + 1) & mask();
+  }
+  slots_[i] = Slot{hash, std::move(item)};
+}
+
+void ItemTable::insert(ItemPtr item) {
+  if ((size_ + 1) * 2 > slots_.size()) {
+    grow();
+  }
+  const std::uint64_t hash = hashKey(item->key());
+  place(hash, std::move(item));
+  ++size_;
+}
+
+ItemPtr ItemTable::replace(const Item& old, ItemPtr fresh) noexcept {
+  Slot& slot = slots_[slotOf(old)];
+  ItemPtr previous = std::move(slot.item);
+  slot.item = std::move(fresh);
+  return previous;
+}
+
+ItemPtr ItemTable::erase(const Item& item) noexcept {
+  std::size_t hole = slotOf(item);
+  ItemPtr taken = std::move(slots_[hole].item);
+  --size_;
+  // Backward shift: pull later members of the probe run into the hole when
+  // their home slot does not lie cyclically in (hole, here].
+  for (std::size_t here = (hole + 1) & mask(); slots_[here].item; here = (here + 1) & mask()) {
+    const std::size_t home = slots_[here].hash & mask();
+    const bool stays = hole <= here ? (home > hole && home <= here) : (home > hole || home <= here);
+    if (!stays) {
+      slots_[hole] = std::move(slots_[here]);
+      hole = here;
+    }
+  }
+  return taken;
+}
+
+void ItemTable::grow() {
+  std::vector<Slot> old(slots_.size() * 2);
+  old.swap(slots_);
+  for (Slot& slot : old) {
+    if (slot.item) {
+      place(slot.hash, std::move(slot.item));
+    }
+  }
+}
+
+void ItemTable::clear() noexcept {
+  for (Slot& slot : slots_) {
+    slot.item.reset();
+  }
+  size_ = 0;
+}
+
+}  // namespace spoold

@@ -1,0 +1,489 @@
+#include "meta_protocol.h"
+
+#include <array>
+#include <climits>
+
+#include "base64.h"
+#include <fmt/format.h>
+
+#include "numbers.h"
+
+namespace spoold {
+namespace {
+
+constexpr std::string_view kBadFormat = "CLIENT_ERROR bad command line format";
+constexpr std::string_view kBadToken = "CLIENT_ERROR bad token in command line format";
+constexpr std::size_t kMaxFlagTokens = 20;  // memcached's ntokens limit for meta commands
+constexpr std::size_t kMaxOpaque = 32;
+constexpr std::string_view kFlagsTooLong = "CLIENT_ERROR options flags too long";
+constexpr std::string_view kBadFlag = "CLIENT_ERROR invalid or duplicate flag";
+
+void line(Output& out, std::string_view text) {
+  out.append(text);
+  out.append("\r\n");
+}
+
+void appendUnsigned(Output& out, std::uint64_t value) {
+  char* p = out.reserve(20);
+  out.commit(static_cast<std::size_t>(formatU64(value, p) - p));
+}
+
+void appendFlag(Output& out, char flag, std::uint64_t value) {
+  out.append(' ');
+  out.append(flag);
+  appendUnsigned(out, value);
+}
+
+/// The `t` flag: seconds left, or -1 for an item that never expires.
+void appendTtl(Output& out, RelTime exptime, RelTime now) {
+  if (exptime == 0) {
+    out.append(" t-1");
+  } else {
+    appendFlag(out, 't', static_cast<RelTime>(exptime - now));
+  }
+}
+
+bool opaqueTooLong(const Tokens& tokens, std::size_t first) {
+  for (std::size_t i = first; i < tokens.count; ++i) {
+    if (tokens[i][0] == 'O' && tokens[i].size() > kMaxOpaque) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/// Decodes one flag; sets `error` for a bad value and keeps going, as memcached does.
+bool parseOneFlag(std::string_view token, MetaFlags& f, std::string& key, std::string_view& error) {
+  const std::string_view arg = token.substr(1);
+  switch (token[0]) {
+    case 'b':
+      f.key_binary = true;
+      if (std::string decoded; base64Decode(key, decoded)) {
+        key = std::move(decoded);
+      } else {
+        error = "CLIENT_ERROR error decoding key";
+      }
+      return true;
+    case 'N': f.vivify = true; if (!parseI32(arg, f.autoviv_exptime)) error = kBadToken; return true;
+    case 'T': f.new_ttl = true; if (!parseI32(arg, f.exptime)) error = kBadToken; return true;
+    case 'R': f.has_recache = true; if (!parseI32(arg, f.recache_time)) error = kBadToken; return true;
+    case 'F': if (!parseU32(arg, f.client_flags)) error = kBadFormat; return true;
+    case 'C': f.has_cas = true; if (!parseU64(arg, f.req_cas)) error = kBadToken; return true;
+    case 'J': if (!parseU64(arg, f.initial)) error = "CLIENT_ERROR invalid numeric initial value"; return true;
+    case 'D': if (!parseU64(arg, f.delta)) error = "CLIENT_ERROR invalid numeric delta value"; return true;
+    case 'M':
+      if (token.size() != 2) {
+        error = "CLIENT_ERROR incorrect length for M token";
+      } else {
+        f.mode = token[1];
+      }
+      return true;
+    case 'v': f.value = true; return true;
+    case 'u': f.no_update = true; return true;
+    case 'q': f.no_reply = true; return true;
+    case 'I': f.set_stale = true; return true;
+    case 'l': case 'O': case 'P': case 'L': case 'k': case 's': case 't': case 'c': case 'f': case 'h':
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+std::string_view parseMetaFlags(const Tokens& tokens, std::size_t first, MetaFlags& flags,
+                                std::string& key) {
+  flags = MetaFlags{};
+  key.assign(tokens[1]);
+  std::array<bool, 128> seen{};
+  std::string_view error;
+  for (std::size_t i = first; i < tokens.count; ++i) {
+    const auto o = static_cast<unsigned char>(tokens[i][0]);
+    if (o >= 127 || seen[o]) {
+      return "CLIENT_ERROR duplicate flag";
+    }
+    seen[o] = true;
+    if (!parseOneFlag(tokens[i], flags, key, error)) {
+      return "CLIENT_ERROR invalid flag";
+    }
+  }
+  return error;
+}
+
+Step MetaProtocol::run(const Tokens& tokens, std::size_t next, std::string_view input, Output& out) {
+  switch (tokens[0][1]) {
+    case 'g': get(tokens, out); break;
+    case 's': return set(tokens, next, input, out);
+    case 'd': remove(tokens, out); break;
+    case 'a': arithmetic(tokens, out); break;
+    case 'n': line(out, "MN"); break;
+    case 'e': debug(tokens, out); break;
+    default: line(out, "ERROR"); break;
+  }
+  return Step::done(next);
+}
+
+void MetaProtocol::appendKey(Output& out) const {
+  out.append(" k");
+  if (flags_.key_binary) {
+    std::string encoded;
+    base64Encode(key_, encoded);
+    out.append(encoded);
+    out.append(" b");
+  } else {
+    out.append(key_);
+  }
+}
+
+void MetaProtocol::appendOpaqueAndKey(const Tokens& tokens, std::size_t first, Output& out) const {
+  for (std::size_t i = first; i < tokens.count; ++i) {
+    if (tokens[i][0] == 'O') {
+      out.append(' ');
+      out.append(tokens[i]);
+    } else if (tokens[i][0] == 'k') {
+      appendKey(out);
+    }
+  }
+}
+
+void MetaProtocol::finishLine(Output& out, std::size_t mark, bool quiet) {
+  if (quiet) {
+    out.truncate(mark);
+  } else {
+    out.append("\r\n");
+  }
+}
+
+bool MetaProtocol::prepare(const Tokens& tokens, std::string_view too_many_flags,
+                           std::string_view flag_error, Output& out) {
+  std::string_view error;
+  if (tokens.ntokens() < 3) {
+    error = "ERROR";
+  } else if (tokens[1].size() > kMaxKeyLength) {
+    error = kBadFormat;
+  } else if (tokens.ntokens() > kMaxFlagTokens) {
+    error = too_many_flags;
+  } else if (const auto parse_error = parseMetaFlags(tokens, 2, flags_, key_); !parse_error.empty()) {
+    error = flag_error.empty() ? parse_error : flag_error;
+  } else if (opaqueTooLong(tokens, 2)) {
+    error = "CLIENT_ERROR opaque token too long";
+  }
+  if (!error.empty()) {
+    line(out, error);
+  }
+  return error.empty();
+}
+
+void MetaProtocol::get(const Tokens& tokens, Output& out) {
+  if (!prepare(tokens, "CLIENT_ERROR options flags are too long", {}, out)) {
+    return;
+  }
+  bool ttl_set = false;
+  const auto respond = [&](Item& item, bool created) { writeHit(tokens, item, created, ttl_set, out); };
+  const LookupOptions options{!flags_.no_update, false, 0};
+  const bool hit =
+      flags_.vivify
+          ? ctx_.store.lookupOrCreate(key_, options, ctx_.clock.toRelative(flags_.autoviv_exptime), respond)
+          : ctx_.store.lookup(key_, options, [&](Item& item) { respond(item, false); });
+  if (ttl_set) {
+    ctx_.stats.add(Counter::kCmdTouch);
+    ctx_.stats.add(hit ? Counter::kTouchHits : Counter::kTouchMisses);
+  } else {
+    ctx_.stats.add(Counter::kCmdGet);
+    ctx_.stats.add(hit ? Counter::kGetHits : Counter::kGetMisses);
+  }
+  if (!hit && !flags_.no_reply) {
+    out.append("EN");
+    appendOpaqueAndKey(tokens, 2, out);
+    out.append("\r\n");
+  }
+}
+
+void MetaProtocol::writeHit(const Tokens& tokens, Item& item, bool created, bool& ttl_set, Output& out) {
+  const Clock& clock = ctx_.clock;
+  const RelTime now = clock.now();
+  bool won = false;
+  if (flags_.value) {
+    out.append("VA ");
+    appendUnsigned(out, item.value_size);
+  } else {
+    out.append("HD");
+  }
+  for (std::size_t i = 2; i < tokens.count; ++i) {
+    switch (tokens[i][0]) {
+      case 'T': ttl_set = true; item.exptime = clock.toRelative(flags_.exptime); break;
+      case 'N':
+        if (created) {
+          item.exptime = clock.toRelative(flags_.autoviv_exptime);
+          won = true;
+        }
+        break;
+      case 'R':
+        won = won || (!item.token_sent && !created && item.exptime != 0 &&
+                      item.exptime < clock.toRelative(flags_.recache_time));
+        break;
+      case 's': appendFlag(out, 's', item.value_size); break;
+      case 't': appendTtl(out, item.exptime, now); break;
+      case 'c': appendFlag(out, 'c', item.cas); break;
+      case 'f': appendFlag(out, 'f', item.flags); break;
+      case 'l': appendFlag(out, 'l', now - item.time); break;
+      case 'h': out.append(item.fetched ? " h1" : " h0"); break;
+      case 'O': out.append(' '); out.append(tokens[i]); break;
+      case 'k': appendKey(out); break;
+      default: break;
+    }
+  }
+  appendTokenState(item, won, out);
+  out.append("\r\n");
+  if (flags_.value) {
+    out.append(item.value());
+    out.append("\r\n");
+  }
+}
+
+/// memcached's recache tokens: Z (someone already won), X (stale), W (you won).
+void MetaProtocol::appendTokenState(Item& item, bool won, Output& out) {
+  if (item.token_sent) {
+    out.append(" Z");
+  }
+  if (item.stale) {
+    out.append(" X");
+    won = won || !item.token_sent;
+  }
+  if (won) {
+    out.append(" W");
+    item.token_sent = true;
+  }
+}
+
+Step MetaProtocol::set(const Tokens& tokens, std::size_t next, std::string_view input, Output& out) {
+  if (tokens.ntokens() < 3) {
+    line(out, "ERROR");
+    return Step::done(next);
+  }
+  std::int32_t length = 0;
+  if (tokens[1].size() > kMaxKeyLength || tokens.ntokens() == 3 || !parseI32(tokens[2], length) ||
+      length < 0 || length > INT_MAX - 2) {
+    line(out, tokens.ntokens() > kMaxFlagTokens && tokens[1].size() <= kMaxKeyLength ? kFlagsTooLong : kBadFormat);
+    return Step::done(next);
+  }
+  const auto value_size = static_cast<std::size_t>(length);
+  Step refused = Step::done(next);
+  refused.swallow = value_size + 2;  // errors from here on skip the value, as memcached does
+  StoreMode mode = StoreMode::kSet;
+  if (const std::string_view error = checkSetFlags(tokens, mode); !error.empty()) {
+    line(out, error);
+    return refused;
+  }
+  if (ctx_.store.tooLarge(key_.size(), value_size, flags_.client_flags)) {
+    ctx_.stats.add(Counter::kStoreTooLarge);
+    ctx_.store.remove(key_);
+    line(out, "SERVER_ERROR object too large for cache");
+    return refused;
+  }
+  const std::size_t end = next + value_size + 2;
+  if (input.size() < end) {
+    return Step::needMore(end);
+  }
+  ctx_.stats.add(Counter::kCmdSet);
+  if (!input.substr(next, end - next).ends_with("\r\n")) {
+    line(out, "CLIENT_ERROR bad data chunk");
+    return Step::done(end);
+  }
+  std::uint64_t cas = 0;
+  const StoreResult result = ctx_.store.store(mode, key_, input.substr(next, value_size), flags_.client_flags,
+                                              ctx_.clock.toRelative(flags_.exptime), flags_.req_cas, &cas);
+  if (mode == StoreMode::kCas) {
+    countCas(ctx_.stats, result);
+  }
+  writeSetResult(tokens, result, cas, out);
+  return Step::done(end);
+}
+
+std::string_view MetaProtocol::checkSetFlags(const Tokens& tokens, StoreMode& mode) {
+  std::string_view error = tokens.ntokens() > kMaxFlagTokens ? kFlagsTooLong : parseMetaFlags(tokens, 3, flags_, key_);
+  if (error.empty() && opaqueTooLong(tokens, 3)) {
+    error = "CLIENT_ERROR opaque token too long";
+  }
+  switch (flags_.mode) {
+    case 0: case 'S': case 's': mode = StoreMode::kSet; break;
+    case 'E': case 'e': mode = StoreMode::kAdd; break;
+    case 'A': case 'a': mode = StoreMode::kAppend; break;
+    case 'P': case 'p': mode = StoreMode::kPrepend; break;
+    case 'R': case 'r': mode = StoreMode::kReplace; break;
+    default: if (error.empty()) error = "CLIENT_ERROR invalid mode for ms M token"; break;
+  }
+  if (flags_.has_cas && (mode == StoreMode::kSet || mode == StoreMode::kReplace)) {
+    mode = StoreMode::kCas;  // a C flag turns set and replace into compare-and-swap
+  }
+  return error;
+}
+
+void MetaProtocol::writeSetResult(const Tokens& tokens, StoreResult result, std::uint64_t cas, Output& out) {
+  const std::size_t mark = out.size();
+  switch (result) {
+    case StoreResult::kStored: out.append("HD"); break;
+    case StoreResult::kExists: out.append("EX"); break;
+    case StoreResult::kNotFound: out.append("NF"); break;
+    case StoreResult::kNotStored: out.append("NS"); break;
+    case StoreResult::kTooLarge: return line(out, "SERVER_ERROR object too large for cache");
+    case StoreResult::kNoMemory: return line(out, "SERVER_ERROR out of memory storing object");
+  }
+  for (std::size_t i = 3; i < tokens.count; ++i) {
+    if (tokens[i][0] == 'O') {
+      out.append(' ');
+      out.append(tokens[i]);
+    } else if (tokens[i][0] == 'k') {
+      appendKey(out);
+    } else if (tokens[i][0] == 'c') {
+      appendFlag(out, 'c', cas);
+    }
+  }
+  finishLine(out, mark, flags_.no_reply && result == StoreResult::kStored);
+}
+
+void MetaProtocol::remove(const Tokens& tokens, Output& out) {
+  if (!prepare(tokens, kFlagsTooLong, kBadFlag, out)) {
+    return;
+  }
+  DeleteResult result = DeleteResult::kNotFound;
+  if (flags_.set_stale) {
+    // Invalidate instead of deleting: the next reader wins the recache token.
+    ctx_.store.lookup(key_, LookupOptions{false, false, 0}, [&](Item& item) {
+      if (flags_.has_cas && item.cas != flags_.req_cas) {
+        result = DeleteResult::kExists;
+        return;
+      }
+      if (flags_.new_ttl) {
+        item.exptime = ctx_.clock.toRelative(flags_.exptime);
+      }
+      item.stale = true;
+      item.token_sent = false;
+      item.cas = ctx_.store.nextCas();
+      result = DeleteResult::kDeleted;
+    });
+  } else {
+    result = ctx_.store.remove(key_, flags_.has_cas ? flags_.req_cas : 0);
+  }
+  ctx_.stats.add(result == DeleteResult::kDeleted ? Counter::kDeleteHits : Counter::kDeleteMisses);
+  const std::size_t mark = out.size();
+  out.append(result == DeleteResult::kDeleted ? "HD" : result == DeleteResult::kExists ? "EX" : "NF");
+  appendOpaqueAndKey(tokens, 2, out);
+  finishLine(out, mark, flags_.no_reply && result == DeleteResult::kDeleted);
+}
+
+void MetaProtocol::arithmetic(const Tokens& tokens, Output& out) {
+  if (!prepare(tokens, kFlagsTooLong, kBadFlag, out)) {
+    return;
+  }
+  bool incr = true;
+  switch (flags_.mode) {
+    case 0: case 'I': case 'i': case '+': break;
+    case 'D': case 'd': case '-': incr = false; break;
+    default: return line(out, "CLIENT_ERROR invalid mode for ma M token");
+  }
+  DeltaOutcome outcome;
+  const DeltaResult result =
+      ctx_.store.delta(key_, incr, flags_.delta, flags_.has_cas ? flags_.req_cas : 0, outcome);
+  if (result == DeltaResult::kNonNumeric) {
+    return line(out, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+  }
+  if (result == DeltaResult::kOk) {
+    ctx_.stats.add(incr ? Counter::kIncrHits : Counter::kDecrHits);
+    return writeCounter(tokens, outcome, out);
+  }
+  const std::size_t mark = out.size();
+  if (result == DeltaResult::kExists) {
+    out.append("EX");
+  } else if (!flags_.vivify) {
+    ctx_.stats.add(incr ? Counter::kIncrMisses : Counter::kDecrMisses);
+    out.append("NF");
+  } else if (vivifyCounter(outcome)) {
+    return writeCounter(tokens, outcome, out);
+  } else {
+    out.append("NS");
+  }
+  appendOpaqueAndKey(tokens, 2, out);
+  finishLine(out, mark, false);
+}
+
+bool MetaProtocol::vivifyCounter(DeltaOutcome& outcome) {
+  char digits[24];
+  const std::string_view initial(digits, static_cast<std::size_t>(formatU64(flags_.initial, digits) - digits));
+  const RelTime exptime = ctx_.clock.toRelative(flags_.autoviv_exptime);
+  if (ctx_.store.store(StoreMode::kAdd, key_, initial, 0, exptime, 0, &outcome.cas) != StoreResult::kStored) {
+    return false;
+  }
+  outcome.value = flags_.initial;
+  outcome.exptime = exptime;
+  return true;
+}
+
+void MetaProtocol::writeCounter(const Tokens& tokens, DeltaOutcome& outcome, Output& out) {
+  if (flags_.new_ttl) {
+    outcome.exptime = ctx_.clock.toRelative(flags_.exptime);
+    ctx_.store.lookup(key_, LookupOptions{false, true, outcome.exptime}, [](Item&) {});
+  }
+  char digits[24];
+  const std::string_view number(digits, static_cast<std::size_t>(formatU64(outcome.value, digits) - digits));
+  const std::size_t mark = out.size();
+  if (flags_.value) {
+    out.append("VA ");
+    appendUnsigned(out, number.size());
+  } else {
+    out.append("HD");
+  }
+  const RelTime now = ctx_.clock.now();
+  for (std::size_t i = 2; i < tokens.count; ++i) {
+    switch (tokens[i][0]) {
+      case 'c': appendFlag(out, 'c', outcome.cas); break;
+      case 't': appendTtl(out, outcome.exptime, now); break;
+      case 'O': out.append(' '); out.append(tokens[i]); break;
+      case 'k': appendKey(out); break;
+      default: break;
+    }
+  }
+  if (flags_.no_reply) {
+    return out.truncate(mark);  // q: a success says nothing
+  }
+  out.append("\r\n");
+  if (flags_.value) {
+    line(out, number);
+  }
+}
+
+void MetaProtocol::debug(const Tokens& tokens, Output& out) {
+  if (tokens.ntokens() < 3 || tokens[1].size() > kMaxKeyLength) {
+    return line(out, kBadFormat);
+  }
+  key_.assign(tokens[1]);
+  flags_ = MetaFlags{};
+  if (tokens.ntokens() >= 4 && tokens[2] == "b") {
+    std::string decoded;
+    if (!base64Decode(tokens[1], decoded)) {
+      return line(out, kBadFormat);
+    }
+    key_ = std::move(decoded);
+    flags_.key_binary = true;
+  }
+  ctx_.stats.add(Counter::kCmdMeta);
+  const RelTime now = ctx_.clock.now();
+  const bool hit = ctx_.store.lookup(key_, LookupOptions{false, false, 0}, [&](const Item& item) {
+    out.append("ME ");
+    if (flags_.key_binary) {
+      std::string encoded;
+      base64Encode(key_, encoded);
+      out.append(encoded);
+    } else {
+      out.append(key_);
+    }
+    const long long exp = item.exptime == 0 ? -1 : static_cast<long long>(now) - item.exptime;
+    out.append(fmt::format(" exp={} la={} cas={} fetch={} cls={} size={}\r\n", exp, now - item.time,
+                           item.cas, item.fetched ? "yes" : "no", item.slab_class, item.totalSize()));
+  });
+  if (!hit) {
+    line(out, "EN");
+  }
+}
+
+}  // namespace spoold

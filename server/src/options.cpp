@@ -1,0 +1,212 @@
+#include "options.h"
+
+#include <getopt.h>
+
+#include <ostream>
+#include <string>
+#include <string_view>
+
+#include "numbers.h"
+
+namespace spoold {
+namespace {
+
+enum LongOnly { kExec = 1000, kWorkers };
+
+const option kLongOptions[] = {
+    {"port", required_argument, nullptr, 'p'},
+    {"listen", required_argument, nullptr, 'l'},
+    {"threads", required_argument, nullptr, 't'},
+    {"memory-limit", required_argument, nullptr, 'm'},
+    {"conn-limit", required_argument, nullptr, 'c'},
+    {"max-item-size", required_argument, nullptr, 'I'},
+    {"udp-port", required_argument, nullptr, 'U'},
+    {"user", required_argument, nullptr, 'u'},
+    {"verbose", no_argument, nullptr, 'v'},
+    {"help", no_argument, nullptr, 'h'},
+    {"version", no_argument, nullptr, 'V'},
+    {"enable-ssl", no_argument, nullptr, 'Z'},
+    {"extended", required_argument, nullptr, 'o'},
+    {"exec", required_argument, nullptr, kExec},
+    {"workers", required_argument, nullptr, kWorkers},
+    {nullptr, 0, nullptr, 0},
+};
+
+/// "64", "512k", "2m", "1g" in bytes.
+bool parseSize(std::string_view text, std::size_t& out) {
+  std::size_t multiplier = 1;
+  if (!text.empty()) {
+    switch (text.back()) {
+      case 'k': case 'K': multiplier = 1u << 10; break;
+      case 'm': case 'M': multiplier = 1u << 20; break;
+      case 'g': case 'G': multiplier = 1u << 30; break;
+      default: break;
+    }
+    if (multiplier != 1) {
+      text.remove_suffix(1);
+    }
+  }
+  std::uint64_t value = 0;
+  if (text.empty() || !parseU64(text, value)) {
+    return false;
+  }
+  out = value * multiplier;
+  return true;
+}
+
+/// -m: megabytes, or a size with a k/m/g suffix.
+bool parseMegabytes(std::string_view text, std::size_t& out) {
+  const bool plain = !text.empty() && text.back() >= '0' && text.back() <= '9';
+  std::size_t size = 0;
+  if (!parseSize(text, size) || size == 0) {
+    return false;
+  }
+  out = plain ? size << 20 : size;
+  return true;
+}
+
+bool parseCount(const char* text, unsigned min, unsigned& out) {
+  std::uint64_t value = 0;
+  if (!parseU64(text, value) || value < min || value > 1'000'000) {
+    return false;
+  }
+  out = static_cast<unsigned>(value);
+  return true;
+}
+
+/// -o key=value,... : the TLS keys and the LRU crawler switch.
+bool parseExtended(std::string_view list, Settings& s, std::ostream& err) {
+  while (!list.empty()) {
+    const std::size_t comma = list.find(',');
+    const std::string_view item = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    const std::size_t eq = item.find('=');
+    const std::string_view key = item.substr(0, eq);
+    const std::string value(eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1));
+    if (key == "ssl_chain_cert") {
+      s.ssl_chain_cert = value;
+    } else if (key == "ssl_key") {
+      s.ssl_key = value;
+    } else if (key == "ssl_ca_cert") {
+      s.ssl_ca_cert = value;
+    } else if (key == "ssl_verify_mode") {
+      std::uint64_t mode = 0;
+      if (!parseU64(value, mode) || mode > 3) {
+        return false;
+      }
+      s.ssl_verify_mode = static_cast<int>(mode);
+    } else if (key == "ssl_ciphers") {
+      s.ssl_ciphers = value;
+    } else if (key == "ssl_min_version") {
+      if (value != "tlsv1.2" && value != "tlsv1.3") {
+        return false;
+      }
+      s.ssl_min_version = value;
+    } else if (key == "idle_timeout") {
+      std::uint64_t seconds = 0;
+      if (!parseU64(value, seconds) || seconds > 86400 * 365) {
+        return false;
+      }
+      s.idle_timeout = static_cast<unsigned>(seconds);
+    } else if (key == "no_lru_crawler") {
+      s.lru_crawler = false;
+    } else if (key == "lru_crawler") {
+      s.lru_crawler = true;
+    } else if (!key.empty()) {
+      err << "spoold: ignoring unsupported -o option '" << key << "'\n";
+    }
+  }
+  return true;
+}
+
+bool applyOption(int opt, const char* arg, Settings& s, std::ostream& err) {
+  std::uint64_t number = 0;
+  switch (opt) {
+    case 'p': if (!parseU64(arg, number) || number > 65535) return false; s.port = static_cast<std::uint16_t>(number); return true;
+    case 'l': s.listen = arg; return !s.listen.empty();
+    case 't': return parseCount(arg, 1, s.threads);
+    case 'm': return parseMegabytes(arg, s.memory_limit);
+    case 'c': return parseCount(arg, 1, s.max_connections);
+    case 'I': return parseSize(arg, s.item_size_max) && s.item_size_max >= 1024 && s.item_size_max <= (1u << 30);
+    case 'U': return parseU64(arg, number) && number == 0;  // UDP is not served
+    case 'u': return true;  // spoold never changes user: accepted for memcached compatibility
+    case 'v': ++s.verbose; return true;
+    case 'Z': s.tls = true; return true;
+    case 'o': return parseExtended(arg, s, err);
+    case kExec:
+      if (std::string_view(arg) == "inline") { s.exec = ExecMode::kInline; return true; }
+      if (std::string_view(arg) == "workers") { s.exec = ExecMode::kWorkers; return true; }
+      return false;
+    case kWorkers: return parseCount(arg, 1, s.workers);
+    default: return false;
+  }
+}
+
+}  // namespace
+
+void printUsage(std::ostream& out) {
+  out << "spoold " << kVersion << " - a memcached-compatible server built on spool\n"
+      << "-p, --port=<num>          TCP port to listen on (default: 11211)\n"
+      << "-l, --listen=<addr>       interface(s) to listen on, comma separated (default: 127.0.0.1)\n"
+      << "-t, --threads=<num>       number of event loop threads (default: 4)\n"
+      << "-m, --memory-limit=<mb>   item memory in megabytes (default: 64)\n"
+      << "-c, --conn-limit=<num>    max simultaneous connections (default: 1024)\n"
+      << "-I, --max-item-size=<sz>  max item size, with k/m suffix (default: 1m, min 1k, max 1g)\n"
+      << "-U, --udp-port=<num>      UDP port; only 0 (off) is supported\n"
+      << "-u, --user=<name>         accepted for compatibility; spoold does not switch users\n"
+      << "-v, --verbose             verbose (print errors/warnings); -vv: also client commands\n"
+      << "-h, --help                print this help and exit\n"
+      << "-V, --version             print version and exit\n"
+      << "-Z, --enable-ssl          TLS on all ports (needs -o ssl_chain_cert=,ssl_key=)\n"
+      << "-o, --extended=<opts>     comma separated: ssl_chain_cert=, ssl_key=, ssl_ca_cert=,\n"
+      << "                          ssl_verify_mode=0|1|2|3 (none, request, require, once),\n"
+      << "                          ssl_ciphers=, ssl_min_version=tlsv1.2|tlsv1.3, no_lru_crawler,\n"
+      << "                          idle_timeout=<seconds> (close clients idle that long)\n"
+      << "    --exec=inline|workers where commands run: on the loop thread (default) or on a\n"
+      << "                          worker pool that sends each response itself\n"
+      << "    --workers=<num>       worker threads for --exec=workers (default: 4)\n";
+}
+
+CommandLine parseCommandLine(int argc, char** argv, std::ostream& out, std::ostream& err) {
+  CommandLine result;
+  optind = 0;  // glibc: start over (the tests parse more than once)
+  opterr = 0;
+  for (;;) {
+    const int opt = getopt_long(argc, argv, ":p:l:t:m:c:I:U:u:vhVZo:", kLongOptions, nullptr);
+    if (opt == -1) {
+      break;
+    }
+    if (opt == 'h' || opt == 'V') {
+      opt == 'h' ? printUsage(out) : void(out << "spoold " << kVersion << "\n");
+      return result;
+    }
+    if (opt == '?' || opt == ':' || !applyOption(opt, optarg, result.settings, err)) {
+      const std::string flag = argv[optind - 1];
+      err << "spoold: invalid or incomplete option '" << flag << "'\n";
+      printUsage(err);
+      result.exit_code = 2;
+      return result;
+    }
+  }
+  if (optind < argc) {
+    err << "spoold: unexpected argument '" << argv[optind] << "'\n";
+    printUsage(err);
+    result.exit_code = 2;
+    return result;
+  }
+  const Settings& s = result.settings;
+  if (s.tls && (s.ssl_chain_cert.empty() || s.ssl_key.empty())) {
+    err << "spoold: -Z needs -o ssl_chain_cert=<file>,ssl_key=<file>\n";
+    result.exit_code = 2;
+    return result;
+  }
+  if (s.item_size_max > s.memory_limit / 2 && s.item_size_max > (1u << 20)) {
+    err << "spoold: cannot set item size limit higher than 1/2 of memory max\n";
+    result.exit_code = 2;
+    return result;
+  }
+  result.run = true;
+  return result;
+}
+
+}  // namespace spoold

@@ -1,0 +1,117 @@
+// One connection's command pipeline: ordering, execution mode, backpressure.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "metadump.h"
+#include "output.h"
+#include "server_context.h"
+#include "session.h"
+#include "spool/connection.h"
+#include "spool/input_buffer.h"
+#include "worker_pool.h"
+
+namespace spoold {
+
+/// Runs a connection's commands in order, inline on its loop thread or on
+/// the worker pool, and sends each batch's responses as one spool::Buffer.
+///
+/// Ownership of the Session (and of `out_`, `carry_`) belongs to exactly one
+/// "runner" at a time, recorded by `busy_` under `mutex_`: the loop thread
+/// (inline mode), one worker (workers mode), or the metadump thread. Input
+/// that arrives while someone else runs is queued and picked up by that
+/// runner before it lets go, so responses keep request order with any
+/// pipelining depth. There is never more than one batch of a connection in
+/// flight.
+///
+/// Backpressure: when spool refuses a send, the runner parks the response
+/// (`held_`) and stops; onWritable() (loop thread) sends it and restarts the
+/// runner. While parked, the loop stops reading once kMaxQueuedInput bytes
+/// are queued, so a client that does not read cannot grow server memory.
+///
+/// Thread rules: onData/onWritable/onPeerShutdown/onClose on the loop
+/// thread; run() on whichever thread runs the pipeline; sendPaced and
+/// metadumpDone on the metadump thread.
+class RequestPipeline final : public Task,
+                              public MetadumpSink,
+                              public std::enable_shared_from_this<RequestPipeline> {
+ public:
+  /// @param pool null for inline mode.
+  RequestPipeline(ServerContext& ctx, spool::ConnectionPtr conn, WorkerPool* pool,
+                  MetadumpService& metadump);
+
+  // Loop thread.
+  void onData(spool::InputBuffer& input);
+  void onWritable();
+  void onPeerShutdown();
+  void onClose();
+
+  // Task: runs queued input until it is used up, blocked, handed off or closed.
+  void run() override;
+
+  // MetadumpSink: the metadump thread.
+  bool sendPaced(spool::Buffer&& payload, const std::atomic<bool>& stop) override;
+  void metadumpDone() override;
+
+  /// Queued input beyond which a parked connection stops reading.
+  static constexpr std::size_t kMaxQueuedInput = 4u << 20;
+
+ private:
+  enum class Stop : std::uint8_t { kDrained, kBlocked, kClosed, kMetadump };
+  struct Outcome {
+    Stop stop = Stop::kDrained;
+    std::size_t consumed = 0;
+    std::size_t want = 0;
+  };
+  enum class Flush : std::uint8_t { kSent, kBlocked, kClosed };
+
+  /// Runs the commands in `view` with the Session (runner only).
+  Outcome runCommands(std::string_view view, bool flush_at_end);
+  /// Sends out_ (runner only); parks it in held_ on backpressure.
+  Flush flush();
+  void runInline(spool::InputBuffer& input);
+  void queueLocked(spool::InputBuffer& input);
+  /// The runner lets go. @return true when it must go on instead (work
+  /// arrived and nothing blocks it); `close` is set when it must close.
+  bool releaseLocked(bool& close);
+  [[nodiscard]] bool hasWorkLocked() const noexcept { return !queue_.empty() || carry_pending_; }
+  void schedule();
+  /// Hands the session to the metadump thread (the last thing a runner
+  /// does). @return false when a dump is already running: BUSY was sent and
+  /// the caller is still the runner.
+  bool startMetadump();
+  void closeConnection() { conn_->close(); }
+
+  ServerContext& ctx_;
+  const spool::ConnectionPtr conn_;
+  WorkerPool* const pool_;  // non-owning; null in inline mode
+  MetadumpService& metadump_;
+
+  // Runner-owned.
+  Session session_;
+  Output out_;
+  std::string carry_;  // unparsed input left by the previous run (workers, or after a hand-off)
+
+  // Shared, under mutex_.
+  std::mutex mutex_;
+  std::condition_variable writable_cv_;
+  std::deque<spool::Buffer> queue_;
+  std::size_t queued_bytes_ = 0;
+  spool::Buffer held_;            // a refused response waiting for onWritable
+  bool busy_ = false;             // a runner owns the session
+  bool blocked_ = false;          // held_ is set
+  bool carry_pending_ = false;    // carry_ may hold complete commands
+  bool writable_pending_ = false; // onWritable came while nobody was parked
+  bool close_after_flush_ = false;
+  bool eof_ = false;
+  bool closed_ = false;
+  bool reading_paused_ = false;   // loop thread
+};
+
+}  // namespace spoold

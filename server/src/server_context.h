@@ -1,0 +1,66 @@
+// Everything the sessions of one server share.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "clock.h"
+#include "server_stats.h"
+#include "settings.h"
+#include "spool/stats.h"
+#include "store.h"
+
+namespace spoold {
+
+/// Counts a CAS attempt's outcome (cas_hits, cas_badval, cas_misses).
+inline void countCas(ServerStats& stats, StoreResult result) noexcept {
+  stats.add(result == StoreResult::kStored   ? Counter::kCasHits
+            : result == StoreResult::kExists ? Counter::kCasBadval
+                                             : Counter::kCasMisses);
+}
+
+/// Connection counts and the list `stats conns` prints. Thread-safe.
+class ConnectionRegistry {
+ public:
+  struct Entry {
+    std::string peer;
+    RelTime opened = 0;
+  };
+  void add(std::uint64_t id, std::string peer, RelTime now);
+  void remove(std::uint64_t id);
+  [[nodiscard]] std::uint64_t current() const noexcept { return current_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t total() const noexcept { return total_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t structures() const noexcept { return peak_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::map<std::uint64_t, Entry> snapshot() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::uint64_t, Entry> entries_;
+  std::atomic<std::uint64_t> current_{0};
+  std::atomic<std::uint64_t> total_{0};
+  std::atomic<std::uint64_t> peak_{0};
+};
+
+/// The shared state of a server: settings, clock, store and counters.
+/// Thread-safe: its members are.
+class ServerContext {
+ public:
+  explicit ServerContext(const Settings& s)
+      : settings(s), store(StoreLimits{s.memory_limit, s.item_size_max}, clock), verbosity(s.verbose) {}
+
+  const Settings settings;
+  Clock clock;
+  Store store;
+  ServerStats stats;
+  ConnectionRegistry connections;
+  std::atomic<int> verbosity;
+  /// The transport's per-loop counters; set by the server before it accepts.
+  std::function<std::vector<spool::LoopStats>()> transport_stats;
+};
+
+}  // namespace spoold

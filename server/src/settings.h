@@ -1,0 +1,41 @@
+// spoold's configuration, from memcached-style command-line flags.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace spoold {
+
+/// Where commands run.
+enum class ExecMode : std::uint8_t {
+  kInline,   ///< on the connection's loop thread, like memcached
+  kWorkers,  ///< on a worker pool; responses are sent from the worker thread
+};
+
+struct Settings {
+  std::uint16_t port = 11211;          ///< -p
+  std::string listen = "127.0.0.1";    ///< -l
+  unsigned threads = 4;                ///< -t: loop threads
+  std::size_t memory_limit = 64u << 20;///< -m (megabytes on the command line)
+  unsigned max_connections = 1024;     ///< -c
+  std::size_t item_size_max = 1u << 20;///< -I
+  int verbose = 0;                     ///< -v, -vv, -vvv
+  ExecMode exec = ExecMode::kInline;   ///< --exec
+  unsigned workers = 4;                ///< --workers
+  bool lru_crawler = true;             ///< -o no_lru_crawler turns it off
+  unsigned idle_timeout = 0;           ///< -o idle_timeout=<s>: close idle clients (0: never)
+  // TLS (-Z with -o ssl_*), as memcached.
+  bool tls = false;
+  std::string ssl_chain_cert;
+  std::string ssl_key;
+  std::string ssl_ca_cert;
+  int ssl_verify_mode = 0;       ///< 0 none, 1 request, 2 require, 3 once (= require)
+  std::string ssl_ciphers;       ///< TLS 1.2 cipher list, OpenSSL syntax
+  std::string ssl_min_version = "tlsv1.2";  ///< tlsv1.2 or tlsv1.3
+};
+
+/// The version spoold reports: the memcached protocol level it follows, then its own.
+inline constexpr const char* kVersion = "1.6.18-spoold-0.1.0";
+
+}  // namespace spoold

@@ -1,0 +1,39 @@
+#include "slab_classes.h"
+
+#include <algorithm>
+
+namespace spoold {
+namespace {
+constexpr double kGrowthFactor = 1.25;
+constexpr std::size_t kFirstChunk = 96;  // item header + 48-byte minimum
+constexpr std::size_t kAlign = 8;
+constexpr std::size_t kMaxClasses = 63;
+}  // namespace
+
+SlabClasses::SlabClasses(std::size_t item_size_max) {
+  const std::size_t chunk_max = std::max<std::size_t>(item_size_max / 2, kFirstChunk);
+  double size = kFirstChunk;
+  while (sizes_.size() < kMaxClasses - 1 && size < static_cast<double>(chunk_max) / kGrowthFactor) {
+    auto aligned = static_cast<std::size_t>(size);
+    if (aligned % kAlign != 0) {
+      aligned += kAlign - aligned % kAlign;
+    }
+    sizes_.push_back(aligned);
+    size = static_cast<double>(aligned) * kGrowthFactor;
+  }
+  sizes_.push_back(chunk_max);
+}
+
+std::uint8_t SlabClasses::classFor(std::size_t total_size) const noexcept {
+  const auto it = std::lower_bound(sizes_.begin(), sizes_.end(), total_size);
+  if (it == sizes_.end()) {
+    return static_cast<std::uint8_t>(sizes_.size());
+  }
+  return static_cast<std::uint8_t>(it - sizes_.begin() + 1);
+}
+
+std::size_t SlabClasses::chunkSize(std::uint8_t id) const noexcept {
+  return id >= 1 && id <= sizes_.size() ? sizes_[id - 1] : 0;
+}
+
+}  // namespace spoold

@@ -1,0 +1,190 @@
+#include "stats_report.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <fmt/format.h>
+
+namespace spoold {
+namespace {
+
+class Emitter {
+ public:
+  explicit Emitter(const StatSink& sink) : sink_(sink) {}
+  template <typename T>
+  void operator()(std::string_view name, const T& value) {
+    buffer_.clear();
+    fmt::format_to(std::back_inserter(buffer_), "{}", value);
+    sink_(name, std::string_view(buffer_.data(), buffer_.size()));
+  }
+
+ private:
+  const StatSink& sink_;
+  fmt::memory_buffer buffer_;
+};
+
+std::string rusage(bool user) {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  const timeval& tv = user ? usage.ru_utime : usage.ru_stime;
+  return fmt::format("{}.{:06}", tv.tv_sec, tv.tv_usec);
+}
+
+void emitCounters(ServerContext& ctx, Emitter& emit) {
+  const StoreCounters store = ctx.store.counters();
+  for (std::size_t i = 0; i < static_cast<std::size_t>(Counter::kCount); ++i) {
+    const auto counter = static_cast<Counter>(i);
+    emit(counterName(counter), ctx.stats.get(counter));
+    if (counter == Counter::kGetMisses) {
+      emit("get_expired", store.get_expired);
+      emit("get_flushed", store.get_flushed);
+    }
+  }
+  emit("auth_cmds", 0);
+  emit("auth_errors", 0);
+}
+
+void emitTransport(ServerContext& ctx, Emitter& emit) {
+  const spool::LoopStats t =
+      ctx.transport_stats ? spool::total(ctx.transport_stats()) : spool::LoopStats{};
+  emit("spool_loops", ctx.transport_stats ? ctx.transport_stats().size() : 0);
+  emit("spool_connections_open", t.connections_open);
+  emit("spool_connections_total", t.connections_total);
+  emit("spool_accept_errors", t.accept_errors);
+  emit("spool_bytes_in", t.bytes_in);
+  emit("spool_bytes_out", t.bytes_out);
+  emit("spool_messages_drained", t.messages_drained);
+  emit("spool_messages_direct", t.messages_direct);
+  emit("spool_wakeups_requested", t.wakeups_requested);
+  emit("spool_wakeups_served", t.wakeups_served);
+  emit("spool_drain_batches", t.drain_batches);
+  emit("spool_largest_batch", t.largest_batch);
+  emit("spool_backpressure_refusals", t.backpressure_refusals);
+  emit("spool_tls_handshakes", t.tls_handshakes);
+  emit("spool_tls_failures", t.tls_failures);
+}
+
+void emitGeneral(ServerContext& ctx, Emitter& emit) {
+  const RelTime now = ctx.clock.now();
+  const spool::LoopStats t =
+      ctx.transport_stats ? spool::total(ctx.transport_stats()) : spool::LoopStats{};
+  emit("pid", getpid());
+  emit("uptime", ctx.clock.uptime());
+  emit("time", ctx.clock.toUnix(now));
+  emit("version", kVersion);
+  emit("pointer_size", sizeof(void*) * 8);
+  emit("rusage_user", rusage(true));
+  emit("rusage_system", rusage(false));
+  emit("max_connections", ctx.settings.max_connections);
+  emit("curr_connections", ctx.connections.current());
+  emit("total_connections", ctx.connections.total());
+  emit("rejected_connections", t.connections_rejected);
+  emit("connection_structures", ctx.connections.structures());
+  emitCounters(ctx, emit);
+  emit("bytes_read", t.bytes_in);
+  emit("bytes_written", t.bytes_out);
+  emit("limit_maxbytes", ctx.settings.memory_limit);
+  emit("accepting_conns", 1);
+  emit("threads", ctx.settings.threads);
+  emit("worker_threads", ctx.settings.exec == ExecMode::kWorkers ? ctx.settings.workers : 0);
+  emit("exec_mode", ctx.settings.exec == ExecMode::kWorkers ? "workers" : "inline");
+  const StoreCounters store = ctx.store.counters();
+  emit("bytes", store.bytes);
+  emit("curr_items", store.curr_items);
+  emit("total_items", store.total_items);
+  emit("expired_unfetched", store.expired_unfetched);
+  emit("evicted_unfetched", store.evicted_unfetched);
+  emit("evictions", store.evictions);
+  emit("reclaimed", store.reclaimed);
+  emitTransport(ctx, emit);
+}
+
+void emitSettings(ServerContext& ctx, Emitter& emit) {
+  const Settings& s = ctx.settings;
+  emit("maxbytes", s.memory_limit);
+  emit("maxconns", s.max_connections);
+  emit("tcpport", s.port);
+  emit("udpport", 0);
+  emit("inter", s.listen);
+  emit("verbosity", ctx.verbosity.load());
+  emit("evictions", "on");
+  emit("growth_factor", "1.25");
+  emit("chunk_size", 48);
+  emit("num_threads", s.threads);
+  emit("cas_enabled", "yes");
+  emit("binding_protocol", "auto-negotiate");
+  emit("item_size_max", s.item_size_max);
+  emit("slab_chunk_max", ctx.store.slabClasses().chunkMax());
+  emit("lru_crawler", s.lru_crawler ? "yes" : "no");
+  emit("idle_timeout", s.idle_timeout);
+  emit("flush_enabled", "yes");
+  emit("dump_enabled", "yes");
+  emit("exec_mode", s.exec == ExecMode::kWorkers ? "workers" : "inline");
+  emit("worker_threads", s.exec == ExecMode::kWorkers ? s.workers : 0);
+  emit("ssl_enabled", s.tls ? "yes" : "no");
+  emit("ssl_chain_cert", s.ssl_chain_cert.empty() ? "(null)" : s.ssl_chain_cert);
+  emit("ssl_key", s.ssl_key.empty() ? "(null)" : s.ssl_key);
+  emit("ssl_verify_mode", s.ssl_verify_mode);
+  emit("ssl_ciphers", s.ssl_ciphers.empty() ? "NULL" : s.ssl_ciphers);
+  emit("ssl_ca_cert", s.ssl_ca_cert.empty() ? "NULL" : s.ssl_ca_cert);
+  emit("ssl_min_version", s.ssl_min_version);
+}
+
+void emitItems(ServerContext& ctx, Emitter& emit, bool slabs) {
+  const auto usage = ctx.store.classUsage();
+  const SlabClasses& classes = ctx.store.slabClasses();
+  const RelTime now = ctx.clock.now();
+  unsigned active = 0;
+  for (std::size_t id = 1; id < usage.size(); ++id) {
+    const Store::ClassUsage& u = usage[id];
+    if (u.items == 0) {
+      continue;
+    }
+    ++active;
+    const auto chunk = classes.chunkSize(static_cast<std::uint8_t>(id));
+    if (slabs) {
+      emit(fmt::format("{}:chunk_size", id), chunk);
+      emit(fmt::format("{}:used_chunks", id), u.items);
+    } else {
+      emit(fmt::format("items:{}:number", id), u.items);
+      emit(fmt::format("items:{}:age", id), u.oldest == 0 ? 0 : now - u.oldest);
+      emit(fmt::format("items:{}:mem_requested", id), u.bytes);
+    }
+  }
+  if (slabs) {
+    emit("active_slabs", active);
+    emit("total_malloced", ctx.store.counters().bytes);
+  }
+}
+
+void emitConns(ServerContext& ctx, Emitter& emit) {
+  const RelTime now = ctx.clock.now();
+  for (const auto& [id, entry] : ctx.connections.snapshot()) {
+    emit(fmt::format("{}:addr", id), "tcp:" + entry.peer);
+    emit(fmt::format("{}:state", id), "conn_parse_cmd");
+    emit(fmt::format("{}:secs_since_open", id), now - entry.opened);
+  }
+}
+
+}  // namespace
+
+bool reportStats(ServerContext& ctx, std::string_view group, const StatSink& sink) {
+  Emitter emit(sink);
+  if (group.empty()) {
+    emitGeneral(ctx, emit);
+  } else if (group == "settings") {
+    emitSettings(ctx, emit);
+  } else if (group == "items") {
+    emitItems(ctx, emit, false);
+  } else if (group == "slabs") {
+    emitItems(ctx, emit, true);
+  } else if (group == "conns") {
+    emitConns(ctx, emit);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace spoold

@@ -1,0 +1,391 @@
+#include "store.h"
+
+#include <cstring>
+#include <new>
+
+#include "numbers.h"
+
+namespace spoold {
+
+void ItemDeleter::operator()(Item* item) const noexcept {
+  item->~Item();
+  ::operator delete(item);
+}
+
+ItemPtr makeItem(std::string_view key, std::size_t value_size) {
+  void* raw = ::operator new(sizeof(Item) + key.size() + value_size);
+  ItemPtr item(new (raw) Item());
+  item->key_size = static_cast<std::uint32_t>(key.size());
+  item->value_size = static_cast<std::uint32_t>(value_size);
+  std::memcpy(reinterpret_cast<char*>(item.get() + 1), key.data(), key.size());
+  return item;
+}
+
+Store::Store(const StoreLimits& limits, const Clock& clock)
+    : limits_(limits), clock_(clock), slabs_(limits.item_size_max) {}
+
+Store::~Store() {
+  for (auto& shard : shards_) {
+    shard.table.clear();
+  }
+}
+
+Store::Shard& Store::shardFor(std::string_view key) noexcept {
+  // The table uses the hash's low bits; the shard comes from the high ones.
+  return shards_[(hashKey(key) >> 58) % kShards];
+}
+
+bool Store::isDead(const Item& item, RelTime now) const noexcept {
+  if (item.exptime != 0 && item.exptime <= now) {
+    return true;
+  }
+  const RelTime oldest_live = oldest_live_.load(std::memory_order_relaxed);
+  if (oldest_live == 0 || oldest_live > now) {
+    return false;
+  }
+  const std::uint64_t oldest_cas = oldest_cas_.load(std::memory_order_relaxed);
+  return item.time <= oldest_live || (oldest_cas != 0 && item.cas < oldest_cas);
+}
+
+Item* Store::findLive(Shard& shard, std::string_view key) {
+  Item* found = shard.table.find(key);
+  if (found == nullptr) {
+    return nullptr;
+  }
+  Item& item = *found;
+  const RelTime now = clock_.now();
+  if (!isDead(item, now)) {
+    return &item;
+  }
+  const bool expired = item.exptime != 0 && item.exptime <= now;
+  (expired ? get_expired_ : get_flushed_).fetch_add(1, std::memory_order_relaxed);
+  reclaimed_.fetch_add(1, std::memory_order_relaxed);
+  if (expired && !item.fetched) {
+    expired_unfetched_.fetch_add(1, std::memory_order_relaxed);
+  }
+  unlink(shard, item);
+  return nullptr;
+}
+
+void Store::lruRemove(Shard& shard, Item& item) noexcept {
+  (item.lru_prev ? item.lru_prev->lru_next : shard.lru_head) = item.lru_next;
+  (item.lru_next ? item.lru_next->lru_prev : shard.lru_tail) = item.lru_prev;
+  item.lru_prev = item.lru_next = nullptr;
+}
+
+void Store::lruPushFront(Shard& shard, Item& item) noexcept {
+  item.lru_prev = nullptr;
+  item.lru_next = shard.lru_head;
+  (shard.lru_head ? shard.lru_head->lru_prev : shard.lru_tail) = &item;
+  shard.lru_head = &item;
+}
+
+void Store::bump(Shard& shard, Item& item) noexcept {
+  item.fetched = true;
+  item.time = clock_.now();
+  if (shard.lru_head != &item) {
+    lruRemove(shard, item);
+    lruPushFront(shard, item);
+  }
+}
+
+void Store::link(Shard& shard, ItemPtr item) {
+  Item& ref = *item;
+  ref.time = clock_.now();
+  lruPushFront(shard, ref);
+  bytes_.fetch_add(ref.totalSize(), std::memory_order_relaxed);
+  curr_items_.fetch_add(1, std::memory_order_relaxed);
+  total_items_.fetch_add(1, std::memory_order_relaxed);
+  shard.table.insert(std::move(item));
+}
+
+void Store::replace(Shard& shard, Item& old_item, ItemPtr item) {
+  Item& ref = *item;
+  const ItemPtr old = shard.table.replace(old_item, std::move(item));
+  lruRemove(shard, *old);
+  bytes_.fetch_sub(old->totalSize(), std::memory_order_relaxed);
+  ref.time = clock_.now();
+  lruPushFront(shard, ref);
+  bytes_.fetch_add(ref.totalSize(), std::memory_order_relaxed);
+  total_items_.fetch_add(1, std::memory_order_relaxed);
+}
+
+ItemPtr Store::unlink(Shard& shard, Item& item) {
+  ItemPtr owned = shard.table.erase(item);
+  lruRemove(shard, *owned);
+  bytes_.fetch_sub(owned->totalSize(), std::memory_order_relaxed);
+  curr_items_.fetch_sub(1, std::memory_order_relaxed);
+  return owned;
+}
+
+bool Store::tooLarge(std::size_t key_size, std::size_t value_size,
+                     std::uint32_t flags) const noexcept {
+  return Item::totalSize(key_size, value_size, flags) > limits_.item_size_max;
+}
+
+ItemPtr Store::newItem(std::string_view key, std::size_t value_size, std::uint32_t flags,
+                       RelTime exptime) {
+  ItemPtr item = makeItem(key, value_size);
+  item->flags = flags;
+  item->exptime = exptime;
+  item->cas = nextCas();
+  item->slab_class = slabs_.classFor(item->totalSize());
+  return item;
+}
+
+StoreResult Store::store(StoreMode mode, std::string_view key, std::string_view value,
+                         std::uint32_t flags, RelTime exptime, std::uint64_t req_cas,
+                         std::uint64_t* cas_out) {
+  if (tooLarge(key.size(), value.size(), flags)) {
+    return StoreResult::kTooLarge;
+  }
+  if (Item::totalSize(key.size(), value.size(), flags) > limits_.memory_limit) {
+    return StoreResult::kNoMemory;
+  }
+  Shard& shard = shardFor(key);
+  StoreResult result;
+  {
+    std::lock_guard lock(shard.mutex);
+    Item* old = findLive(shard, key);
+    result = admitLocked(shard, mode, old, req_cas);
+    if (result == StoreResult::kStored) {
+      const Item* stored = mode == StoreMode::kAppend || mode == StoreMode::kPrepend
+                               ? concatenate(shard, *old, value, mode == StoreMode::kAppend)
+                               : write(shard, old, key, value, flags, exptime);
+      if (stored == nullptr) {
+        return StoreResult::kTooLarge;
+      }
+      if (cas_out != nullptr) {
+        *cas_out = stored->cas;
+      }
+    }
+  }
+  if (result == StoreResult::kStored) {
+    evictIfNeeded(shard);
+  }
+  return result;
+}
+
+StoreResult Store::admitLocked(Shard& shard, StoreMode mode, Item* old, std::uint64_t req_cas) {
+  switch (mode) {
+    case StoreMode::kAdd:
+      if (old != nullptr) {
+        bump(shard, *old);  // memcached refreshes the existing item
+        return StoreResult::kNotStored;
+      }
+      return StoreResult::kStored;
+    case StoreMode::kReplace:
+      return old == nullptr ? StoreResult::kNotStored : StoreResult::kStored;
+    case StoreMode::kCas:
+      if (old == nullptr) {
+        return StoreResult::kNotFound;
+      }
+      return old->cas == req_cas ? StoreResult::kStored : StoreResult::kExists;
+    case StoreMode::kAppend:
+    case StoreMode::kPrepend:
+      if (old == nullptr) {
+        return StoreResult::kNotStored;
+      }
+      return req_cas != 0 && old->cas != req_cas ? StoreResult::kExists : StoreResult::kStored;
+    case StoreMode::kSet:
+      return StoreResult::kStored;
+  }
+  return StoreResult::kNotStored;
+}
+
+Item* Store::write(Shard& shard, Item* old, std::string_view key, std::string_view value,
+                   std::uint32_t flags, RelTime exptime) {
+  if (old != nullptr && old->value_size == value.size()) {
+    // Same size: overwrite in place. No allocation, no hash-map surgery (the
+    // common case of a set workload); readers copy under this same lock.
+    bytes_.fetch_add(Item::totalSize(key.size(), value.size(), flags), std::memory_order_relaxed);
+    bytes_.fetch_sub(old->totalSize(), std::memory_order_relaxed);
+    old->flags = flags;
+    old->exptime = exptime;
+    old->cas = nextCas();
+    old->fetched = false;
+    old->stale = false;
+    old->token_sent = false;
+    old->slab_class = slabs_.classFor(old->totalSize());
+    if (!value.empty()) {
+      std::memcpy(old->mutableValue(), value.data(), value.size());
+    }
+    total_items_.fetch_add(1, std::memory_order_relaxed);
+    old->time = clock_.now();
+    if (shard.lru_head != old) {
+      lruRemove(shard, *old);
+      lruPushFront(shard, *old);
+    }
+    return old;
+  }
+  ItemPtr item = newItem(key, value.size(), flags, exptime);
+  if (!value.empty()) {
+    std::memcpy(item->mutableValue(), value.data(), value.size());
+  }
+  Item* stored = item.get();
+  if (old != nullptr) {
+    replace(shard, *old, std::move(item));
+  } else {
+    link(shard, std::move(item));
+  }
+  return stored;
+}
+
+Item* Store::concatenate(Shard& shard, Item& old_item, std::string_view added, bool append) {
+  const std::size_t size = old_item.value_size + added.size();
+  if (tooLarge(old_item.key_size, size, old_item.flags)) {
+    return nullptr;
+  }
+  ItemPtr item = newItem(old_item.key(), size, old_item.flags, old_item.exptime);
+  const std::string_view first = append ? old_item.value() : added;
+  const std::string_view second = append ? added : old_item.value();
+  std::memcpy(item->mutableValue(), first.data(), first.size());
+  std::memcpy(item->mutableValue() + first.size(), second.data(), second.size());
+  Item* stored = item.get();
+  replace(shard, old_item, std::move(item));
+  return stored;
+}
+
+DeleteResult Store::remove(std::string_view key, std::uint64_t req_cas) {
+  Shard& shard = shardFor(key);
+  std::lock_guard lock(shard.mutex);
+  Item* item = findLive(shard, key);
+  if (item == nullptr) {
+    return DeleteResult::kNotFound;
+  }
+  if (req_cas != 0 && item->cas != req_cas) {
+    return DeleteResult::kExists;
+  }
+  unlink(shard, *item);
+  return DeleteResult::kDeleted;
+}
+
+DeltaResult Store::delta(std::string_view key, bool incr, std::uint64_t amount,
+                         std::uint64_t req_cas, DeltaOutcome& out) {
+  Shard& shard = shardFor(key);
+  std::lock_guard lock(shard.mutex);
+  Item* item = findLive(shard, key);
+  if (item == nullptr) {
+    return DeltaResult::kNotFound;
+  }
+  if (req_cas != 0 && item->cas != req_cas) {
+    return DeltaResult::kExists;
+  }
+  std::uint64_t value = 0;
+  if (item->value_size == 0 || !parseU64(item->value(), value)) {
+    return DeltaResult::kNonNumeric;
+  }
+  value = incr ? value + amount : (amount > value ? 0 : value - amount);
+  char digits[24];
+  const auto length = static_cast<std::size_t>(formatU64(value, digits) - digits);
+  if (length <= item->value_size) {
+    // In place, padded with spaces: memcached keeps the value's length.
+    std::memcpy(item->mutableValue(), digits, length);
+    std::memset(item->mutableValue() + length, ' ', item->value_size - length);
+    item->cas = nextCas();
+    bump(shard, *item);
+  } else {
+    ItemPtr bigger = newItem(key, length, item->flags, item->exptime);
+    std::memcpy(bigger->mutableValue(), digits, length);
+    Item* fresh = bigger.get();
+    replace(shard, *item, std::move(bigger));
+    item = fresh;
+  }
+  out = DeltaOutcome{value, item->cas, item->exptime};
+  return DeltaResult::kOk;
+}
+
+bool Store::touch(std::string_view key, RelTime exptime) {
+  return lookup(key, LookupOptions{true, true, exptime}, [](Item&) {});
+}
+
+void Store::flushAll(RelTime when) {
+  const RelTime now = clock_.now();
+  const RelTime deadline = when != 0 ? when : now;
+  oldest_live_.store(deadline - 1, std::memory_order_relaxed);
+  if (deadline - 1 <= now) {
+    oldest_cas_.store(nextCas(), std::memory_order_relaxed);
+  }
+}
+
+void Store::evictIfNeeded(Shard& own) {
+  // Bounded: at most a few passes over the shards, one item at a time.
+  std::size_t budget = kShards * 4;
+  if (bytes_.load(std::memory_order_relaxed) <= limits_.memory_limit) {
+    return;
+  }
+  {
+    std::lock_guard lock(own.mutex);
+    while (bytes_.load(std::memory_order_relaxed) > limits_.memory_limit && budget > 0 &&
+           evictOne(own, own.lru_head)) {
+      --budget;
+    }
+  }
+  while (bytes_.load(std::memory_order_relaxed) > limits_.memory_limit && budget-- > 0) {
+    Shard& shard = shards_[evict_cursor_.fetch_add(1, std::memory_order_relaxed) % kShards];
+    std::lock_guard lock(shard.mutex);
+    evictOne(shard, nullptr);
+  }
+}
+
+bool Store::evictOne(Shard& shard, const Item* keep) {
+  Item* victim = shard.lru_tail;
+  if (victim == nullptr || victim == keep) {
+    return false;
+  }
+  const RelTime now = clock_.now();
+  if (isDead(*victim, now)) {
+    reclaimed_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    evictions_.fetch_add(1, std::memory_order_relaxed);
+    if (!victim->fetched) {
+      evicted_unfetched_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  unlink(shard, *victim);
+  return true;
+}
+
+void Store::forEachInShard(std::size_t index, const std::function<void(const Item&)>& fn) {
+  Shard& shard = shards_[index % kShards];
+  std::lock_guard lock(shard.mutex);
+  const RelTime now = clock_.now();
+  for (const Item* item = shard.lru_head; item != nullptr; item = item->lru_next) {
+    if (!isDead(*item, now)) {
+      fn(*item);
+    }
+  }
+}
+
+std::vector<Store::ClassUsage> Store::classUsage() {
+  std::vector<ClassUsage> usage(slabs_.count() + 1);
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    for (const Item* item = shard.lru_head; item != nullptr; item = item->lru_next) {
+      ClassUsage& u = usage[item->slab_class];
+      ++u.items;
+      u.bytes += item->totalSize();
+    }
+    if (const Item* tail = shard.lru_tail) {
+      ClassUsage& u = usage[tail->slab_class];
+      u.oldest = u.oldest == 0 ? tail->time : std::min(u.oldest, tail->time);
+    }
+  }
+  return usage;
+}
+
+StoreCounters Store::counters() const noexcept {
+  StoreCounters c;
+  c.curr_items = curr_items_.load(std::memory_order_relaxed);
+  c.total_items = total_items_.load(std::memory_order_relaxed);
+  c.bytes = bytes_.load(std::memory_order_relaxed);
+  c.evictions = evictions_.load(std::memory_order_relaxed);
+  c.reclaimed = reclaimed_.load(std::memory_order_relaxed);
+  c.expired_unfetched = expired_unfetched_.load(std::memory_order_relaxed);
+  c.evicted_unfetched = evicted_unfetched_.load(std::memory_order_relaxed);
+  c.get_expired = get_expired_.load(std::memory_order_relaxed);
+  c.get_flushed = get_flushed_.load(std::memory_order_relaxed);
+  return c;
+}
+
+}  // namespace spoold

@@ -1,0 +1,211 @@
+// The item store: a sharded hash table with a memory limit and LRU eviction.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "clock.h"
+#include "item.h"
+#include "item_table.h"
+#include "slab_classes.h"
+
+namespace spoold {
+
+enum class StoreMode : std::uint8_t { kSet, kAdd, kReplace, kAppend, kPrepend, kCas };
+enum class StoreResult : std::uint8_t { kStored, kNotStored, kExists, kNotFound, kTooLarge, kNoMemory };
+enum class DeleteResult : std::uint8_t { kDeleted, kNotFound, kExists };
+enum class DeltaResult : std::uint8_t { kOk, kNonNumeric, kNotFound, kExists };
+
+struct StoreLimits {
+  std::size_t memory_limit = 64u << 20;    ///< -m, bytes
+  std::size_t item_size_max = 1u << 20;    ///< -I, bytes (item header, key and value)
+};
+
+/// Counters of the store, memcached's names in the comments.
+struct StoreCounters {
+  std::uint64_t curr_items = 0;        ///< curr_items
+  std::uint64_t total_items = 0;       ///< total_items
+  std::uint64_t bytes = 0;             ///< bytes
+  std::uint64_t evictions = 0;         ///< evictions
+  std::uint64_t reclaimed = 0;         ///< reclaimed (expired items removed on access)
+  std::uint64_t expired_unfetched = 0; ///< expired_unfetched
+  std::uint64_t evicted_unfetched = 0; ///< evicted_unfetched
+  std::uint64_t get_expired = 0;       ///< get_expired
+  std::uint64_t get_flushed = 0;       ///< get_flushed
+};
+
+/// What a delta (incr/decr) produced.
+struct DeltaOutcome {
+  std::uint64_t value = 0;
+  std::uint64_t cas = 0;
+  RelTime exptime = 0;
+};
+
+/// Options of a lookup.
+struct LookupOptions {
+  bool bump = true;          ///< update the access time and the fetched flag afterwards
+  bool touch = false;        ///< set the expiration time to `exptime`
+  RelTime exptime = 0;
+};
+
+/// The cache. Thread-safe: every method may be called from any thread.
+///
+/// Keys hash to one of kShards shards, each a mutex, an ItemTable and an LRU
+/// list. Memory is accounted globally (memcached's item sizes); when a store
+/// pushes the total over the limit, least recently used items are evicted,
+/// starting with the storing shard's own LRU tail. Expired and flushed items
+/// are removed lazily when a lookup finds them.
+class Store {
+ public:
+  Store(const StoreLimits& limits, const Clock& clock);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  /// Looks `key` up; on a hit runs `fn(Item&)` under the shard's lock (it may
+  /// read the item and change its expiration time), then bumps the item.
+  /// @return true on a hit.
+  template <typename Fn>
+  bool lookup(std::string_view key, const LookupOptions& options, Fn&& fn) {
+    Shard& shard = shardFor(key);
+    std::lock_guard lock(shard.mutex);
+    Item* item = findLive(shard, key);
+    if (item == nullptr) {
+      return false;
+    }
+    if (options.touch) {
+      item->exptime = options.exptime;
+    }
+    fn(*item);
+    if (options.bump) {
+      bump(shard, *item);
+    }
+    return true;
+  }
+
+  /// lookup(), but a miss creates an empty item expiring at `exptime` first
+  /// (meta `N`, "vivify"); `fn(Item&, bool created)`.
+  template <typename Fn>
+  bool lookupOrCreate(std::string_view key, const LookupOptions& options, RelTime exptime, Fn&& fn) {
+    Shard& shard = shardFor(key);
+    bool created = false;
+    {
+      std::lock_guard lock(shard.mutex);
+      Item* item = findLive(shard, key);
+      if (item == nullptr) {
+        if (tooLarge(key.size(), 0, 0)) {
+          return false;
+        }
+        ItemPtr fresh = newItem(key, 0, 0, exptime);
+        item = fresh.get();
+        link(shard, std::move(fresh));
+        created = true;
+      } else if (options.touch) {
+        item->exptime = options.exptime;
+      }
+      fn(*item, created);
+      if (options.bump && !created) {
+        bump(shard, *item);
+      }
+    }
+    if (created) {
+      evictIfNeeded(shard);
+    }
+    return true;
+  }
+
+  /// Stores `value` under `key` following `mode`; `req_cas` is the CAS the
+  /// client sent (kCas; for kAppend/kPrepend a non-zero value must match).
+  /// On kStored, `*cas_out` receives the item's new CAS.
+  StoreResult store(StoreMode mode, std::string_view key, std::string_view value,
+                    std::uint32_t flags, RelTime exptime, std::uint64_t req_cas,
+                    std::uint64_t* cas_out = nullptr);
+  /// Deletes `key`; a non-zero `req_cas` must match.
+  DeleteResult remove(std::string_view key, std::uint64_t req_cas = 0);
+  /// incr/decr: the value must be a decimal number; incr wraps at 2^64, decr
+  /// stops at 0. A shorter result is padded with spaces, as memcached does.
+  DeltaResult delta(std::string_view key, bool incr, std::uint64_t amount, std::uint64_t req_cas,
+                    DeltaOutcome& out);
+  /// Sets the expiration time of `key`. @return false when missing.
+  bool touch(std::string_view key, RelTime exptime);
+  /// flush_all: items last touched before `when` (now when 0) become invalid at `when`.
+  void flushAll(RelTime when);
+
+  /// Would an item of this shape be refused as too large?
+  [[nodiscard]] bool tooLarge(std::size_t key_size, std::size_t value_size,
+                              std::uint32_t flags) const noexcept;
+  /// A new CAS value.
+  std::uint64_t nextCas() noexcept { return cas_counter_.fetch_add(1, std::memory_order_relaxed) + 1; }
+
+  /// Visits the live items of shard `index` under its lock (for metadump).
+  void forEachInShard(std::size_t index, const std::function<void(const Item&)>& fn);
+  static constexpr std::size_t kShards = 64;
+
+  [[nodiscard]] StoreCounters counters() const noexcept;
+  [[nodiscard]] const StoreLimits& limits() const noexcept { return limits_; }
+  [[nodiscard]] const SlabClasses& slabClasses() const noexcept { return slabs_; }
+  [[nodiscard]] const Clock& clock() const noexcept { return clock_; }
+  /// Items per slab class and their total size, for `stats items|slabs`.
+  struct ClassUsage {
+    std::uint64_t items = 0;
+    std::uint64_t bytes = 0;
+    RelTime oldest = 0;  ///< access time of the least recently used item
+  };
+  [[nodiscard]] std::vector<ClassUsage> classUsage();
+
+ private:
+  struct alignas(64) Shard {
+    std::mutex mutex;
+    ItemTable table;
+    Item* lru_head = nullptr;  // most recently used
+    Item* lru_tail = nullptr;  // next to evict
+  };
+
+  [[nodiscard]] Shard& shardFor(std::string_view key) noexcept;
+  Item* findLive(Shard& shard, std::string_view key);
+  [[nodiscard]] bool isDead(const Item& item, RelTime now) const noexcept;
+  void bump(Shard& shard, Item& item) noexcept;
+  void link(Shard& shard, ItemPtr item);
+  void replace(Shard& shard, Item& old_item, ItemPtr item);
+  ItemPtr unlink(Shard& shard, Item& item);
+  static void lruRemove(Shard& shard, Item& item) noexcept;
+  static void lruPushFront(Shard& shard, Item& item) noexcept;
+  [[nodiscard]] ItemPtr newItem(std::string_view key, std::size_t value_size, std::uint32_t flags,
+                                RelTime exptime);
+  /// Whether `mode` may store over `old` (null: missing): kStored or the refusal.
+  StoreResult admitLocked(Shard& shard, StoreMode mode, Item* old, std::uint64_t req_cas);
+  /// Stores the value over `old` (in place when the size matches) or anew.
+  Item* write(Shard& shard, Item* old, std::string_view key, std::string_view value,
+              std::uint32_t flags, RelTime exptime);
+  /// append/prepend. @return null when the result would be too large.
+  Item* concatenate(Shard& shard, Item& old_item, std::string_view added, bool append);
+  void evictIfNeeded(Shard& own);
+  bool evictOne(Shard& shard, const Item* keep);
+
+  const StoreLimits limits_;
+  const Clock& clock_;
+  const SlabClasses slabs_;
+  std::array<Shard, kShards> shards_;
+  std::atomic<std::uint64_t> cas_counter_{0};
+  std::atomic<std::size_t> bytes_{0};
+  std::atomic<RelTime> oldest_live_{0};
+  std::atomic<std::uint64_t> oldest_cas_{0};
+  std::atomic<std::size_t> evict_cursor_{0};
+
+  std::atomic<std::uint64_t> curr_items_{0};
+  std::atomic<std::uint64_t> total_items_{0};
+  std::atomic<std::uint64_t> evictions_{0};
+  std::atomic<std::uint64_t> reclaimed_{0};
+  std::atomic<std::uint64_t> expired_unfetched_{0};
+  std::atomic<std::uint64_t> evicted_unfetched_{0};
+  std::atomic<std::uint64_t> get_expired_{0};
+  std::atomic<std::uint64_t> get_flushed_{0};
+};
+
+}  // namespace spoold

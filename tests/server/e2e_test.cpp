@@ -1,0 +1,338 @@
+// spoold end to end over loopback TCP, in both execution modes.
+#include <catch2/catch.hpp>
+
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "binary_codec.h"
+#include "server_test_support.h"
+#include "test_pki.h"
+#include "test_support.h"
+
+namespace spoold::test {
+namespace {
+
+ExecMode modeUnderTest() {
+  return GENERATE(ExecMode::kInline, ExecMode::kWorkers);
+}
+
+const char* name(ExecMode mode) { return mode == ExecMode::kInline ? "inline" : "workers"; }
+
+std::uint64_t statNumber(std::uint16_t port, std::string_view stat) {
+  const std::string value = statValue(port, stat);
+  return value.empty() ? 0 : std::stoull(value);
+}
+
+/// Asks for `stat` until it exceeds `floor` (each ask is a round trip, so
+/// this paces itself), up to kTimeout.
+std::uint64_t waitForStatAbove(std::uint16_t port, std::string_view stat, std::uint64_t floor) {
+  const auto deadline = std::chrono::steady_clock::now() + kTimeout;
+  RawClient client(port);
+  std::uint64_t value = floor;
+  while (value <= floor && std::chrono::steady_clock::now() < deadline) {
+    const std::string stats = client.roundTrip("stats\r\n", "END\r\n");
+    const std::string key = "STAT " + std::string(stat) + " ";
+    const std::size_t at = stats.find(key);
+    REQUIRE(at != std::string::npos);
+    value = std::stoull(stats.substr(at + key.size()));
+  }
+  return value;
+}
+
+std::string setCommand(const std::string& key, const std::string& value, bool noreply = false) {
+  return "set " + key + " 0 0 " + std::to_string(value.size()) + (noreply ? " noreply" : "") + "\r\n" +
+         value + "\r\n";
+}
+
+std::string valueReply(const std::string& key, const std::string& value) {
+  return "VALUE " + key + " 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\nEND\r\n";
+}
+
+}  // namespace
+
+TEST_CASE("pipelined requests are answered in order", "[e2e]") {
+  const ExecMode mode = modeUnderTest();
+  INFO("exec=" << name(mode));
+  TestServer server(mode, TestServer::defaults(mode));
+  RawClient client(server.port());
+  std::string request;
+  std::string expected;
+  for (int i = 0; i < 500; ++i) {
+    const std::string key = "k" + std::to_string(i % 50);
+    const std::string value = "v" + std::to_string(i);
+    request += setCommand(key, value) + "get " + key + "\r\n";
+    expected += "STORED\r\n" + valueReply(key, value);
+  }
+  client.send(request);
+  CHECK(client.read(expected.size()) == expected);
+}
+
+TEST_CASE("commands split into one-byte segments", "[e2e]") {
+  const ExecMode mode = modeUnderTest();
+  INFO("exec=" << name(mode));
+  TestServer server(mode, TestServer::defaults(mode));
+  const std::string script = setCommand("seg", "segmented value") + "get seg\r\nincr nope 1\r\nmn\r\n";
+  const std::string expected = "STORED\r\n" + valueReply("seg", "segmented value") + "NOT_FOUND\r\nMN\r\n";
+  RawClient client(server.port());
+  client.sendInPieces(script, 1);
+  CHECK(client.read(expected.size()) == expected);
+}
+
+TEST_CASE("large values round-trip intact", "[e2e]") {
+  const ExecMode mode = modeUnderTest();
+  INFO("exec=" << name(mode));
+  TestServer server(mode, TestServer::defaults(mode));
+  RawClient client(server.port());
+  std::string value(900 * 1024, '\0');
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    value[i] = static_cast<char>('a' + (i * 7919) % 26);
+  }
+  client.sendInPieces(setCommand("big", value), 60000);
+  CHECK(client.readUntil("\r\n") == "STORED\r\n");
+  const std::string reply = client.roundTrip("get big\r\n", "END\r\n");
+  CHECK(reply == valueReply("big", value));
+}
+
+TEST_CASE("bad input gets memcached's errors and only its connection is closed", "[e2e]") {
+  const ExecMode mode = modeUnderTest();
+  INFO("exec=" << name(mode));
+  TestServer server(mode, TestServer::defaults(mode));
+  RawClient bystander(server.port());
+  CHECK(bystander.roundTrip("set keep 0 0 1\r\nk\r\n") == "STORED\r\n");
+
+  SECTION("errors that keep the connection") {
+    RawClient client(server.port());
+    CHECK(client.roundTrip("get " + std::string(251, 'k') + "\r\n") == "CLIENT_ERROR bad command line format\r\n");
+    CHECK(client.roundTrip("set a 0 0 -5\r\n") == "CLIENT_ERROR bad command line format\r\n");
+    CHECK(client.roundTrip("set a 0 0 xx\r\n") == "CLIENT_ERROR bad command line format\r\n");
+    CHECK(client.roundTrip("set a 0 0 2\r\nabcd\r\n", "ERROR\r\n") == "CLIENT_ERROR bad data chunk\r\nERROR\r\n");
+    const std::string big(1100 * 1024, 'x');
+    CHECK(client.roundTrip(setCommand("huge", big)) == "SERVER_ERROR object too large for cache\r\n");
+    CHECK(client.roundTrip("version\r\n").starts_with("VERSION "));
+  }
+  SECTION("a 1 MiB line without a newline") {
+    RawClient client(server.port());
+    client.send(std::string(1u << 20, 'x'));
+    client.readToEof();
+    CHECK(client.closed());
+  }
+  SECTION("a binary packet with a bad magic byte") {
+    RawClient client(server.port());
+    std::string noop(24, '\0');
+    noop[0] = static_cast<char>(binary::kRequestMagic);
+    noop[1] = static_cast<char>(binary::kNoop);
+    std::string bad = noop;
+    bad[0] = 0x42;
+    client.send(noop + bad + noop);  // the first byte chose binary; then a bad magic
+    const std::string reply = client.readToEof();
+    CHECK(client.closed());
+    CHECK(reply.size() == 24);  // the first NOOP's response only
+  }
+  SECTION("a binary packet with an absurd body length") {
+    RawClient client(server.port());
+    std::string packet(24, '\0');
+    packet[0] = static_cast<char>(binary::kRequestMagic);
+    packet[1] = static_cast<char>(binary::kSet);
+    packet[4] = 8;
+    binary::writeU32(0x7ffffff0u, packet.data() + 8);
+    client.send(packet);
+    const std::string reply = client.readToEof();
+    CHECK(client.closed());
+    CHECK(reply.ends_with("Invalid arguments"));
+  }
+  CHECK(bystander.roundTrip("get keep\r\n", "END\r\n") == valueReply("keep", "k"));
+}
+
+TEST_CASE("a client that does not read is held back by the send budget", "[e2e][backpressure]") {
+  const ExecMode mode = modeUnderTest();
+  INFO("exec=" << name(mode));
+  TestServer server(mode, TestServer::defaults(mode));
+  RawClient client(server.port(), "127.0.0.1", 4096);
+  const std::string value(512 * 1024, 'b');
+  CHECK(client.roundTrip(setCommand("bp", value)) == "STORED\r\n");
+  constexpr int kGets = 16;  // 8 MiB of responses, far past the 1 MiB budget
+  std::string request;
+  for (int i = 0; i < kGets; ++i) {
+    request += "get bp\r\n";
+  }
+  client.send(request);
+  // Nothing read yet: the server must be refusing sends rather than queueing 8 MiB.
+  CHECK(waitForStatAbove(server.port(), "spool_backpressure_refusals", 0) > 0);
+  const std::string one = valueReply("bp", value);
+  const std::string all = client.read(one.size() * kGets);
+  REQUIRE(all.size() == one.size() * kGets);
+  for (int i = 0; i < kGets; ++i) {
+    CHECK(all.compare(one.size() * static_cast<std::size_t>(i), one.size(), one) == 0);
+  }
+}
+
+TEST_CASE("lru_crawler metadump streams from the background thread at the reader's pace", "[e2e][metadump]") {
+  const ExecMode mode = modeUnderTest();
+  INFO("exec=" << name(mode));
+  TestServer server(mode, TestServer::defaults(mode));
+  RawClient client(server.port(), "127.0.0.1", 4096);
+  // '%' is percent-encoded in the dump, tripling each key: ~9 MiB of lines,
+  // more than the send budget plus whatever the kernel buffers absorb.
+  constexpr int kItems = 12000;
+  std::string sets;
+  for (int i = 0; i < kItems; ++i) {
+    sets += setCommand(std::string(240, '%') + std::to_string(i), "v", true);
+  }
+  client.send(sets);
+  CHECK(client.roundTrip("mn\r\n") == "MN\r\n");
+  const std::uint64_t refusals_before = statNumber(server.port(), "spool_backpressure_refusals");
+  client.send("lru_crawler metadump all\r\nversion\r\n");
+  // Let the dump run into the budget before reading anything.
+  CHECK(waitForStatAbove(server.port(), "spool_backpressure_refusals", refusals_before) > refusals_before);
+  {
+    // The crawler is held back by our reader; a second dump must wait its turn.
+    RawClient other(server.port());
+    other.send("lru_crawler metadump all\r\nversion\r\n");
+    const std::string reply = other.readUntilContains("VERSION ", "\r\n");
+    CHECK(reply.starts_with("BUSY currently processing crawler request\r\nVERSION "));
+  }
+  const std::string rest = client.readUntilContains("END\r\nVERSION ", "\r\n");
+  const std::size_t end = rest.find("END\r\n");
+  std::size_t lines = 0;
+  for (std::size_t at = rest.find("key="); at < end; at = rest.find("\nkey=", at + 1)) {
+    ++lines;
+  }
+  CHECK(lines == kItems);
+  CHECK(rest.find("exp=-1 la=") != std::string::npos);
+  CHECK(rest.substr(end + 5).starts_with("VERSION "));
+}
+
+TEST_CASE("the connection limit refuses like memcached", "[e2e]") {
+  const ExecMode mode = modeUnderTest();
+  Settings settings = TestServer::defaults(mode);
+  settings.max_connections = 2;
+  TestServer server(mode, settings);
+  RawClient first(server.port());
+  RawClient second(server.port());
+  CHECK(first.roundTrip("version\r\n").starts_with("VERSION"));
+  CHECK(second.roundTrip("version\r\n").starts_with("VERSION"));
+  RawClient third(server.port());
+  CHECK(third.readToEof() == "ERROR Too many open connections\r\n");
+  const std::string stats = first.roundTrip("stats\r\n", "END\r\n");
+  CHECK(stats.find("STAT rejected_connections 1\r\n") != std::string::npos);
+  CHECK(stats.find("STAT curr_connections 2\r\n") != std::string::npos);
+}
+
+TEST_CASE("TLS (-Z) serves memcached commands over spool's TLS listener", "[e2e][tls]") {
+  const ExecMode mode = modeUnderTest();
+  INFO("exec=" << name(mode));
+  const spool::test::TestPki& pki = spool::test::TestPki::get();
+  Settings settings = TestServer::defaults(mode);
+  settings.tls = true;
+  settings.ssl_chain_cert = pki.server_cert;
+  settings.ssl_key = pki.server_key;
+  TestServer server(mode, settings);
+
+  spool::test::RunningTransport client_side(1);
+  auto record = std::make_shared<spool::test::Watched<spool::test::Recording>>();
+  spool::ConnectOptions connect;
+  connect.port = server.port();
+  connect.tls = spool::test::clientTls();
+  auto conn = client_side->connect(connect, std::make_unique<spool::test::RecordingHandler>(record));
+  REQUIRE(record->waitUntil([](const auto& r) { return r.opened || r.closed; }));
+  REQUIRE(record->get().opened);
+  (void)conn->send(std::string_view(setCommand("secret", "over tls") + "get secret\r\n"));
+  const std::string expected = "STORED\r\n" + valueReply("secret", "over tls");
+  CHECK(record->waitUntil([&](const auto& r) { return r.data.size() >= expected.size(); }));
+  CHECK(record->get().data == expected);
+  conn->close();
+
+  RawClient plain(server.port());  // a client that does not speak TLS gets nowhere
+  plain.send("version\r\n");
+  CHECK(plain.readToEof().find("VERSION") == std::string::npos);
+}
+
+TEST_CASE("idle_timeout (-o) closes a client that stays silent", "[e2e]") {
+  Settings settings = TestServer::defaults(ExecMode::kInline);
+  settings.idle_timeout = 1;
+  TestServer server(ExecMode::kInline, settings);
+  RawClient client(server.port());
+  CHECK(client.roundTrip("version\r\n").starts_with("VERSION"));
+  client.readToEof();  // nothing more is sent: the server gives up after a second
+  CHECK(client.closed());
+}
+
+TEST_CASE("responses in flight still arrive after the client half-closes", "[e2e]") {
+  const ExecMode mode = modeUnderTest();
+  INFO("exec=" << name(mode));
+  TestServer server(mode, TestServer::defaults(mode));
+  RawClient client(server.port());
+  std::string request;
+  std::string expected;
+  for (int i = 0; i < 2000; ++i) {
+    request += "set h" + std::to_string(i) + " 0 0 1\r\nx\r\nget h" + std::to_string(i) + "\r\n";
+    expected += "STORED\r\n" + valueReply("h" + std::to_string(i), "x");
+  }
+  client.send(request);
+  client.shutdownWrite();
+  CHECK(client.readToEof() == expected);
+  CHECK(client.closed());
+}
+
+TEST_CASE("many clients on many threads", "[e2e][concurrency]") {
+  const ExecMode mode = modeUnderTest();
+  INFO("exec=" << name(mode));
+  TestServer server(mode, TestServer::defaults(mode));
+  std::vector<std::thread> threads;
+  std::vector<int> failures(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::optional<RawClient> connection;
+      try {
+        connection.emplace(server.port());
+      } catch (const std::exception&) {
+        ++failures[static_cast<std::size_t>(t)];
+        return;
+      }
+      RawClient& client = *connection;
+      for (int i = 0; i < 200; ++i) {
+        const std::string key = "t" + std::to_string(t) + "_" + std::to_string(i % 20);
+        const std::string value = std::to_string(i * 31 + t);
+        if (client.roundTrip(setCommand(key, value)) != "STORED\r\n" ||
+            client.roundTrip("get " + key + "\r\n", "END\r\n") != valueReply(key, value) ||
+            client.roundTrip("incr ctr 1\r\n").empty()) {
+          ++failures[static_cast<std::size_t>(t)];
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) {
+    thread.join();
+  }
+  CHECK(failures == std::vector<int>(4, 0));
+}
+
+TEST_CASE("stats uses memcached's names plus spool's counters", "[e2e][stats]") {
+  const ExecMode mode = modeUnderTest();
+  INFO("exec=" << name(mode));
+  TestServer server(mode, TestServer::defaults(mode));
+  RawClient client(server.port());
+  client.roundTrip(setCommand("s", "1"));
+  client.roundTrip("get s nope\r\n", "END\r\n");
+  const std::string stats = client.roundTrip("stats\r\n", "END\r\n");
+  for (const char* key : {"pid", "uptime", "curr_connections", "total_connections", "cmd_get", "cmd_set",
+                          "get_hits", "get_misses", "bytes_read", "bytes_written", "limit_maxbytes", "threads",
+                          "curr_items", "evictions", "spool_wakeups_requested", "spool_messages_drained"}) {
+    INFO(key);
+    CHECK(stats.find(std::string("STAT ") + key + " ") != std::string::npos);
+  }
+  CHECK(stats.find("STAT get_hits 1\r\n") != std::string::npos);
+  CHECK(stats.find("STAT get_misses 1\r\n") != std::string::npos);
+  CHECK(stats.find("STAT curr_items 1\r\n") != std::string::npos);
+  for (const char* group : {"settings", "items", "slabs", "conns"}) {
+    CHECK(client.roundTrip(std::string("stats ") + group + "\r\n", "END\r\n").ends_with("END\r\n"));
+  }
+  // Workers send from their own threads, through the loops' inboxes.
+  if (mode == ExecMode::kWorkers) {
+    CHECK(statNumber(server.port(), "spool_messages_drained") > 0);
+  }
+}
+
+}  // namespace spoold::test

@@ -1,0 +1,365 @@
+// The protocol engines and the store, without sockets.
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <sstream>
+#include <string>
+
+#include "binary_codec.h"
+#include "binary_packets.h"
+#include "item_table.h"
+#include "numbers.h"
+#include "options.h"
+#include "server_context.h"
+#include "session.h"
+#include "text_parser.h"
+
+namespace spoold {
+namespace {
+
+/// Feeds `input` to a session as a connection would (unconsumed bytes stay
+/// at the front), `piece` bytes at a time, and returns everything it wrote.
+struct Harness {
+  explicit Harness(Settings settings = {}) : ctx(settings), session(ctx) {}
+
+  std::string feed(std::string_view input, std::size_t piece = 0) {
+    if (piece == 0) {
+      piece = input.size();
+    }
+    std::string out_text;
+    for (std::size_t i = 0; i < input.size() && !closed; i += piece) {
+      pending.append(input.substr(i, piece));
+      drain(out_text);
+    }
+    return out_text;
+  }
+
+  void drain(std::string& out_text) {
+    for (;;) {
+      Output out;
+      const Session::Result r = session.process(pending, out);
+      out_text.append(out.view());
+      pending.erase(0, r.consumed);
+      if (r.action == Action::kClose) {
+        closed = true;
+        action = r.action;
+        return;
+      }
+      if (r.action == Action::kMetadump) {
+        action = r.action;
+      }
+      if (r.need_more || pending.empty()) {
+        return;
+      }
+    }
+  }
+
+  ServerContext ctx;
+  Session session;
+  std::string pending;
+  bool closed = false;
+  Action action = Action::kNone;
+};
+
+std::string binaryRequest(std::uint8_t opcode, std::string_view key = {}, std::string_view value = {},
+                          std::string_view extras = {}) {
+  return test::binaryPacket(opcode, key, value, extras);
+}
+
+std::string setExtras(std::uint32_t flags, std::uint32_t exptime) { return test::u32s({flags, exptime}); }
+
+}  // namespace
+
+TEST_CASE("tokenizer splits on spaces with memcached's token limit", "[server][parser]") {
+  const Tokens t = tokenize("get  a b ");
+  REQUIRE(t.count == 3);
+  CHECK(t[0] == "get");
+  CHECK(t[2] == "b");
+  CHECK(t.rest.empty());
+  std::string many = "get";
+  for (int i = 0; i < 30; ++i) {
+    many += " k" + std::to_string(i);
+  }
+  const Tokens m = tokenize(many);
+  CHECK(m.count == Tokens::kMaxTokens - 1);
+  CHECK(m.rest.starts_with("k22"));
+  CHECK(tokenize("set a 0 0 1 noreply").lastIsNoreply());
+}
+
+TEST_CASE("numbers follow memcached's safe_strto* rules", "[server][parser]") {
+  std::uint32_t u32 = 0;
+  std::int32_t i32 = 0;
+  std::uint64_t u64 = 0;
+  CHECK(parseU32("99999999999", u32));  // accepted and truncated, as on 64-bit memcached
+  CHECK_FALSE(parseU32("-1", u32));
+  CHECK_FALSE(parseU32("12abc", u32));
+  CHECK(parseI32("-5", i32));
+  CHECK(i32 == -5);
+  CHECK_FALSE(parseI32("2147483648", i32));
+  CHECK_FALSE(parseU64("18446744073709551616", u64));
+  CHECK(parseU64("18446744073709551615", u64));
+  CHECK(parseU64("7 ", u64));  // trailing space: incr of a padded value
+  CHECK_FALSE(parseU64("", u64));
+}
+
+TEST_CASE("text protocol: storage and retrieval", "[server][text]") {
+  Harness h;
+  CHECK(h.feed("set a 5 0 3\r\nabc\r\nget a b\r\n") == "STORED\r\nVALUE a 5 3\r\nabc\r\nEND\r\n");
+  CHECK(h.feed("add a 0 0 1\r\nx\r\nreplace zz 0 0 1\r\nx\r\n") == "NOT_STORED\r\nNOT_STORED\r\n");
+  CHECK(h.feed("append a 0 0 1\r\nd\r\nprepend a 0 0 1\r\n_\r\nget a\r\n") ==
+        "STORED\r\nSTORED\r\nVALUE a 5 5\r\n_abcd\r\nEND\r\n");
+  const std::string gets = h.feed("gets a\r\n");
+  const std::string cas = gets.substr(std::string_view("VALUE a 5 5 ").size(),
+                                      gets.find("\r\n") - std::string_view("VALUE a 5 5 ").size());
+  CHECK(h.feed("cas a 0 0 1 " + cas + "\r\nz\r\ncas a 0 0 1 " + cas + "\r\nz\r\n") == "STORED\r\nEXISTS\r\n");
+  CHECK(h.feed("cas nokey 0 0 1 1\r\nz\r\n") == "NOT_FOUND\r\n");
+  CHECK(h.feed("set q 0 0 1 noreply\r\nq\r\ndelete q noreply\r\nget q\r\n") == "END\r\n");
+}
+
+TEST_CASE("text protocol: arithmetic, touch, delete, flush", "[server][text]") {
+  Harness h;
+  CHECK(h.feed("set n 0 0 2\r\n10\r\ndecr n 1\r\nget n\r\n") == "STORED\r\n9\r\nVALUE n 0 2\r\n9 \r\nEND\r\n");
+  CHECK(h.feed("incr n 18446744073709551615\r\n") == "8\r\n");  // wraps at 2^64
+  CHECK(h.feed("decr n 100\r\n") == "0\r\n");
+  CHECK(h.feed("incr nokey 1\r\nincr n x\r\n") == "NOT_FOUND\r\nCLIENT_ERROR invalid numeric delta argument\r\n");
+  CHECK(h.feed("set s 0 0 1\r\nx\r\nincr s 1\r\n") ==
+        "STORED\r\nCLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
+  CHECK(h.feed("touch n 100\r\ntouch zz 1\r\n") == "TOUCHED\r\nNOT_FOUND\r\n");
+  CHECK(h.feed("delete n\r\ndelete n\r\ndelete n 5\r\n") ==
+        "DELETED\r\nNOT_FOUND\r\nCLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n");
+  CHECK(h.feed("flush_all\r\nget s\r\nflush_all x\r\n") == "OK\r\nEND\r\nCLIENT_ERROR invalid exptime argument\r\n");
+}
+
+TEST_CASE("text protocol: errors match memcached", "[server][text]") {
+  Harness h;
+  const std::string long_key(251, 'k');
+  CHECK(h.feed("bogus\r\nget\r\nset a 0\r\n") == "ERROR\r\nERROR\r\nERROR\r\n");
+  CHECK(h.feed("set a 0 0 -1\r\nset a 0 0 abc\r\n") ==
+        "CLIENT_ERROR bad command line format\r\nCLIENT_ERROR bad command line format\r\n");
+  CHECK(h.feed("get " + long_key + "\r\n") == "CLIENT_ERROR bad command line format\r\n");
+  CHECK(h.feed("set " + long_key + " 0 0 1\r\nx\r\n") == "CLIENT_ERROR bad command line format\r\nERROR\r\n");
+  SECTION("a value longer than announced") {
+    CHECK(h.feed("set a 0 0 2\r\nxyz\r\nget a\r\n") == "CLIENT_ERROR bad data chunk\r\nERROR\r\nEND\r\n");
+  }
+  SECTION("a value over the item size limit is refused and skipped without buffering it") {
+    const std::string big(2u << 20, 'x');
+    CHECK(h.feed("set big 0 0 " + std::to_string(big.size()) + "\r\n" + big + "\r\nget big\r\n", 4096) ==
+          "SERVER_ERROR object too large for cache\r\nEND\r\n");
+    CHECK(h.pending.empty());
+  }
+  SECTION("a long line without a newline closes the connection unless it is a get") {
+    h.feed(std::string(1u << 20, 'x'));
+    CHECK(h.action == Action::kClose);
+    Harness g;
+    g.feed("get " + std::string(8000, 'k'));
+    CHECK_FALSE(g.closed);
+  }
+  SECTION("quit closes") {
+    h.feed("quit\r\n");
+    CHECK(h.action == Action::kClose);
+  }
+}
+
+TEST_CASE("text protocol: any segmentation gives the same bytes", "[server][text]") {
+  const std::string script =
+      "set a 0 0 5\r\nhello\r\nget a\r\nincr x 1\r\nset x 0 0 1\r\n1\r\nincr x 41\r\n"
+      "mg a v t f\r\nms b 3 T0\r\nabc\r\nmn\r\ngets nope a\r\n";
+  Harness whole;
+  const std::string expected = whole.feed(script);
+  for (const std::size_t piece : {1u, 2u, 3u, 7u, 64u}) {
+    Harness split;
+    CHECK(split.feed(script, piece) == expected);
+  }
+}
+
+TEST_CASE("meta commands", "[server][meta]") {
+  Harness h;
+  CHECK(h.feed("ms k 2 F7 T0\r\nhi\r\nmg k v f s k O123\r\n") == "HD\r\nVA 2 f7 s2 kk O123\r\nhi\r\n");
+  CHECK(h.feed("mg nokey v\r\nmg nokey v q\r\nmn\r\n") == "EN\r\nMN\r\n");
+  CHECK(h.feed("ms k 1 MA\r\n!\r\nmg k v\r\n") == "HD\r\nVA 3\r\nhi!\r\n");
+  CHECK(h.feed("ms k 1 ME\r\nx\r\nms zz 1 MR\r\nx\r\nms k 1 Mx\r\nx\r\n") ==
+        "NS\r\nNS\r\nCLIENT_ERROR invalid mode for ms M token\r\n");
+  CHECK(h.feed("md k q\r\nmd k\r\nmd k q\r\n") == "NF\r\nNF\r\n");
+  CHECK(h.feed("ma c\r\nma c N0 J10 v\r\nma c D5 v\r\nma c MD D100 v\r\n") ==
+        "NF\r\nVA 2\r\n10\r\nVA 2\r\n15\r\nVA 1\r\n0\r\n");
+  CHECK(h.feed("mg k zz\r\nmg k v v\r\nmg\r\n") ==
+        "CLIENT_ERROR invalid flag\r\nCLIENT_ERROR duplicate flag\r\nERROR\r\n");
+  SECTION("base64 keys") {
+    CHECK(h.feed("ms Zm9v 1 b\r\nx\r\nmg foo v\r\nmg Zm9v b k v\r\n") == "HD\r\nVA 1\r\nx\r\nVA 1 kZm9v b\r\nx\r\n");
+  }
+  SECTION("vivify and win tokens") {
+    CHECK(h.feed("mg new N30 v t\r\nmg new N30 v\r\n") == "VA 0 t30 W\r\n\r\nVA 0 Z\r\n\r\n");
+  }
+}
+
+TEST_CASE("binary protocol", "[server][binary]") {
+  Harness h;
+  using namespace binary;
+  std::string out = h.feed(binaryRequest(kSet, "k", "v", setExtras(9, 0)) + binaryRequest(kGetK, "k") +
+                           binaryRequest(kGetQ, "nokey") + binaryRequest(kNoop));
+  REQUIRE(out.size() == 24 + (24 + 4 + 1 + 1) + 24);
+  Header set = decodeHeader(out);
+  CHECK(out[0] == static_cast<char>(kResponseMagic));
+  CHECK(set.vbucket == kSuccess);  // the status field of a response
+  CHECK(set.cas != 0);
+  const std::string_view get = std::string_view(out).substr(24);
+  CHECK(get[1] == static_cast<char>(kGetK));
+  CHECK(readU32(get.data() + 24) == 9);
+  CHECK(get.substr(28, 2) == "kv");
+  CHECK(decodeHeader(std::string_view(out).substr(54)).opcode == kNoop);
+
+  SECTION("errors carry memcached's messages") {
+    out = h.feed(binaryRequest(kAdd, "k", "v", setExtras(0, 0)) + binaryRequest(kGet, "zz"));
+    CHECK(out.substr(24, 20) == "Data exists for key.");
+    CHECK(out.substr(68) == "Not found");
+  }
+  SECTION("a bad magic byte drops the connection") {
+    std::string bad = binaryRequest(kNoop);
+    h.feed(bad);
+    bad[0] = 0x42;
+    h.feed(bad);
+    CHECK(h.action == Action::kClose);
+  }
+  SECTION("an absurd body length closes instead of swallowing") {
+    std::string bad = binaryRequest(kSet, "k", "", setExtras(0, 0));
+    writeU32(0xfffffff0u, bad.data() + 8);
+    h.feed(bad);
+    CHECK(h.action == Action::kClose);
+  }
+  SECTION("a key over 250 bytes is invalid") {
+    out = h.feed(binaryRequest(kGet, std::string(251, 'k')));
+    CHECK(out.substr(24) == "Invalid arguments");
+    CHECK(h.action == Action::kClose);
+  }
+}
+
+TEST_CASE("store: LRU eviction keeps memory under the limit", "[server][store]") {
+  Clock clock;
+  Store store(StoreLimits{1u << 20, 64u << 10}, clock);
+  const std::string value(1000, 'v');
+  for (int i = 0; i < 3000; ++i) {
+    REQUIRE(store.store(StoreMode::kSet, "key" + std::to_string(i), value, 0, 0, 0) == StoreResult::kStored);
+  }
+  const StoreCounters c = store.counters();
+  CHECK(c.bytes <= (1u << 20));
+  CHECK(c.evictions > 0);
+  CHECK(store.lookup("key2999", {}, [](Item&) {}));
+  CHECK_FALSE(store.lookup("key0", {}, [](Item&) {}));
+  CHECK(store.store(StoreMode::kSet, "big", std::string(70u << 10, 'x'), 0, 0, 0) == StoreResult::kTooLarge);
+}
+
+TEST_CASE("item table: inserts, finds, replaces and erases like a map", "[server][store]") {
+  ItemTable table;
+  std::map<std::string, const Item*> reference;
+  std::uint64_t x = 88172645463325252ull;
+  const auto next = [&x] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  for (int round = 0; round < 20000; ++round) {
+    const std::string key = "k" + std::to_string(next() % 3000);
+    Item* found = table.find(key);
+    const auto it = reference.find(key);
+    REQUIRE((found != nullptr) == (it != reference.end()));
+    switch (next() % 3) {
+      case 0:
+        if (found == nullptr) {
+          ItemPtr item = makeItem(key, 0);
+          reference[key] = item.get();
+          table.insert(std::move(item));
+        }
+        break;
+      case 1:
+        if (found != nullptr) {
+          ItemPtr fresh = makeItem(key, 1);
+          reference[key] = fresh.get();
+          CHECK(table.replace(*found, std::move(fresh)).get() == found);
+        }
+        break;
+      default:
+        if (found != nullptr) {
+          CHECK(table.erase(*found).get() == found);
+          reference.erase(key);
+        }
+        break;
+    }
+    REQUIRE(table.size() == reference.size());
+  }
+  for (const auto& [key, item] : reference) {
+    REQUIRE(table.find(key) == item);
+  }
+}
+
+TEST_CASE("store: expiration and delayed flush follow the clock", "[server][store]") {
+  Clock clock;
+  Store store(StoreLimits{}, clock);
+  store.store(StoreMode::kSet, "short", "x", 0, clock.toRelative(10), 0);
+  store.store(StoreMode::kSet, "forever", "x", 0, 0, 0);
+  store.store(StoreMode::kSet, "absolute", "x", 0, clock.toRelative(clock.toUnix(clock.now()) + 100), 0);
+  store.store(StoreMode::kSet, "past", "x", 0, clock.toRelative(-1), 0);
+  CHECK_FALSE(store.lookup("past", {}, [](Item&) {}));
+  clock.advance(11);
+  CHECK_FALSE(store.lookup("short", {}, [](Item&) {}));
+  CHECK(store.lookup("absolute", {}, [](Item&) {}));
+  store.flushAll(clock.toRelative(5));
+  CHECK(store.lookup("forever", {}, [](Item&) {}));
+  clock.advance(6);
+  CHECK_FALSE(store.lookup("forever", {}, [](Item&) {}));
+  CHECK_FALSE(store.lookup("absolute", {}, [](Item&) {}));
+  CHECK(store.counters().get_flushed == 2);
+}
+
+TEST_CASE("metadump class lists", "[server][parser]") {
+  MetadumpRequest request;
+  CHECK(parseMetadumpClasses("all", 40, request));
+  CHECK(request.all);
+  CHECK(parseMetadumpClasses("1,2,3", 40, request));
+  CHECK(request.classes.size() == 3);
+  CHECK_FALSE(parseMetadumpClasses("0", 40, request));
+  CHECK_FALSE(parseMetadumpClasses("41", 40, request));
+  CHECK_FALSE(parseMetadumpClasses("x", 40, request));
+}
+
+TEST_CASE("command line follows memcached's flags", "[server][options]") {
+  std::ostringstream out;
+  std::ostringstream err;
+  const auto parse = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "spoold");
+    std::vector<char*> argv;
+    for (auto& a : args) {
+      argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    return parseCommandLine(static_cast<int>(args.size()), argv.data(), out, err);
+  };
+  const CommandLine ok = parse({"-p", "12345", "-l", "::1", "-t", "3", "-m", "128", "-c", "10", "-I", "2m",
+                                "-U", "0", "-vv", "--exec=workers", "--workers", "5"});
+  REQUIRE(ok.run);
+  CHECK(ok.settings.port == 12345);
+  CHECK(ok.settings.memory_limit == (128u << 20));
+  CHECK(ok.settings.item_size_max == (2u << 20));
+  CHECK(ok.settings.verbose == 2);
+  CHECK(ok.settings.exec == ExecMode::kWorkers);
+  CHECK(ok.settings.workers == 5);
+  CHECK(parse({"-o", "idle_timeout=30,no_lru_crawler"}).settings.idle_timeout == 30);
+  CHECK(parse({"-o", "idle_timeout=x"}).exit_code == 2);
+  CHECK(parse({"--bogus"}).exit_code == 2);
+  CHECK(parse({"-p"}).exit_code == 2);
+  CHECK(parse({"-t", "x"}).exit_code == 2);
+  CHECK(parse({"-U", "11211"}).exit_code == 2);
+  CHECK(parse({"-Z"}).exit_code == 2);  // TLS needs a certificate and a key
+  CHECK(err.str().find("-Z needs") != std::string::npos);
+  const CommandLine tls = parse({"-Z", "-o", "ssl_chain_cert=a.pem,ssl_key=b.pem,ssl_verify_mode=2,ssl_min_version=tlsv1.3"});
+  REQUIRE(tls.run);
+  CHECK(tls.settings.tls);
+  CHECK(tls.settings.ssl_verify_mode == 2);
+  CHECK(tls.settings.ssl_min_version == "tlsv1.3");
+  CHECK(parse({"-o", "ssl_verify_mode=7"}).exit_code == 2);
+  const CommandLine help = parse({"-h"});
+  CHECK((!help.run && help.exit_code == 0));
+  CHECK(out.str().find("--exec=inline|workers") != std::string::npos);
+}
+
+}  // namespace spoold

@@ -1,0 +1,369 @@
+#include "server_test_support.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+extern char** environ;
+
+namespace spoold::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int remainingMs(Clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return left.count() > 0 ? static_cast<int>(left.count()) : 0;
+}
+
+int connectTo(const std::string& host, std::uint16_t port, int receive_buffer = 0) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return -1;
+  }
+  if (receive_buffer > 0) {
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  ::inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return fd;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// RawClient
+
+RawClient::RawClient(std::uint16_t port, const std::string& host, int receive_buffer)
+    : fd_(connectTo(host, port, receive_buffer)) {
+  // No Catch2 macro here: clients also run on the tests' own threads.
+  if (fd_ < 0) {
+    throw std::runtime_error("connect to " + host + ":" + std::to_string(port) + ": " + std::strerror(errno));
+  }
+}
+
+RawClient::~RawClient() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
+}
+
+void RawClient::send(std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return;  // the server closed: the reads will tell
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void RawClient::sendInPieces(std::string_view bytes, std::size_t piece) {
+  for (std::size_t i = 0; i < bytes.size(); i += piece) {
+    send(bytes.substr(i, piece));
+  }
+}
+
+bool RawClient::readSome(std::string& into, Clock::time_point deadline) {
+  pollfd pfd{fd_, POLLIN, 0};
+  const int ready = ::poll(&pfd, 1, remainingMs(deadline));
+  if (ready <= 0) {
+    return false;
+  }
+  char buffer[65536];
+  const ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
+  if (n <= 0) {
+    closed_ = true;
+    return false;
+  }
+  into.append(buffer, static_cast<std::size_t>(n));
+  return true;
+}
+
+std::string RawClient::read(std::size_t n, std::chrono::milliseconds limit) {
+  std::string data;
+  const auto deadline = Clock::now() + limit;
+  while (data.size() < n && readSome(data, deadline)) {
+  }
+  return data;
+}
+
+std::string RawClient::readUntil(std::string_view suffix, std::chrono::milliseconds limit) {
+  std::string data;
+  const auto deadline = Clock::now() + limit;
+  while (!std::string_view(data).ends_with(suffix) && readSome(data, deadline)) {
+  }
+  return data;
+}
+
+std::string RawClient::readUntilContains(std::string_view needle, std::string_view suffix,
+                                         std::chrono::milliseconds limit) {
+  std::string data;
+  const auto deadline = Clock::now() + limit;
+  std::size_t at = std::string::npos;
+  std::size_t searched = 0;  // only new bytes are searched: dumps run to megabytes
+  const auto done = [&] {
+    if (at == std::string::npos) {
+      at = data.find(needle, searched > needle.size() ? searched - needle.size() : 0);
+      searched = data.size();
+    }
+    return at != std::string::npos && std::string_view(data).substr(at + needle.size()).ends_with(suffix);
+  };
+  while (!done() && readSome(data, deadline)) {
+  }
+  return data;
+}
+
+std::string RawClient::readToEof(std::chrono::milliseconds limit) {
+  std::string data;
+  const auto deadline = Clock::now() + limit;
+  while (readSome(data, deadline)) {
+  }
+  return data;
+}
+
+std::string RawClient::roundTrip(std::string_view request, std::string_view terminator) {
+  send(request);
+  return readUntil(terminator);
+}
+
+void RawClient::shutdownWrite() { ::shutdown(fd_, SHUT_WR); }
+
+// ---------------------------------------------------------------------------
+// TestServer
+
+Settings TestServer::defaults(ExecMode mode) {
+  Settings s;
+  s.port = 0;
+  s.threads = 2;
+  s.exec = mode;
+  s.workers = 2;
+  s.memory_limit = 64u << 20;
+  return s;
+}
+
+TestServer::TestServer(ExecMode mode, Settings settings) {
+  settings.exec = mode;
+  settings.port = 0;
+  server_ = std::make_unique<Server>(settings);
+  server_->start();
+}
+
+TestServer::~TestServer() { server_->stop(); }
+
+// ---------------------------------------------------------------------------
+// ChildProcess
+
+ChildProcess::ChildProcess(const std::vector<std::string>& argv) {
+  int pipe_fds[2];
+  REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  // The test binary may block signals (sigwait in main): the child starts clean.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  std::vector<char*> args;
+  for (const auto& a : argv) {
+    args.push_back(const_cast<char*>(a.c_str()));
+  }
+  args.push_back(nullptr);
+  const int rc = ::posix_spawnp(&pid_, args[0], &actions, &attr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  ::close(pipe_fds[1]);
+  out_fd_ = pipe_fds[0];
+  INFO("spawn " << argv[0] << ": " << std::strerror(rc));
+  REQUIRE(rc == 0);
+  pid_fd_ = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+}
+
+ChildProcess::~ChildProcess() {
+  if (!status_) {
+    signal(SIGKILL);
+    wait(kTimeout);
+  }
+  if (out_fd_ >= 0) {
+    ::close(out_fd_);
+  }
+  if (pid_fd_ >= 0) {
+    ::close(pid_fd_);
+  }
+}
+
+bool ChildProcess::pump(Clock::time_point deadline) {
+  pollfd pfd{out_fd_, POLLIN, 0};
+  if (::poll(&pfd, 1, remainingMs(deadline)) <= 0) {
+    return false;
+  }
+  char buffer[4096];
+  const ssize_t n = ::read(out_fd_, buffer, sizeof(buffer));
+  if (n <= 0) {
+    return false;
+  }
+  output_.append(buffer, static_cast<std::size_t>(n));
+  return true;
+}
+
+bool ChildProcess::waitForOutput(std::string_view needle, std::chrono::milliseconds limit) {
+  const auto deadline = Clock::now() + limit;
+  while (output_.find(needle) == std::string::npos) {
+    if (!pump(deadline)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string ChildProcess::waitForLine(std::string_view prefix, std::chrono::milliseconds limit) {
+  const auto deadline = Clock::now() + limit;
+  for (;;) {
+    const std::size_t at = output_.find(prefix);
+    const std::size_t end = at == std::string::npos ? at : output_.find('\n', at);
+    if (end != std::string::npos) {
+      return output_.substr(at, end - at);
+    }
+    if (!pump(deadline)) {
+      return {};
+    }
+  }
+}
+
+int ChildProcess::wait(std::chrono::milliseconds limit) {
+  const auto deadline = Clock::now() + limit;
+  while (!status_) {
+    // Drain the output so a chatty child never blocks on a full pipe.
+    pollfd pfds[2] = {{out_fd_, POLLIN, 0}, {pid_fd_, POLLIN, 0}};
+    const int ready = ::poll(pfds, pid_fd_ >= 0 ? 2 : 1, std::min(remainingMs(deadline), 100));
+    if (ready > 0 && (pfds[0].revents & (POLLIN | POLLHUP))) {
+      pump(Clock::now());
+    }
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      status_ = status;
+      break;
+    }
+    if (remainingMs(deadline) == 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
+      status_ = status;
+      FAIL("child " << pid_ << " did not exit in time; output:\n" << output_);
+    }
+  }
+  while (pump(Clock::now())) {
+  }
+  return WIFEXITED(*status_) ? WEXITSTATUS(*status_) : 128 + WTERMSIG(*status_);
+}
+
+void ChildProcess::signal(int sig) {
+  if (!status_) {
+    ::kill(pid_, sig);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Peers
+
+std::string requireProgram(const std::string& program, const std::string& package) {
+  const char* path = std::getenv("PATH");
+  // nutcracker lives in /usr/sbin, which a non-root PATH may lack.
+  const std::string all = std::string(path != nullptr ? path : "/usr/bin:/bin") + ":/usr/sbin:/sbin";
+  std::string_view rest = all;
+  while (!rest.empty()) {
+    const std::size_t colon = rest.find(':');
+    const std::filesystem::path candidate = std::filesystem::path(std::string(rest.substr(0, colon))) / program;
+    if (::access(candidate.c_str(), X_OK) == 0) {
+      return candidate.string();
+    }
+    rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
+  }
+  FAIL("'" << program << "' is not installed: apt-get install " << package
+           << " (scripts/install-deps.sh installs every peer these tests need)");
+  return {};
+}
+
+std::uint16_t freePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  socklen_t length = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool waitForListener(std::uint16_t port, std::chrono::milliseconds limit) {
+  // An external program gives no readiness signal: try to connect, backing
+  // off on a poll() timeout, within the limit.
+  const auto deadline = Clock::now() + limit;
+  int backoff_ms = 5;
+  while (Clock::now() < deadline) {
+    const int fd = connectTo("127.0.0.1", port);
+    if (fd >= 0) {
+      ::close(fd);
+      return true;
+    }
+    ::poll(nullptr, 0, backoff_ms);
+    backoff_ms = std::min(backoff_ms * 2, 100);
+  }
+  return false;
+}
+
+Memcached::Memcached(std::vector<std::string> extra_args) {
+  const std::string binary = requireProgram("memcached", "memcached");
+  port_ = freePort();
+  std::vector<std::string> argv{binary, "-u", "root", "-l", "127.0.0.1", "-p", std::to_string(port_), "-U", "0", "-t", "2"};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  process_ = std::make_unique<ChildProcess>(argv);
+  INFO("memcached output: " << process_->output());
+  REQUIRE(waitForListener(port_));
+}
+
+std::string statValue(std::uint16_t port, std::string_view name) {
+  RawClient client(port);
+  const std::string stats = client.roundTrip("stats\r\n", "END\r\n");
+  const std::string key = "STAT " + std::string(name) + " ";
+  const std::size_t at = stats.find(key);
+  if (at == std::string::npos) {
+    return {};
+  }
+  const std::size_t start = at + key.size();
+  return stats.substr(start, stats.find("\r\n", start) - start);
+}
+
+}  // namespace spoold::test

@@ -1,0 +1,75 @@
+// The spoold executable itself: flags, exit codes, signals.
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <string>
+
+#include "server_test_support.h"
+
+namespace spoold::test {
+namespace {
+
+/// Starts spoold on a free port (-p 0) and reads the port it announces.
+struct RunningSpoold {
+  explicit RunningSpoold(std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv{SPOOLD_BINARY, "-p", "0", "-v", "-t", "2"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    process = std::make_unique<ChildProcess>(argv);
+    const std::string line = process->waitForLine("spoold ");
+    INFO(process->output());
+    const std::size_t colon = line.rfind(':');
+    REQUIRE(line.find("listening on ") != std::string::npos);
+    REQUIRE(colon != std::string::npos);
+    port = static_cast<std::uint16_t>(std::stoi(line.substr(colon + 1)));
+  }
+  std::unique_ptr<ChildProcess> process;
+  std::uint16_t port = 0;
+};
+
+}  // namespace
+
+TEST_CASE("spoold -h and -V exit 0, bad flags print usage and exit 2", "[binary]") {
+  ChildProcess help({SPOOLD_BINARY, "-h"});
+  CHECK(help.wait() == 0);
+  CHECK(help.output().find("-p, --port") != std::string::npos);
+  ChildProcess version({SPOOLD_BINARY, "-V"});
+  CHECK(version.wait() == 0);
+  CHECK(version.output().starts_with("spoold 1.6"));
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {SPOOLD_BINARY, "--no-such-flag"}, {SPOOLD_BINARY, "-p", "notaport"}, {SPOOLD_BINARY, "-U", "11211"},
+           {SPOOLD_BINARY, "-Z"}, {SPOOLD_BINARY, "-o", "ssl_verify_mode=x"}}) {
+    ChildProcess child(bad);
+    INFO(bad[1]);
+    CHECK(child.wait() == 2);
+    CHECK(child.output().find("spoold") != std::string::npos);
+  }
+}
+
+TEST_CASE("a TLS certificate that cannot be loaded stops spoold with exit 1", "[binary]") {
+  ChildProcess child({SPOOLD_BINARY, "-p", "0", "-Z", "-o", "ssl_chain_cert=/nonexistent/cert.pem,ssl_key=/nonexistent/key.pem"});
+  CHECK(child.wait() == 1);
+  CHECK(child.output().find("cert.pem") != std::string::npos);
+}
+
+TEST_CASE("SIGTERM and SIGINT stop spoold cleanly with exit 0", "[binary]") {
+  const int sig = GENERATE(SIGTERM, SIGINT);
+  const std::string mode = GENERATE(std::string("--exec=inline"), std::string("--exec=workers"));
+  RunningSpoold spoold({mode});
+  {
+    RawClient client(spoold.port);
+    CHECK(client.roundTrip("set k 0 0 2\r\nhi\r\n") == "STORED\r\n");
+    CHECK(client.roundTrip("get k\r\n", "END\r\n") == "VALUE k 0 2\r\nhi\r\nEND\r\n");
+    std::string request;
+    for (int i = 0; i < 1000; ++i) {
+      request += "get k\r\n";
+    }
+    client.send(request);
+    CHECK(client.read(1).size() > 0);  // the server is answering the pipeline
+    spoold.process->signal(sig);
+    const std::string rest = client.readToEof();
+    CHECK(client.closed());
+  }
+  CHECK(spoold.process->wait() == 0);
+}
+
+}  // namespace spoold::test
