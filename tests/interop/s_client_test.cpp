@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 #include <signal.h>
 
-#include "subprocess.h"
+#include "child_process.h"
 #include "test_pki.h"
 #include "test_support.h"
 
@@ -31,7 +31,7 @@ class EchoServer {
   [[nodiscard]] int port() const { return port_; }
 
  private:
-  Subprocess process_;
+  ChildProcess process_;
   int port_ = 0;
 };
 
@@ -51,7 +51,7 @@ std::vector<std::string> sClient(int port, const std::string& version, bool with
 TEST_CASE("openssl s_client exchanges data with the example server", "[interop][tls]") {
   const std::string version = GENERATE(as<std::string>{}, "-tls1_2", "-tls1_3");
   EchoServer server("none");
-  Subprocess client(sClient(server.port(), version, false));
+  ChildProcess client(sClient(server.port(), version, false), /*with_stdin=*/true);
   client.write("hello over " + version + "\n");
   INFO(client.output());
   CHECK(client.waitForOutput("hello over " + version + "\n", 20s));
@@ -63,7 +63,7 @@ TEST_CASE("with client verification required, s_client needs the right certifica
   const std::string version = GENERATE(as<std::string>{}, "-tls1_2", "-tls1_3");
   EchoServer server("required");
   SECTION("with the client certificate") {
-    Subprocess client(sClient(server.port(), version, true));
+    ChildProcess client(sClient(server.port(), version, true), /*with_stdin=*/true);
     client.write("verified\n");
     INFO(client.output());
     CHECK(client.waitForOutput("verified\n", 20s));
@@ -71,7 +71,7 @@ TEST_CASE("with client verification required, s_client needs the right certifica
     CHECK(client.wait(20s) == 0);
   }
   SECTION("without one") {
-    Subprocess client(sClient(server.port(), version, false));
+    ChildProcess client(sClient(server.port(), version, false), /*with_stdin=*/true);
     client.write("refused\n");
     const int code = client.wait(20s);
     INFO(client.output());

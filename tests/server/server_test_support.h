@@ -12,10 +12,13 @@
 #include <string_view>
 #include <vector>
 
+#include "child_process.h"
 #include "server.h"
 #include "settings.h"
 
 namespace spoold::test {
+
+using spool::test::ChildProcess;
 
 using namespace std::chrono_literals;
 
@@ -78,36 +81,6 @@ class TestServer {
   std::unique_ptr<Server> server_;
 };
 
-/// A child process with stdout and stderr captured in one pipe.
-class ChildProcess {
- public:
-  /// Starts `argv[0]` (looked up in PATH). Fails the test when it cannot.
-  explicit ChildProcess(const std::vector<std::string>& argv);
-  ~ChildProcess();
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-
-  /// Reads the output until it contains `needle` (or the child exits).
-  bool waitForOutput(std::string_view needle, std::chrono::milliseconds limit = kTimeout);
-  /// Reads the output until a whole line starting with `prefix` is there;
-  /// returns that line (empty on timeout or exit).
-  std::string waitForLine(std::string_view prefix, std::chrono::milliseconds limit = kTimeout);
-  /// Waits for the exit; kills it after `limit`. @return the exit code, or
-  /// 128 + signal.
-  int wait(std::chrono::milliseconds limit = kTimeout);
-  void signal(int sig);
-  [[nodiscard]] const std::string& output() const noexcept { return output_; }
-  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
-
- private:
-  bool pump(std::chrono::steady_clock::time_point deadline);
-
-  pid_t pid_ = -1;
-  int out_fd_ = -1;
-  int pid_fd_ = -1;
-  std::optional<int> status_;
-  std::string output_;
-};
 
 /// The absolute path of `program` in PATH; fails the test with a clear
 /// message when it is not installed (CI installs every peer).

@@ -1,8 +1,0 @@
-#!/usr/bin/env bash
-# Installs what is missing, builds, and starts spoold on 127.0.0.1:11211 like
-# memcached (arguments go to spoold, e.g. --exec=workers --workers 4 -p 11311).
-# Ctrl-C stops it.
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-"$root/scripts/build.sh"
-exec "${SPOOL_BUILD_DIR:-$root/build}/server/spoold" "$@"
