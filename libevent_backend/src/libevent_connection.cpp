@@ -156,6 +156,14 @@ std::size_t LibeventConnection::retire(std::size_t size) noexcept {
   return accepted - std::min(accepted, retired);
 }
 
+void LibeventConnection::runInLoop(std::function<void()> fn) {
+  loop_->runInLoop([fn = std::move(fn)](bool cancelled) {
+    if (!cancelled) {
+      fn();
+    }
+  });
+}
+
 bool LibeventConnection::isOpen() const noexcept {
   return !closing_.load(std::memory_order_acquire);
 }

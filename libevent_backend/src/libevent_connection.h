@@ -46,6 +46,7 @@ class LibeventConnection final : public Connection {
   [[nodiscard]] SendResult send(Buffer&& payload) override;
   using Connection::send;
   void close(CloseMode mode, std::string_view reason) override;
+  void runInLoop(std::function<void()> fn) override;
   [[nodiscard]] bool isOpen() const noexcept override;
   [[nodiscard]] std::uint64_t id() const noexcept override { return id_; }
   [[nodiscard]] const std::string& peerAddress() const noexcept override { return peer_; }

@@ -208,3 +208,46 @@ TEST_CASE("a loop-thread send does not overtake a queued send that happened befo
   const auto stats = total(server->stats());
   CHECK(stats.messages_direct > 0);  // the fast path was exercised
 }
+
+TEST_CASE("runInLoop runs on the loop thread, ordered like a send", "[conformance][ordering][tls]") {
+  RunningTransport server(2);
+  RunningTransport clients(1);
+  auto state = std::make_shared<Watched<OrderState>>();
+  const AcceptLog targets = acceptTargets(*server, *clients, 1, [&] {
+    return std::make_unique<OrderChecker>(state, true);
+  });
+  ConnectionPtr conn = targets.connections[0];
+  std::atomic<int> on_loop{0};
+  std::thread worker([&] {
+    for (std::uint32_t round = 0; round < 2'000; ++round) {
+      (void)conn->send(frame(0, round));
+      // The task sends from the loop thread (the direct path when the inbox
+      // is empty): it must still come after the send queued just before it.
+      conn->runInLoop([conn, round, &on_loop] {
+        on_loop += conn->inLoopThread() ? 1 : 0;
+        conn->pauseReading();  // a loop-only method: asserts the thread
+        conn->resumeReading();
+        (void)conn->send(frame(1, round));
+      });
+    }
+  });
+  worker.join();
+  REQUIRE(state->waitUntil([](const OrderState& s) { return s.frames == 4'000; }));
+  CHECK(on_loop == 2'000);
+  // Frame (1, r) was sent by a task queued after frame (0, r): when it
+  // arrives, at least r + 1 frames of producer 0 must have arrived.
+  const OrderState s = state->get();
+  std::uint32_t zeros = 0;
+  std::uint32_t ones = 0;
+  std::uint64_t early = 0;
+  for (const auto producer : s.producers_in_order) {
+    if (producer == 0) {
+      ++zeros;
+    } else {
+      early += zeros > ones ? 0 : 1;
+      ++ones;
+    }
+  }
+  CHECK(early == 0);
+  CHECK(s.errors == 0);
+}

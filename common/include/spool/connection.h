@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,6 +73,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// ordered like a send: payloads sent before it (by the calling thread, or
   /// happening-before it) are flushed by a graceful close.
   virtual void close(CloseMode mode = CloseMode::kGraceful, std::string_view reason = {}) = 0;
+
+  /// Runs `fn` on this connection's loop thread, where loop-only methods
+  /// (pauseReading(), resumeReading(), ...) may be called. Thread-safe:
+  /// ordered like a send (after every send and task the calling thread issued
+  /// before). If the transport stops first, `fn` is destroyed without running.
+  /// Costs one allocation: for control, not for per-message work.
+  virtual void runInLoop(std::function<void()> fn) = 0;
 
   /// True until close() is called or the connection fails. Thread-safe.
   [[nodiscard]] virtual bool isOpen() const noexcept = 0;
