@@ -9,30 +9,12 @@
 using namespace spool;
 using namespace spool::test;
 
-namespace {
-
-/// Counts what arrives; the test aborts the connection once enough came.
-class CountingClient final : public ConnectionHandler {
- public:
-  explicit CountingClient(std::shared_ptr<Watched<std::uint64_t>> received) : received_(std::move(received)) {}
-  void onData(Connection&, InputBuffer& input) override {
-    const std::size_t n = input.size();
-    input.consume(n);
-    received_->update([n](std::uint64_t& total) { total += n; });
-  }
-
- private:
-  std::shared_ptr<Watched<std::uint64_t>> received_;
-};
-
-}  // namespace
-
 TEST_CASE("a peer reset mid-stream closes only its connection", "[conformance][disconnect][tls]") {
   RunningTransport server(2);
   RunningTransport clients(1);
   auto received = std::make_shared<Watched<std::uint64_t>>(0);
   const AcceptLog target = acceptTargets(*server, *clients, 1, [&] {
-    return std::make_unique<CountingClient>(received);
+    return std::make_unique<ByteCounter>(received);
   });
   auto echo_listener = server->listen(serverOptions(), [] { return std::make_unique<EchoHandler>(); });
 

@@ -22,43 +22,6 @@ using namespace spool;
 using namespace spool::test;
 using spool::libevent::testing::locksTakenByThisThread;
 
-namespace {
-
-/// Counts received bytes into a Watched total shared by all connections.
-class ByteSink final : public ConnectionHandler {
- public:
-  explicit ByteSink(std::shared_ptr<Watched<std::uint64_t>> total) : total_(std::move(total)) {}
-  void onData(Connection&, InputBuffer& input) override {
-    const std::size_t n = input.size();
-    input.consume(n);
-    total_->update([n](std::uint64_t& t) { t += n; });
-  }
-
- private:
-  std::shared_ptr<Watched<std::uint64_t>> total_;
-};
-
-/// Server-side handler that announces onWritable() to blocked producers.
-class ProducerTarget final : public ConnectionHandler {
- public:
-  explicit ProducerTarget(std::shared_ptr<Watched<AcceptLog>> log) : log_(std::move(log)) {}
-  void onOpen(Connection& conn) override {
-    log_->update([&](AcceptLog& l) {
-      l.connections.push_back(conn.ptr());
-      l.recordings.push_back(writable_);
-    });
-  }
-  void onData(Connection&, InputBuffer& input) override { input.consume(input.size()); }
-  void onWritable(Connection&) override {
-    writable_->update([](Recording& r) { ++r.writable_calls; });
-  }
-
- private:
-  std::shared_ptr<Watched<AcceptLog>> log_;
-  RecordingPtr writable_ = std::make_shared<Watched<Recording>>();
-};
-
-}  // namespace
 
 TEST_CASE("producer threads take zero libevent locks while sending", "[locks][concurrency]") {
   // Plain TCP, then TLS: SSL_write must stay inside the loop's bufferevent.
@@ -80,7 +43,7 @@ TEST_CASE("producer threads take zero libevent locks while sending", "[locks][co
     listen_options.tls = serverTls();
   }
   auto listener = transport->listen(listen_options, [accepted] {
-    return std::make_unique<ProducerTarget>(accepted);
+    return std::make_unique<TargetHandler>(accepted);
   });
   auto received = std::make_shared<Watched<std::uint64_t>>(0);
   std::vector<ConnectionPtr> clients;
@@ -90,7 +53,7 @@ TEST_CASE("producer threads take zero libevent locks while sending", "[locks][co
     if (tls) {
       options.tls = clientTls();
     }
-    clients.push_back(transport->connect(options, std::make_unique<ByteSink>(received)));
+    clients.push_back(transport->connect(options, std::make_unique<ByteCounter>(received)));
   }
   REQUIRE(accepted->waitUntil([](const AcceptLog& l) { return l.connections.size() == kConnections; }));
   const AcceptLog targets = accepted->get();

@@ -76,6 +76,12 @@ void recordClose(Watched<Recording>& record, const CloseReason& reason) {
 
 void RecordingHandler::onClose(Connection&, const CloseReason& reason) { recordClose(*record_, reason); }
 
+void ByteCounter::onData(Connection&, InputBuffer& input) {
+  const std::size_t n = input.size();
+  input.consume(n);
+  total_->update([n](std::uint64_t& total) { total += n; });
+}
+
 void EchoHandler::onData(Connection& conn, InputBuffer& input) {
   if (pending_) {
     return;  // still waiting for onWritable

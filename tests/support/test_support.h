@@ -93,6 +93,17 @@ class RecordingHandler : public ConnectionHandler {
   bool echo_;
 };
 
+/// Discards what arrives, adding its size to a total shared by any number
+/// of connections.
+class ByteCounter : public ConnectionHandler {
+ public:
+  explicit ByteCounter(std::shared_ptr<Watched<std::uint64_t>> total) : total_(std::move(total)) {}
+  void onData(Connection& conn, InputBuffer& input) override;
+
+ private:
+  std::shared_ptr<Watched<std::uint64_t>> total_;
+};
+
 /// Echoes everything back, honouring backpressure: when a send is refused
 /// it keeps the payload, stops reading, and resumes on onWritable().
 class EchoHandler : public ConnectionHandler {
