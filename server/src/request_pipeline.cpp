@@ -44,26 +44,75 @@ void RequestPipeline::queueLocked(spool::InputBuffer& input) {
   }
   queue_.push_back(input.take(n));
   queued_bytes_ += n;
-  if (blocked_ && queued_bytes_ >= kMaxQueuedInput && !reading_paused_) {
-    // Parked on a client that does not read: stop reading it too. onWritable
-    // (which must follow the refusal) resumes.
+  raiseQueuedInputPeak();
+  if (queued_bytes_ >= ctx_.settings.queued_input_limit && !reading_paused_) {
+    // The runner is behind (slow commands, a parked response, a metadump):
+    // let TCP push back on the client. Whoever shrinks the queue resumes.
     reading_paused_ = true;
     conn_->pauseReading();
   }
 }
 
+void RequestPipeline::raiseQueuedInputPeak() noexcept {
+  std::size_t peak = ctx_.queued_input_peak.load(std::memory_order_relaxed);
+  while (queued_bytes_ > peak &&
+         !ctx_.queued_input_peak.compare_exchange_weak(peak, queued_bytes_, std::memory_order_relaxed)) {
+  }
+}
+
+bool RequestPipeline::popLocked(spool::Buffer& chunk) {
+  chunk = std::move(queue_.front());
+  queue_.pop_front();
+  queued_bytes_ -= chunk.size();
+  if (!reading_paused_ || resume_posted_ || queued_bytes_ > ctx_.settings.queued_input_limit / 4) {
+    return false;
+  }
+  resume_posted_ = true;
+  return true;
+}
+
+void RequestPipeline::resumeReadingSoon() {
+  if (conn_->inLoopThread()) {
+    resumeReadingInLoop();
+  } else {
+    conn_->runInLoop([self = shared_from_this()] { self->resumeReadingInLoop(); });
+  }
+}
+
+void RequestPipeline::resumeReadingInLoop() {
+  std::lock_guard lock(mutex_);
+  resume_posted_ = false;
+  // The queue may have grown again meanwhile: then the next pop resumes.
+  if (reading_paused_ && !closed_ && queued_bytes_ <= ctx_.settings.queued_input_limit / 4) {
+    reading_paused_ = false;
+    conn_->resumeReading();
+  }
+}
+
 void RequestPipeline::runInline(spool::InputBuffer& input) {
+  bool queued = false;
   {
     std::lock_guard lock(mutex_);
     if (closed_) {
       input.consume(input.size());
       return;
     }
-    if (busy_ || blocked_ || hasWorkLocked()) {
+    if (busy_ || blocked_) {
       queueLocked(input);
       return;
     }
     busy_ = true;
+    if (hasWorkLocked() || !carry_.empty()) {
+      // A runner that drained the queue may have left the start of a command
+      // in carry_ (no runner now, so reading it is safe): the new bytes
+      // continue it and must go through run(), which prepends carry_.
+      queueLocked(input);
+      queued = true;
+    }
+  }
+  if (queued) {
+    run();
+    return;
   }
   // The common path: parse straight out of the socket's input buffer.
   const Outcome outcome = runCommands(input.text(input.size()), true);
@@ -138,10 +187,6 @@ void RequestPipeline::onWritable() {
       closed_ = true;
       return;
     }
-    if (reading_paused_) {
-      reading_paused_ = false;
-      conn_->resumeReading();
-    }
     if (close_after_flush_) {
       close = true;
     } else if (!busy_) {
@@ -201,6 +246,7 @@ void RequestPipeline::run() {
   for (;;) {
     spool::Buffer chunk;
     bool more = false;
+    bool resume = false;
     {
       std::lock_guard lock(mutex_);
       bool close = false;
@@ -212,12 +258,13 @@ void RequestPipeline::run() {
         return;
       }
       if (!queue_.empty()) {
-        chunk = std::move(queue_.front());
-        queue_.pop_front();
-        queued_bytes_ -= chunk.size();
+        resume = popLocked(chunk);
       }
       carry_pending_ = false;
       more = !queue_.empty();
+    }
+    if (resume) {
+      resumeReadingSoon();
     }
     std::string_view view = chunk.view();
     if (!carry_.empty()) {
@@ -344,8 +391,14 @@ bool RequestPipeline::sendPaced(spool::Buffer&& payload, const std::atomic<bool>
 }
 
 void RequestPipeline::metadumpDone() {
-  // Still the runner: go on with the commands that queued up meanwhile.
-  schedule();
+  // Still the runner: go on with the commands that queued up meanwhile, where
+  // commands run: on a worker, or (inline) back on the loop thread, never on
+  // the crawler's.
+  if (pool_ != nullptr) {
+    pool_->submit(shared_from_this());
+  } else {
+    conn_->runInLoop([self = shared_from_this()] { self->run(); });
+  }
 }
 
 }  // namespace spoold

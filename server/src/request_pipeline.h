@@ -32,8 +32,18 @@ namespace spoold {
 ///
 /// Backpressure: when spool refuses a send, the runner parks the response
 /// (`held_`) and stops; onWritable() (loop thread) sends it and restarts the
-/// runner. While parked, the loop stops reading once kMaxQueuedInput bytes
-/// are queued, so a client that does not read cannot grow server memory.
+/// runner.
+///
+/// Queued input is bounded: once a connection has
+/// Settings::queued_input_limit bytes queued and not yet executed (a worker
+/// slower than its client, a metadump, a parked response), the loop stops
+/// reading it; the runner that shrinks the queue to a quarter of the limit
+/// resumes reading on the loop thread (Connection::runInLoop from a worker).
+/// A client that does not read, or that sends faster than the commands run,
+/// cannot grow server memory.
+///
+/// In inline mode every command runs on the loop thread: commands that
+/// arrive during a metadump are handed back to the loop when it ends.
 ///
 /// Thread rules: onData/onWritable/onPeerShutdown/onClose on the loop
 /// thread; run() on whichever thread runs the pipeline; sendPaced and
@@ -59,9 +69,6 @@ class RequestPipeline final : public Task,
   bool sendPaced(spool::Buffer&& payload, const std::atomic<bool>& stop) override;
   void metadumpDone() override;
 
-  /// Queued input beyond which a parked connection stops reading.
-  static constexpr std::size_t kMaxQueuedInput = 4u << 20;
-
  private:
   enum class Stop : std::uint8_t { kDrained, kBlocked, kClosed, kMetadump };
   struct Outcome {
@@ -76,7 +83,14 @@ class RequestPipeline final : public Task,
   /// Sends out_ (runner only); parks it in held_ on backpressure.
   Flush flush();
   void runInline(spool::InputBuffer& input);
+  /// Moves `input` to the queue (loop thread); pauses reading at the limit.
   void queueLocked(spool::InputBuffer& input);
+  /// Takes the next queued chunk (runner). @return true when reading must
+  /// resume: the caller calls resumeReadingSoon() once it has unlocked.
+  bool popLocked(spool::Buffer& chunk);
+  void resumeReadingSoon();
+  void resumeReadingInLoop();
+  void raiseQueuedInputPeak() noexcept;
   /// The runner lets go. @return true when it must go on instead (work
   /// arrived and nothing blocks it); `close` is set when it must close.
   bool releaseLocked(bool& close);
@@ -111,7 +125,8 @@ class RequestPipeline final : public Task,
   bool close_after_flush_ = false;
   bool eof_ = false;
   bool closed_ = false;
-  bool reading_paused_ = false;   // loop thread
+  bool reading_paused_ = false;   // written on the loop thread only
+  bool resume_posted_ = false;    // a resumeReadingInLoop() is on its way
 };
 
 }  // namespace spoold

@@ -59,6 +59,10 @@ class ServerContext {
   ServerStats stats;
   ConnectionRegistry connections;
   std::atomic<int> verbosity;
+  /// The most input bytes one connection has had queued for its runner
+  /// (`spoold_queued_input_peak`): shows that the loops pause reading at
+  /// Settings::queued_input_limit.
+  std::atomic<std::size_t> queued_input_peak{0};
   /// The transport's per-loop counters; set by the server before it accepts.
   std::function<std::vector<spool::LoopStats>()> transport_stats;
 };

@@ -25,6 +25,10 @@ struct Settings {
   unsigned workers = 4;                ///< --workers
   bool lru_crawler = true;             ///< -o no_lru_crawler turns it off
   unsigned idle_timeout = 0;           ///< -o idle_timeout=<s>: close idle clients (0: never)
+  /// Input bytes a connection may have queued and not yet executed before its
+  /// loop stops reading it (workers mode, or behind a metadump or a response
+  /// parked on backpressure); reading resumes once a quarter of it is left.
+  std::size_t queued_input_limit = 4u << 20;
   // TLS (-Z with -o ssl_*), as memcached.
   bool tls = false;
   std::string ssl_chain_cert;

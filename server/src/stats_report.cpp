@@ -63,6 +63,7 @@ void emitTransport(ServerContext& ctx, Emitter& emit) {
   emit("spool_backpressure_refusals", t.backpressure_refusals);
   emit("spool_tls_handshakes", t.tls_handshakes);
   emit("spool_tls_failures", t.tls_failures);
+  emit("spoold_queued_input_peak", ctx.queued_input_peak.load(std::memory_order_relaxed));
 }
 
 void emitGeneral(ServerContext& ctx, Emitter& emit) {

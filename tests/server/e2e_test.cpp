@@ -1,6 +1,9 @@
 // spoold end to end over loopback TCP, in both execution modes.
 #include <catch2/catch.hpp>
 
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <optional>
 #include <string>
 #include <thread>
@@ -48,6 +51,69 @@ std::string setCommand(const std::string& key, const std::string& value, bool no
 
 std::string valueReply(const std::string& key, const std::string& value) {
   return "VALUE " + key + " 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\nEND\r\n";
+}
+
+/// Sends as much of `bytes` as the server takes without blocking, and stops
+/// once nothing has moved for `stall` (the server stopped reading and the
+/// kernel buffers are full). @return the bytes sent.
+std::size_t sendUntilStalled(int fd, std::string_view bytes, std::chrono::milliseconds stall) {
+  std::size_t sent = 0;
+  const auto deadline = std::chrono::steady_clock::now() + kTimeout;
+  while (sent < bytes.size() && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, static_cast<int>(stall.count())) <= 0) {
+      break;
+    }
+    const ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+      break;
+    }
+  }
+  return sent;
+}
+
+/// Sends the rest of `bytes` while reading, until what was read ends with
+/// `suffix` (or kTimeout). @return what was read.
+std::string pump(int fd, std::string_view bytes, std::string_view suffix) {
+  std::string received;
+  const auto deadline = std::chrono::steady_clock::now() + kTimeout;
+  char buf[65536];
+  while (!received.ends_with(suffix) && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, static_cast<short>(POLLIN | (bytes.empty() ? 0 : POLLOUT)), 0};
+    if (::poll(&p, 1, 100) <= 0) {
+      continue;
+    }
+    if ((p.revents & POLLOUT) != 0) {
+      const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+      }
+    }
+    if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n == 0) {
+        break;
+      }
+      if (n > 0) {
+        received.append(buf, static_cast<std::size_t>(n));
+      }
+    }
+  }
+  return received;
+}
+
+/// Fills the store with keys whose metadump lines take ~9 MiB ('%' is
+/// percent-encoded, tripling each key): more than the send budget plus
+/// whatever the kernel buffers absorb.
+void fillForMetadump(RawClient& client, int items) {
+  std::string sets;
+  for (int i = 0; i < items; ++i) {
+    sets += setCommand(std::string(240, '%') + std::to_string(i), "v", true);
+  }
+  client.send(sets);
+  REQUIRE(client.roundTrip("mn\r\n") == "MN\r\n");
 }
 
 }  // namespace
@@ -173,15 +239,8 @@ TEST_CASE("lru_crawler metadump streams from the background thread at the reader
   INFO("exec=" << name(mode));
   TestServer server(mode, TestServer::defaults(mode));
   RawClient client(server.port(), "127.0.0.1", 4096);
-  // '%' is percent-encoded in the dump, tripling each key: ~9 MiB of lines,
-  // more than the send budget plus whatever the kernel buffers absorb.
   constexpr int kItems = 12000;
-  std::string sets;
-  for (int i = 0; i < kItems; ++i) {
-    sets += setCommand(std::string(240, '%') + std::to_string(i), "v", true);
-  }
-  client.send(sets);
-  CHECK(client.roundTrip("mn\r\n") == "MN\r\n");
+  fillForMetadump(client, kItems);
   const std::uint64_t refusals_before = statNumber(server.port(), "spool_backpressure_refusals");
   client.send("lru_crawler metadump all\r\nversion\r\n");
   // Let the dump run into the budget before reading anything.
@@ -202,6 +261,52 @@ TEST_CASE("lru_crawler metadump streams from the background thread at the reader
   CHECK(lines == kItems);
   CHECK(rest.find("exp=-1 la=") != std::string::npos);
   CHECK(rest.substr(end + 5).starts_with("VERSION "));
+}
+
+TEST_CASE("input queued behind a slow runner is bounded: the loop stops reading", "[e2e][backpressure][metadump]") {
+  // A metadump held back by a client that does not read keeps the runner
+  // busy; the client goes on pipelining 32 MiB of commands. The server must
+  // stop reading at its queued-input limit rather than queue them all, then
+  // resume (from the runner's thread, through Connection::runInLoop) and
+  // answer every one once the client reads.
+  const ExecMode mode = modeUnderTest();
+  INFO("exec=" << name(mode));
+  Settings settings = TestServer::defaults(mode);
+  settings.queued_input_limit = 1u << 20;
+  TestServer server(mode, settings);
+  RawClient client(server.port(), "127.0.0.1", 4096);
+  constexpr int kItems = 12000;
+  fillForMetadump(client, kItems);
+  const std::uint64_t refusals_before = statNumber(server.port(), "spool_backpressure_refusals");
+  client.send("lru_crawler metadump all\r\n");
+  CHECK(waitForStatAbove(server.port(), "spool_backpressure_refusals", refusals_before) > refusals_before);
+
+  constexpr int kSets = 32 * 1024;
+  const std::string value(1000, 'q');
+  std::string commands;
+  commands.reserve(kSets * (value.size() + 32));
+  for (int i = 0; i < kSets; ++i) {
+    commands += setCommand("q" + std::to_string(i % 64), value, true);
+  }
+  commands += "mn\r\n";
+  const std::size_t sent = sendUntilStalled(client.fd(), commands, 1000ms);
+  INFO("sent before the server stopped reading: " << sent);
+  CHECK(sent < commands.size());
+  const std::uint64_t peak = statNumber(server.port(), "spoold_queued_input_peak");
+  INFO("queued input peak: " << peak);
+  // One read's worth past the limit at most (libevent reads <= 16 KiB at a time).
+  CHECK(peak >= settings.queued_input_limit);
+  CHECK(peak <= settings.queued_input_limit + (64u << 10));
+
+  const std::string received = pump(client.fd(), std::string_view(commands).substr(sent), "END\r\nMN\r\n");
+  INFO("received " << received.size() << " bytes, ending " << received.substr(received.size() - std::min<std::size_t>(received.size(), 200)));
+  REQUIRE(received.ends_with("END\r\nMN\r\n"));
+  std::size_t lines = 0;
+  for (std::size_t at = received.find("key="); at != std::string::npos; at = received.find("\nkey=", at + 1)) {
+    ++lines;
+  }
+  CHECK(lines == kItems);
+  CHECK(client.roundTrip("get q5\r\n", "END\r\n") == valueReply("q5", value));
 }
 
 TEST_CASE("the connection limit refuses like memcached", "[e2e]") {
