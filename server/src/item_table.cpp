@@ -1,15 +1,48 @@
 #include "item_table.h"
 
 #include <cassert>
+#include <cstring>
 
 namespace spoold {
 
+namespace {
+
+constexpr std::uint64_t kMul1 = 0x9e3779b97f4a7c15ull;
+constexpr std::uint64_t kMul2 = 0xc2b2ae3d27d4eb4full;
+
+std::uint64_t rotl(std::uint64_t x, int r) noexcept { return (x << r) | (x >> (64 - r)); }
+
+/// Murmur3's 64-bit finaliser: every input bit reaches every output bit.
+std::uint64_t finalise(std::uint64_t h) noexcept {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return h;
+}
+
+std::uint64_t mixWord(std::uint64_t h, std::uint64_t word) noexcept {
+  return rotl(h ^ (word * kMul2), 31) * kMul1;
+}
+
+}  // namespace
+
 std::uint64_t hashKey(std::string_view key) noexcept {
-  std::uint64_t hash = 14695981039346656037ull;
-  for (const char c : key) {
-    hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  const char* p = key.data();
+  std::size_t n = key.size();
+  std::uint64_t h = kMul1 ^ (n * kMul2);
+  for (; n >= 8; p += 8, n -= 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p, 8);
+    h = mixWord(h, word);
   }
-  return hash ^ (hash >> 29);  // FNV's low bits mix poorly; fold the high ones in
+  if (n > 0) {
+    std::uint64_t word = 0;
+    std::memcpy(&word, p, n);
+    h = mixWord(h, word);
+  }
+  return finalise(h);
 }
 
 Item* ItemTable::find(std::string_view key) const noexcept {

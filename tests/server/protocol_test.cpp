@@ -1,6 +1,8 @@
 // The protocol engines and the store, without sockets.
 #include <catch2/catch.hpp>
 
+#include <array>
+#include <cstdio>
 #include <map>
 #include <sstream>
 #include <string>
@@ -246,6 +248,31 @@ TEST_CASE("store: LRU eviction keeps memory under the limit", "[server][store]")
   CHECK(store.lookup("key2999", {}, [](Item&) {}));
   CHECK_FALSE(store.lookup("key0", {}, [](Item&) {}));
   CHECK(store.store(StoreMode::kSet, "big", std::string(70u << 10, 'x'), 0, 0, 0) == StoreResult::kTooLarge);
+}
+
+TEST_CASE("key hash spreads sequential keys over shards and slots", "[server][store]") {
+  // Keys that differ only in their last digits, as most clients' do: both
+  // the high bits (the store's shard) and the low bits (the table slot)
+  // must spread evenly, or shards contend and probe runs grow.
+  constexpr int kKeys = 4096;
+  constexpr int kBuckets = 64;
+  std::array<int, kBuckets> high{};
+  std::array<int, kBuckets> low{};
+  for (int i = 0; i < kKeys; ++i) {
+    char key[32];
+    std::snprintf(key, sizeof key, "k%015d", i);
+    const std::uint64_t h = hashKey(key);
+    ++high[h >> 58];
+    ++low[h & (kBuckets - 1)];
+  }
+  // 64 per bucket expected; a fair hash stays well inside [32, 100].
+  for (int b = 0; b < kBuckets; ++b) {
+    INFO("bucket " << b);
+    CHECK(high[b] > 32);
+    CHECK(high[b] < 100);
+    CHECK(low[b] > 32);
+    CHECK(low[b] < 100);
+  }
 }
 
 TEST_CASE("item table: inserts, finds, replaces and erases like a map", "[server][store]") {
