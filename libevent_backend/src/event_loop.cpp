@@ -225,6 +225,7 @@ void EventLoop::drain() {
   std::size_t count = 0;
   PopStatus status = PopStatus::kEmpty;
   detail::InboxNode* node = nullptr;
+  const WriteScope writes(*this);  // written out once the batch is committed
   in_drain_ = true;
   while (count < options_.drain_batch) {
     status = inbox_.pop(node);
@@ -300,6 +301,18 @@ void EventLoop::drainAfterStop() noexcept {
   // kPending: the producer mid-push drains itself once its push completes.
   while (inbox_.pop(node) == PopStatus::kItem) {
     dispatch(node, true);
+  }
+}
+
+void EventLoop::writeEagerly() noexcept {
+  std::vector<LibeventConnection*> batch;
+  batch.swap(eager_writes_);
+  for (LibeventConnection* conn : batch) {
+    conn->writeEagerly();
+  }
+  batch.clear();
+  if (eager_writes_.empty()) {
+    eager_writes_.swap(batch);  // keep the capacity
   }
 }
 

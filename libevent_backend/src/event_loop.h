@@ -158,6 +158,28 @@ class EventLoop : public std::enable_shared_from_this<EventLoop> {
   [[nodiscard]] bool inDrain() const noexcept { return in_drain_; }
   /// `conn` holds staged output to commit when this drain batch ends.
   void noteStaged(LibeventConnection* conn) { staged_.push_back(conn); }
+
+  /// While a WriteScope is open (a read callback, a drain batch), output
+  /// added to plain connections is written straight to their sockets when
+  /// the scope ends instead of waiting for the socket to poll writable. See
+  /// LibeventConnection::noteOutputAdded().
+  class WriteScope {
+   public:
+    explicit WriteScope(EventLoop& loop) noexcept : loop_(loop) { ++loop_.write_scope_depth_; }
+    ~WriteScope() {
+      if (--loop_.write_scope_depth_ == 0 && !loop_.eager_writes_.empty()) {
+        loop_.writeEagerly();
+      }
+    }
+    WriteScope(const WriteScope&) = delete;
+    WriteScope& operator=(const WriteScope&) = delete;
+
+   private:
+    EventLoop& loop_;
+  };
+  [[nodiscard]] bool inWriteScope() const noexcept { return write_scope_depth_ > 0; }
+  /// `conn` has output to write when the current WriteScope ends.
+  void noteEagerWrite(LibeventConnection* conn) { eager_writes_.push_back(conn); }
   /// Runs `fn` on a later turn of this loop, from a clean stack.
   void defer(std::function<void()> fn);
   void addConnection(std::shared_ptr<LibeventConnection> conn);
@@ -178,6 +200,7 @@ class EventLoop : public std::enable_shared_from_this<EventLoop> {
   /// pop() found a producer mid-push: give it a moment to link.
   PopStatus waitForLink(detail::InboxNode*& node) noexcept;
   void runDeferred();
+  void writeEagerly() noexcept;
   void beginStop();
   void maybeFinishStop();
   void drainAfterStop() noexcept;
@@ -212,6 +235,11 @@ class EventLoop : public std::enable_shared_from_this<EventLoop> {
   bool stopping_ = false;
   bool in_drain_ = false;
   std::vector<LibeventConnection*> staged_;  // alive: open, hence in connections_
+  // Connections to write when the current WriteScope ends. Alive: a
+  // connection is freed on a later turn (finish() is deferred), never inside
+  // the read callback or drain that added it here.
+  std::vector<LibeventConnection*> eager_writes_;
+  unsigned write_scope_depth_ = 0;
   std::unordered_map<std::uint64_t, std::shared_ptr<LibeventConnection>> connections_;
   std::vector<std::function<void()>> deferred_;
   std::vector<std::shared_ptr<void>> resources_;

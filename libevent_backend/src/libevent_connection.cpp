@@ -299,6 +299,7 @@ void LibeventConnection::openAccepted(evutil_socket_t fd, bool holds_limit_slot)
     return;
   }
   state_ = State::kOpen;
+  idleWriteEvent();
   handler_->onOpen(*this);
 }
 
@@ -406,8 +407,54 @@ void LibeventConnection::onReferenceDoneCb(const void*, std::size_t, void* ctx) 
 }
 
 void LibeventConnection::onOutputChangedCb(evbuffer*, const evbuffer_cb_info* info, void* ctx) {
+  auto* conn = static_cast<LibeventConnection*>(ctx);
   if (info->n_deleted > 0) {
-    static_cast<LibeventConnection*>(ctx)->onBytesWritten(info->n_deleted);
+    conn->onBytesWritten(info->n_deleted);
+  }
+  if (info->n_added > 0) {
+    conn->noteOutputAdded();
+  }
+}
+
+void LibeventConnection::noteOutputAdded() noexcept {
+  if (tls_ || state_ != State::kOpen || eager_write_noted_ || !bev_ ||
+      (bufferevent_get_enabled(bev_.get()) & EV_WRITE) != 0) {
+    return;  // TLS, closing, or the write event is on already
+  }
+  if (loop_->inWriteScope()) {
+    eager_write_noted_ = true;
+    loop_->noteEagerWrite(this);
+  } else {
+    bufferevent_enable(bev_.get(), EV_WRITE);
+  }
+}
+
+void LibeventConnection::writeEagerly() noexcept {
+  eager_write_noted_ = false;
+  if (state_ != State::kOpen || !bev_ || (bufferevent_get_enabled(bev_.get()) & EV_WRITE) != 0) {
+    return;  // a close turned the write event on for its flush, or it is on anyway
+  }
+  evbuffer* output = bufferevent_get_output(bev_.get());
+  if (evbuffer_get_length(output) == 0) {
+    return;
+  }
+  // One write, at most what one bufferevent write would take. The rest, a
+  // full socket (EAGAIN) or an error go to the write event: the bufferevent
+  // retries and reports the socket's error through onEvent as usual.
+  // bufferevent_socket keeps the output's front frozen so that only its own
+  // write may drain it; it thaws it around that write, and so do we.
+  evbuffer_unfreeze(output, 1);
+  evbuffer_write_atmost(output, bufferevent_getfd(bev_.get()), kMaxSingleWrite);
+  evbuffer_freeze(output, 1);
+  if (evbuffer_get_length(output) > 0) {
+    bufferevent_enable(bev_.get(), EV_WRITE);
+  }
+}
+
+void LibeventConnection::idleWriteEvent() noexcept {
+  if (!tls_ && state_ == State::kOpen && bev_ &&
+      evbuffer_get_length(bufferevent_get_output(bev_.get())) == 0) {
+    bufferevent_disable(bev_.get(), EV_WRITE);
   }
 }
 
@@ -437,7 +484,9 @@ void LibeventConnection::onWrite() {
   // The output buffer is empty (write low watermark 0).
   if (state_ == State::kFlushing) {
     startLinger();
+    return;
   }
+  idleWriteEvent();
 }
 
 // ---------------------------------------------------------------------------
@@ -462,7 +511,12 @@ void LibeventConnection::onRead() {
     return;
   }
   EvbufferInput view(input);
-  handler_->onData(*this, view);
+  {
+    // Responses the handler sends from here go out in one write when it
+    // returns, not after another trip through epoll.
+    const EventLoop::WriteScope writes(*loop_);
+    handler_->onData(*this, view);
+  }
   input_seen_ = evbuffer_get_length(input);
   const std::size_t want = view.wanted() > input_seen_ ? view.wanted() : 0;
   if (want != read_low_watermark_ && bev_) {
@@ -484,6 +538,7 @@ void LibeventConnection::onEvent(short events) {
         tls_peer_ = describeTlsPeer(bufferevent_openssl_get_ssl(bev_.get()));
         tls_ready_.store(true, std::memory_order_release);
       }
+      idleWriteEvent();
       handler_->onOpen(*this);
     }
     return;

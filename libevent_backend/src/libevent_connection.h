@@ -74,6 +74,11 @@ class LibeventConnection final : public Connection {
   /// Commits the small payloads staged during the current drain into the
   /// output buffer (one evbuffer commit, one round of its callbacks).
   void commitStage() noexcept;
+  /// Writes the output straight to the socket (plain TCP, open); what the
+  /// kernel does not take is left to the bufferevent's write event.
+  /// EventLoop::WriteScope calls it once per scope for each connection that
+  /// noteOutputAdded() recorded.
+  void writeEagerly() noexcept;
 
  private:
   enum class State : std::uint8_t {
@@ -121,6 +126,13 @@ class LibeventConnection final : public Connection {
   void onWrite();
   void onEvent(short events);
   void onBytesWritten(std::size_t count);
+  /// Output was added. Plain connections keep the write event off while
+  /// their output is empty (each on/off would be an epoll_ctl): inside a
+  /// WriteScope the write happens when the scope ends, elsewhere the write
+  /// event goes back on.
+  void noteOutputAdded() noexcept;
+  /// Turns the write event off when nothing waits to be written (plain, open).
+  void idleWriteEvent() noexcept;
   void notifyWritable();
   void startLinger();
   void fail(CloseCode code, int sys_error, std::string detail);
@@ -151,6 +163,7 @@ class LibeventConnection final : public Connection {
   bool peer_eof_ = false;
   bool reading_paused_ = false;
   bool writable_scheduled_ = false;
+  bool eager_write_noted_ = false;  // in the loop's eager_writes_
   bool holds_limit_slot_ = false;
   std::size_t read_low_watermark_ = 0;
   std::size_t input_seen_ = 0;  // input bytes already counted as received
