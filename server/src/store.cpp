@@ -89,13 +89,26 @@ void Store::bump(Shard& shard, Item& item) noexcept {
   }
 }
 
+void Store::countStore(Shard& shard) noexcept {
+  shard.stores.store(shard.stores.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+void Store::adjustBytes(std::size_t before, std::size_t after) noexcept {
+  // The common overwrite keeps the size: then no shared write at all.
+  if (after > before) {
+    bytes_.fetch_add(after - before, std::memory_order_relaxed);
+  } else if (before > after) {
+    bytes_.fetch_sub(before - after, std::memory_order_relaxed);
+  }
+}
+
 void Store::link(Shard& shard, ItemPtr item) {
   Item& ref = *item;
   ref.time = clock_.now();
   lruPushFront(shard, ref);
   bytes_.fetch_add(ref.totalSize(), std::memory_order_relaxed);
   curr_items_.fetch_add(1, std::memory_order_relaxed);
-  total_items_.fetch_add(1, std::memory_order_relaxed);
+  countStore(shard);
   shard.table.insert(std::move(item));
 }
 
@@ -103,11 +116,10 @@ void Store::replace(Shard& shard, Item& old_item, ItemPtr item) {
   Item& ref = *item;
   const ItemPtr old = shard.table.replace(old_item, std::move(item));
   lruRemove(shard, *old);
-  bytes_.fetch_sub(old->totalSize(), std::memory_order_relaxed);
+  adjustBytes(old->totalSize(), ref.totalSize());
   ref.time = clock_.now();
   lruPushFront(shard, ref);
-  bytes_.fetch_add(ref.totalSize(), std::memory_order_relaxed);
-  total_items_.fetch_add(1, std::memory_order_relaxed);
+  countStore(shard);
 }
 
 ItemPtr Store::unlink(Shard& shard, Item& item) {
@@ -198,8 +210,7 @@ Item* Store::write(Shard& shard, Item* old, std::string_view key, std::string_vi
   if (old != nullptr && old->value_size == value.size()) {
     // Same size: overwrite in place. No allocation, no hash-map surgery (the
     // common case of a set workload); readers copy under this same lock.
-    bytes_.fetch_add(Item::totalSize(key.size(), value.size(), flags), std::memory_order_relaxed);
-    bytes_.fetch_sub(old->totalSize(), std::memory_order_relaxed);
+    adjustBytes(old->totalSize(), Item::totalSize(key.size(), value.size(), flags));
     old->flags = flags;
     old->exptime = exptime;
     old->cas = nextCas();
@@ -210,7 +221,7 @@ Item* Store::write(Shard& shard, Item* old, std::string_view key, std::string_vi
     if (!value.empty()) {
       std::memcpy(old->mutableValue(), value.data(), value.size());
     }
-    total_items_.fetch_add(1, std::memory_order_relaxed);
+    countStore(shard);
     old->time = clock_.now();
     if (shard.lru_head != old) {
       lruRemove(shard, *old);
@@ -377,7 +388,9 @@ std::vector<Store::ClassUsage> Store::classUsage() {
 StoreCounters Store::counters() const noexcept {
   StoreCounters c;
   c.curr_items = curr_items_.load(std::memory_order_relaxed);
-  c.total_items = total_items_.load(std::memory_order_relaxed);
+  for (const Shard& shard : shards_) {
+    c.total_items += shard.stores.load(std::memory_order_relaxed);
+  }
   c.bytes = bytes_.load(std::memory_order_relaxed);
   c.evictions = evictions_.load(std::memory_order_relaxed);
   c.reclaimed = reclaimed_.load(std::memory_order_relaxed);

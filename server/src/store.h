@@ -165,6 +165,10 @@ class Store {
     ItemTable table;
     Item* lru_head = nullptr;  // most recently used
     Item* lru_tail = nullptr;  // next to evict
+    // Stores into this shard (`total_items`). Written under `mutex` only, so
+    // a plain load and store; atomic so that stats may read it unlocked. A
+    // global counter here was a cache line both loops fought over per set.
+    std::atomic<std::uint64_t> stores{0};
   };
 
   [[nodiscard]] Shard& shardFor(std::string_view key) noexcept;
@@ -172,6 +176,10 @@ class Store {
   [[nodiscard]] bool isDead(const Item& item, RelTime now) const noexcept;
   void bump(Shard& shard, Item& item) noexcept;
   void link(Shard& shard, ItemPtr item);
+  /// One more store into `shard` (its lock held).
+  static void countStore(Shard& shard) noexcept;
+  /// The item bytes went from `before` to `after`.
+  void adjustBytes(std::size_t before, std::size_t after) noexcept;
   void replace(Shard& shard, Item& old_item, ItemPtr item);
   ItemPtr unlink(Shard& shard, Item& item);
   static void lruRemove(Shard& shard, Item& item) noexcept;
@@ -199,7 +207,6 @@ class Store {
   std::atomic<std::size_t> evict_cursor_{0};
 
   std::atomic<std::uint64_t> curr_items_{0};
-  std::atomic<std::uint64_t> total_items_{0};
   std::atomic<std::uint64_t> evictions_{0};
   std::atomic<std::uint64_t> reclaimed_{0};
   std::atomic<std::uint64_t> expired_unfetched_{0};
