@@ -16,6 +16,7 @@ LoopStats& LoopStats::operator+=(const LoopStats& o) noexcept {
   wakeups_requested += o.wakeups_requested;
   wakeups_served += o.wakeups_served;
   drain_batches += o.drain_batches;
+  eager_writes += o.eager_writes;
   largest_batch = std::max(largest_batch, o.largest_batch);
   backpressure_refusals += o.backpressure_refusals;
   tls_handshakes += o.tls_handshakes;

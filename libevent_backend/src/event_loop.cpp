@@ -415,6 +415,7 @@ LoopStats EventLoop::stats() const noexcept {
   s.wakeups_requested = get(counters_.wakeups_requested);
   s.wakeups_served = get(counters_.wakeups_served);
   s.drain_batches = get(counters_.drain_batches);
+  s.eager_writes = get(counters_.eager_writes);
   s.largest_batch = get(counters_.largest_batch);
   s.backpressure_refusals = get(counters_.backpressure_refusals);
   s.tls_handshakes = get(counters_.tls_handshakes);

@@ -55,6 +55,7 @@ struct LoopCounters {
   std::atomic<std::uint64_t> messages_direct{0};
   std::atomic<std::uint64_t> wakeups_served{0};
   std::atomic<std::uint64_t> drain_batches{0};
+  std::atomic<std::uint64_t> eager_writes{0};
   std::atomic<std::uint64_t> largest_batch{0};
   std::atomic<std::uint64_t> tls_handshakes{0};
   std::atomic<std::uint64_t> tls_failures{0};

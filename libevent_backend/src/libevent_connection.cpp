@@ -446,6 +446,7 @@ void LibeventConnection::writeEagerly() noexcept {
   evbuffer_unfreeze(output, 1);
   evbuffer_write_atmost(output, bufferevent_getfd(bev_.get()), kMaxSingleWrite);
   evbuffer_freeze(output, 1);
+  bump(loop_->counters().eager_writes);
   if (evbuffer_get_length(output) > 0) {
     bufferevent_enable(bev_.get(), EV_WRITE);
   }

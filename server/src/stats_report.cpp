@@ -59,6 +59,7 @@ void emitTransport(ServerContext& ctx, Emitter& emit) {
   emit("spool_wakeups_requested", t.wakeups_requested);
   emit("spool_wakeups_served", t.wakeups_served);
   emit("spool_drain_batches", t.drain_batches);
+  emit("spool_eager_writes", t.eager_writes);
   emit("spool_largest_batch", t.largest_batch);
   emit("spool_backpressure_refusals", t.backpressure_refusals);
   emit("spool_tls_handshakes", t.tls_handshakes);

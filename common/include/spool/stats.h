@@ -20,6 +20,10 @@ struct LoopStats {
   std::uint64_t wakeups_requested = 0;   ///< eventfd writes by producers
   std::uint64_t wakeups_served = 0;      ///< eventfd reads by the loop
   std::uint64_t drain_batches = 0;
+  /// Output written straight to the socket when a read callback or drain
+  /// batch ended, without waiting for the socket to poll writable (plain
+  /// TCP; TLS output always goes through the event library's write event).
+  std::uint64_t eager_writes = 0;
   std::uint64_t largest_batch = 0;
   std::uint64_t backpressure_refusals = 0;
   std::uint64_t tls_handshakes = 0;
