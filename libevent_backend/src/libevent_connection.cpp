@@ -443,10 +443,10 @@ void LibeventConnection::writeEagerly() noexcept {
   // retries and reports the socket's error through onEvent as usual.
   // bufferevent_socket keeps the output's front frozen so that only its own
   // write may drain it; it thaws it around that write, and so do we.
+  bump(loop_->counters().eager_writes);  // before the bytes can reach the peer
   evbuffer_unfreeze(output, 1);
   evbuffer_write_atmost(output, bufferevent_getfd(bev_.get()), kMaxSingleWrite);
   evbuffer_freeze(output, 1);
-  bump(loop_->counters().eager_writes);
   if (evbuffer_get_length(output) > 0) {
     bufferevent_enable(bev_.get(), EV_WRITE);
   }
