@@ -241,10 +241,12 @@ if has_part stream; then
 fi
 
 # ---------------------------------------------------------------- server
+# Below Linux's default ephemeral range (32768-60999), so that no client
+# socket of an earlier cell can hold the port the next server binds.
 free_port() {
   local port
   for _ in $(seq 50); do
-    port=$((20000 + RANDOM % 30000))
+    port=$((20000 + RANDOM % 12000))
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
   done
   echo "run.sh: no free port" >&2
@@ -306,7 +308,13 @@ run_scenarios() {
   shift 3
   (($#)) || return 0
   port=$(free_port)
-  if ! start_server "$server" "$threads" "$port" "$with_tls"; then
+  local tries=1
+  # A port taken between the check and the bind: try another one.
+  while ! start_server "$server" "$threads" "$port" "$with_tls" && ((tries++ < 3)) &&
+    grep -q "in use" "$work/server.err"; do
+    port=$(free_port)
+  done
+  if ! kill -0 "$server_pid" 2>/dev/null; then
     local why
     why=$(head -c 300 "$work/server.err" | tr '\n"\\' '   ')
     if ((with_tls)); then
