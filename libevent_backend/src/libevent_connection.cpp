@@ -26,6 +26,12 @@ std::atomic<std::uint64_t> g_next_connection_id{1};
 // writev per 16 KiB; larger single writes let one writev take a whole batch.
 constexpr ev_ssize_t kMaxSingleRead = 64 << 10;
 constexpr ev_ssize_t kMaxSingleWrite = 1 << 20;
+// evbuffer_read()'s own cap per call in libevent 2.1 (EVBUFFER_MAX_READ).
+constexpr std::size_t kLibeventMaxRead = 4096;
+// readRest()'s recv size: evbuffer rounds a chain (header included) up to a
+// power of two, so 64 KiB of data would make a 128 KiB chain — glibc's mmap
+// threshold, and an munmap (a TLB shootdown on every core) per read.
+constexpr std::size_t kReadRestBytes = (64 << 10) - 512;
 // The largest TLS record's payload.
 constexpr std::size_t kTlsRecordBytes = 16 << 10;
 
@@ -511,6 +517,11 @@ void LibeventConnection::onRead() {
     input_seen_ = evbuffer_get_length(input);
     return;
   }
+  if (length - input_seen_ >= kLibeventMaxRead && readRest()) {
+    const std::size_t now = evbuffer_get_length(input);
+    bump(bytes_received_, now - length);
+    bump(loop_->counters().bytes_in, now - length);
+  }
   EvbufferInput view(input);
   {
     // Responses the handler sends from here go out in one write when it
@@ -523,6 +534,39 @@ void LibeventConnection::onRead() {
   if (want != read_low_watermark_ && bev_) {
     applyReadWatermarks(want);
   }
+}
+
+bool LibeventConnection::readRest() noexcept {
+  // libevent 2.1's evbuffer_read() reads at most 4096 bytes per call
+  // (EVBUFFER_MAX_READ, not configurable before 2.2), whatever the
+  // bufferevent's max_single_read says: a pipelining client's 16 KiB burst
+  // would take four read callbacks, four handler calls and four response
+  // writes. When the bufferevent's read hit that cap, read the rest here
+  // with one recv (plain TCP only; bufferevent_openssl reads for itself).
+  if (tls_ || !bev_) {
+    return false;
+  }
+  evbuffer* input = bufferevent_get_input(bev_.get());
+  const std::size_t have = evbuffer_get_length(input);
+  std::size_t room = kReadRestBytes;
+  if (options_.max_input_bytes != 0) {
+    if (have >= options_.max_input_bytes) {
+      return false;
+    }
+    room = std::min(room, options_.max_input_bytes - have);
+  }
+  evbuffer_iovec space;
+  ssize_t n = -1;
+  evbuffer_unfreeze(input, 0);  // bufferevent_socket freezes the input's end between its reads
+  if (evbuffer_reserve_space(input, static_cast<ev_ssize_t>(room), &space, 1) == 1) {
+    n = ::recv(bufferevent_getfd(bev_.get()), space.iov_base, std::min(space.iov_len, room), MSG_DONTWAIT);
+    if (n > 0) {
+      space.iov_len = static_cast<std::size_t>(n);
+      evbuffer_commit_space(input, &space, 1);
+    }
+  }
+  evbuffer_freeze(input, 0);
+  return n > 0;  // EAGAIN, EOF or an error: the bufferevent's next read sees them
 }
 
 void LibeventConnection::onEventCb(bufferevent*, short events, void* ctx) {

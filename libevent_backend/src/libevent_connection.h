@@ -123,6 +123,9 @@ class LibeventConnection final : public Connection {
   /// Why the bufferevent failed: OpenSSL's errors if any, else errno.
   CloseReason describeFailure(CloseCode io_code, int sys_error);
   void onRead();
+  /// After a bufferevent read that hit libevent's 4 KiB cap: one recv of up
+  /// to kMaxSingleRead more (plain TCP). @return true when it got bytes.
+  bool readRest() noexcept;
   void onWrite();
   void onEvent(short events);
   void onBytesWritten(std::size_t count);
