@@ -305,15 +305,12 @@ void EventLoop::drainAfterStop() noexcept {
 }
 
 void EventLoop::writeEagerly() noexcept {
-  std::vector<LibeventConnection*> batch;
-  batch.swap(eager_writes_);
-  for (LibeventConnection* conn : batch) {
+  // No scope is open now, so nothing joins the list while it is walked:
+  // output added meanwhile turns its connection's write event on instead.
+  for (LibeventConnection* conn : eager_writes_) {
     conn->writeEagerly();
   }
-  batch.clear();
-  if (eager_writes_.empty()) {
-    eager_writes_.swap(batch);  // keep the capacity
-  }
+  eager_writes_.clear();
 }
 
 void EventLoop::defer(std::function<void()> fn) {

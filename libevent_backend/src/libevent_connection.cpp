@@ -28,10 +28,13 @@ constexpr ev_ssize_t kMaxSingleRead = 64 << 10;
 constexpr ev_ssize_t kMaxSingleWrite = 1 << 20;
 // evbuffer_read()'s own cap per call in libevent 2.1 (EVBUFFER_MAX_READ).
 constexpr std::size_t kLibeventMaxRead = 4096;
-// readRest()'s recv size: evbuffer rounds a chain (header included) up to a
-// power of two, so 64 KiB of data would make a 128 KiB chain — glibc's mmap
-// threshold, and an munmap (a TLB shootdown on every core) per read.
-constexpr std::size_t kReadRestBytes = (64 << 10) - 512;
+// readRest()'s recv size: with the capped read before it, one read callback
+// takes at most kMaxSingleRead, as bufferevent_set_max_single_read promises
+// (bounds such as spoold's queued-input limit count on one read's worth).
+// It also keeps the chain (header included, rounded up to a power of two by
+// evbuffer) at 64 KiB: a 128 KiB chain is glibc's mmap threshold, and an
+// munmap (a TLB shootdown on every core) per read.
+constexpr std::size_t kReadRestBytes = static_cast<std::size_t>(kMaxSingleRead) - kLibeventMaxRead;
 // The largest TLS record's payload.
 constexpr std::size_t kTlsRecordBytes = 16 << 10;
 
@@ -505,7 +508,11 @@ void LibeventConnection::onReadCb(bufferevent*, void* ctx) {
 
 void LibeventConnection::onRead() {
   evbuffer* input = bufferevent_get_input(bev_.get());
-  const std::size_t length = evbuffer_get_length(input);
+  std::size_t length = evbuffer_get_length(input);
+  if (length >= input_seen_ + kLibeventMaxRead && state_ == State::kOpen && !reading_paused_ &&
+      readRest()) {
+    length = evbuffer_get_length(input);  // the bufferevent's read hit libevent's cap
+  }
   if (length > input_seen_) {
     bump(bytes_received_, length - input_seen_);
     bump(loop_->counters().bytes_in, length - input_seen_);
@@ -516,11 +523,6 @@ void LibeventConnection::onRead() {
     }
     input_seen_ = evbuffer_get_length(input);
     return;
-  }
-  if (length - input_seen_ >= kLibeventMaxRead && readRest()) {
-    const std::size_t now = evbuffer_get_length(input);
-    bump(bytes_received_, now - length);
-    bump(loop_->counters().bytes_in, now - length);
   }
   EvbufferInput view(input);
   {

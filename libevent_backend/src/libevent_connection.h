@@ -124,7 +124,7 @@ class LibeventConnection final : public Connection {
   CloseReason describeFailure(CloseCode io_code, int sys_error);
   void onRead();
   /// After a bufferevent read that hit libevent's 4 KiB cap: one recv of up
-  /// to kMaxSingleRead more (plain TCP). @return true when it got bytes.
+  /// to kReadRestBytes more (plain TCP). @return true when it got bytes.
   bool readRest() noexcept;
   void onWrite();
   void onEvent(short events);

@@ -294,7 +294,7 @@ TEST_CASE("input queued behind a slow runner is bounded: the loop stops reading"
   CHECK(sent < commands.size());
   const std::uint64_t peak = statNumber(server.port(), "spoold_queued_input_peak");
   INFO("queued input peak: " << peak);
-  // One read's worth past the limit at most (libevent reads <= 16 KiB at a time).
+  // One read's worth past the limit at most (a read callback takes <= 64 KiB).
   CHECK(peak >= settings.queued_input_limit);
   CHECK(peak <= settings.queued_input_limit + (64u << 10));
 
