@@ -64,28 +64,32 @@ bool RequestPipeline::popLocked(spool::Buffer& chunk) {
   chunk = std::move(queue_.front());
   queue_.pop_front();
   queued_bytes_ -= chunk.size();
-  if (!reading_paused_ || resume_posted_ || queued_bytes_ > ctx_.settings.queued_input_limit / 4) {
+  if (resume_posted_ || !resumeDueLocked()) {
     return false;
   }
   resume_posted_ = true;
   return true;
 }
 
-void RequestPipeline::resumeReadingSoon() {
-  if (conn_->inLoopThread()) {
-    resumeReadingInLoop();
-  } else {
-    conn_->runInLoop([self = shared_from_this()] { self->resumeReadingInLoop(); });
-  }
+bool RequestPipeline::resumeDueLocked() const noexcept {
+  return reading_paused_ && queued_bytes_ <= ctx_.settings.queued_input_limit / 4;
 }
 
 void RequestPipeline::resumeReadingInLoop() {
   std::lock_guard lock(mutex_);
   resume_posted_ = false;
   // The queue may have grown again meanwhile: then the next pop resumes.
-  if (reading_paused_ && !closed_ && queued_bytes_ <= ctx_.settings.queued_input_limit / 4) {
+  if (!closed_ && resumeDueLocked()) {
     reading_paused_ = false;
     conn_->resumeReading();
+  }
+}
+
+void RequestPipeline::onLoopThread(void (RequestPipeline::*fn)()) {
+  if (conn_->inLoopThread()) {
+    (this->*fn)();
+  } else {
+    conn_->runInLoop([self = shared_from_this(), fn] { ((*self).*fn)(); });
   }
 }
 
@@ -238,7 +242,7 @@ void RequestPipeline::schedule() {
   if (pool_ != nullptr) {
     pool_->submit(shared_from_this());
   } else {
-    run();
+    onLoopThread(&RequestPipeline::run);  // inline: commands run on the loop thread only
   }
 }
 
@@ -264,7 +268,7 @@ void RequestPipeline::run() {
       more = !queue_.empty();
     }
     if (resume) {
-      resumeReadingSoon();
+      onLoopThread(&RequestPipeline::resumeReadingInLoop);
     }
     std::string_view view = chunk.view();
     if (!carry_.empty()) {
@@ -391,14 +395,9 @@ bool RequestPipeline::sendPaced(spool::Buffer&& payload, const std::atomic<bool>
 }
 
 void RequestPipeline::metadumpDone() {
-  // Still the runner: go on with the commands that queued up meanwhile, where
-  // commands run: on a worker, or (inline) back on the loop thread, never on
-  // the crawler's.
-  if (pool_ != nullptr) {
-    pool_->submit(shared_from_this());
-  } else {
-    conn_->runInLoop([self = shared_from_this()] { self->run(); });
-  }
+  // Still the runner: go on with the commands that queued up meanwhile, on a
+  // worker or (inline) back on the loop thread, never on the crawler's.
+  schedule();
 }
 
 }  // namespace spoold

@@ -88,13 +88,18 @@ class RequestPipeline final : public Task,
   /// Takes the next queued chunk (runner). @return true when reading must
   /// resume: the caller calls resumeReadingSoon() once it has unlocked.
   bool popLocked(spool::Buffer& chunk);
-  void resumeReadingSoon();
+  /// Reading is paused and the queue is down to a quarter of the limit.
+  [[nodiscard]] bool resumeDueLocked() const noexcept;
   void resumeReadingInLoop();
+  /// Runs `fn` now when on the connection's loop thread, else posts it there.
+  void onLoopThread(void (RequestPipeline::*fn)());
   void raiseQueuedInputPeak() noexcept;
   /// The runner lets go. @return true when it must go on instead (work
   /// arrived and nothing blocks it); `close` is set when it must close.
   bool releaseLocked(bool& close);
   [[nodiscard]] bool hasWorkLocked() const noexcept { return !queue_.empty() || carry_pending_; }
+  /// Starts the runner: a worker, or (inline) the loop thread, posted there
+  /// when called from another thread (the metadump thread).
   void schedule();
   /// Hands the session to the metadump thread (the last thing a runner
   /// does). @return false when a dump is already running: BUSY was sent and
