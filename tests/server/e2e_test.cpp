@@ -116,6 +116,16 @@ void fillForMetadump(RawClient& client, int items) {
   REQUIRE(client.roundTrip("mn\r\n") == "MN\r\n");
 }
 
+/// Fills the store (fillForMetadump), sends `lru_crawler metadump all` and
+/// then `after`, and waits until the dump has run into the send budget of
+/// `client`, which reads nothing.
+void startStalledMetadump(std::uint16_t port, RawClient& client, int items, std::string_view after) {
+  fillForMetadump(client, items);
+  const std::uint64_t refusals_before = statNumber(port, "spool_backpressure_refusals");
+  client.send("lru_crawler metadump all\r\n" + std::string(after));
+  CHECK(waitForStatAbove(port, "spool_backpressure_refusals", refusals_before) > refusals_before);
+}
+
 }  // namespace
 
 TEST_CASE("pipelined requests are answered in order", "[e2e]") {
@@ -240,11 +250,8 @@ TEST_CASE("lru_crawler metadump streams from the background thread at the reader
   TestServer server(mode, TestServer::defaults(mode));
   RawClient client(server.port(), "127.0.0.1", 4096);
   constexpr int kItems = 12000;
-  fillForMetadump(client, kItems);
-  const std::uint64_t refusals_before = statNumber(server.port(), "spool_backpressure_refusals");
-  client.send("lru_crawler metadump all\r\nversion\r\n");
   // Let the dump run into the budget before reading anything.
-  CHECK(waitForStatAbove(server.port(), "spool_backpressure_refusals", refusals_before) > refusals_before);
+  startStalledMetadump(server.port(), client, kItems, "version\r\n");
   {
     // The crawler is held back by our reader; a second dump must wait its turn.
     RawClient other(server.port());
@@ -276,10 +283,7 @@ TEST_CASE("input queued behind a slow runner is bounded: the loop stops reading"
   TestServer server(mode, settings);
   RawClient client(server.port(), "127.0.0.1", 4096);
   constexpr int kItems = 12000;
-  fillForMetadump(client, kItems);
-  const std::uint64_t refusals_before = statNumber(server.port(), "spool_backpressure_refusals");
-  client.send("lru_crawler metadump all\r\n");
-  CHECK(waitForStatAbove(server.port(), "spool_backpressure_refusals", refusals_before) > refusals_before);
+  startStalledMetadump(server.port(), client, kItems, "");
 
   constexpr int kSets = 32 * 1024;
   const std::string value(1000, 'q');
