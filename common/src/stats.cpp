@@ -3,24 +3,15 @@
 #include <algorithm>
 
 namespace spool {
+namespace {
+constexpr std::uint64_t sum(std::uint64_t a, std::uint64_t b) noexcept { return a + b; }
+constexpr std::uint64_t max(std::uint64_t a, std::uint64_t b) noexcept { return std::max(a, b); }
+}  // namespace
 
 LoopStats& LoopStats::operator+=(const LoopStats& o) noexcept {
-  connections_open += o.connections_open;
-  connections_total += o.connections_total;
-  connections_rejected += o.connections_rejected;
-  accept_errors += o.accept_errors;
-  bytes_in += o.bytes_in;
-  bytes_out += o.bytes_out;
-  messages_drained += o.messages_drained;
-  messages_direct += o.messages_direct;
-  wakeups_requested += o.wakeups_requested;
-  wakeups_served += o.wakeups_served;
-  drain_batches += o.drain_batches;
-  eager_writes += o.eager_writes;
-  largest_batch = std::max(largest_batch, o.largest_batch);
-  backpressure_refusals += o.backpressure_refusals;
-  tls_handshakes += o.tls_handshakes;
-  tls_failures += o.tls_failures;
+#define SPOOL_LOOP_STATS_MERGE(name, combine) name = combine(name, o.name);
+  SPOOL_LOOP_STATS(SPOOL_LOOP_STATS_MERGE)
+#undef SPOOL_LOOP_STATS_MERGE
   return *this;
 }
 

@@ -44,7 +44,7 @@ BufferEventPtr makeBufferEvent(event_base* base, evutil_socket_t fd, const TlsCo
   // it, on its loop's thread.
   BufferEventPtr bev(bufferevent_openssl_socket_new(base, fd, ssl.release(), role, options));
   if (!bev) {
-    error = "bufferevent_openssl_socket_new failed: " + drainOpenSslErrors();
+    error = "bufferevent_openssl_socket_new failed: " + core::drainOpenSslErrors();
     closeIfOpen(fd);
     return nullptr;
   }

@@ -8,6 +8,8 @@
 
 namespace spool::libevent {
 
+using core::TlsContext;
+
 /// A bufferevent for `fd` (-1: one that bufferevent_socket_connect will
 /// create): a socket bufferevent, or with `tls` an OpenSSL one in the
 /// context's role. On failure: null, the socket closed, the reason in `error`.

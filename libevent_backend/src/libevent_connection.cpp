@@ -20,8 +20,6 @@
 namespace spool::libevent {
 namespace {
 
-std::atomic<std::uint64_t> g_next_connection_id{1};
-
 // libevent's defaults (16 KiB per read and per write event) would cost one
 // writev per 16 KiB; larger single writes let one writev take a whole batch.
 constexpr ev_ssize_t kMaxSingleRead = 64 << 10;
@@ -57,20 +55,15 @@ LibeventConnection::Ptr LibeventConnection::create(std::shared_ptr<EventLoop> lo
                                                    const ConnectionOptions& options,
                                                    std::string peer,
                                                    std::shared_ptr<const TlsContext> tls) {
-  return Ptr(new LibeventConnection(std::move(loop), std::move(handler), options, std::move(peer),
-                                    std::move(tls)),
-             Deleter{});
+  return adopt(new LibeventConnection(std::move(loop), std::move(handler), options, std::move(peer),
+                                      std::move(tls)));
 }
 
 LibeventConnection::LibeventConnection(std::shared_ptr<EventLoop> loop, HandlerPtr handler,
                                        const ConnectionOptions& options, std::string peer,
                                        std::shared_ptr<const TlsContext> tls)
-    : loop_(std::move(loop)),
-      id_(g_next_connection_id.fetch_add(1, std::memory_order_relaxed)),
-      peer_(std::move(peer)),
-      options_(options),
-      handler_(std::move(handler)),
-      watchdog_(options, ConnectionWatchdog::Clock::now()),
+    : ConnectionBase(loop, std::move(handler), options, std::move(peer), tls != nullptr),
+      loop_(loop.get()),
       tls_(std::move(tls)),
       copy_threshold_(tls_ ? std::max<std::size_t>(loop_->options().copy_threshold, kTlsRecordBytes)
                            : loop_->options().copy_threshold) {}
@@ -80,120 +73,8 @@ LibeventConnection::~LibeventConnection() {
   assert(!bev_ && "connection destroyed while its bufferevent is alive");
 }
 
-void LibeventConnection::Deleter::operator()(LibeventConnection* conn) const noexcept {
-  // Not a delete: the object must outlive every payload already queued for it
-  // (see the class comment). Keep the loop alive across post(): after stop()
-  // the destroy task can run, and free `conn`, inside it.
-  const std::shared_ptr<EventLoop> loop = conn->loop_;
-  loop->post(&conn->destroy_task_);
-}
-
-void LibeventConnection::onDestroyTask(LoopTask* task, bool /*cancelled*/) noexcept {
-  delete static_cast<MemberTask<LibeventConnection>*>(task)->owner;
-}
-
 // ---------------------------------------------------------------------------
 // Connection
-
-SendResult LibeventConnection::send(Buffer&& payload) {
-  if (closing_.load(std::memory_order_acquire)) {
-    payload.reset();
-    return SendResult::kClosed;
-  }
-  if (!payload) {
-    return SendResult::kOk;  // nothing to send
-  }
-  if (!reserve(payload.size())) {
-    refusals_.fetch_add(1, std::memory_order_relaxed);
-    loop_->counters().backpressure_refusals.fetch_add(1, std::memory_order_relaxed);
-    return SendResult::kBackpressure;
-  }
-  detail::BufferBlock* block = payload.release();
-  block->target = this;
-  // On the loop thread with nothing queued, nothing sent earlier can be
-  // overtaken: skip the inbox. Otherwise queue behind what is there.
-  if (loop_->inLoopThread() && loop_->inboxEmpty()) {
-    bump(loop_->counters().messages_direct);
-    deliver(block);
-    return SendResult::kOk;
-  }
-  loop_->post(block);
-  return SendResult::kOk;
-}
-
-bool LibeventConnection::reserve(std::size_t size) noexcept {
-  // The common case is one relaxed fetch_add on a line only producers write:
-  // accepted while the backlog before this send was under the high watermark.
-  // A stale view of retired_bytes_ only overestimates the backlog.
-  std::size_t accepted = accepted_bytes_.fetch_add(size, std::memory_order_relaxed);
-  std::size_t retired = retired_bytes_.load(std::memory_order_relaxed);
-  if (accepted - std::min(accepted, retired) < options_.send_high_watermark) [[likely]] {
-    return true;
-  }
-  for (;;) {
-    // Refused. Raise the flag before giving the bytes back (seq_cst
-    // throughout): the loop retires written bytes, then reads the flag, so
-    // either it sees the flag when the backlog reaches the low watermark, or
-    // we see its retirement below and retry.
-    refused_.store(true, std::memory_order_seq_cst);
-    accepted = accepted_bytes_.fetch_sub(size, std::memory_order_seq_cst) - size;
-    retired = retired_bytes_.load(std::memory_order_seq_cst);
-    if (accepted - std::min(accepted, retired) > options_.send_low_watermark) {
-      return false;  // the loop will announce onWritable() once it drains
-    }
-    // The loop drained past the low watermark while we raced with it and may
-    // not have seen the flag: try again instead of waiting for a wake-up
-    // that might never come.
-    accepted = accepted_bytes_.fetch_add(size, std::memory_order_seq_cst);
-    retired = retired_bytes_.load(std::memory_order_seq_cst);
-    if (accepted - std::min(accepted, retired) < options_.send_high_watermark) {
-      return true;
-    }
-  }
-}
-
-std::size_t LibeventConnection::backlog(std::memory_order order) const noexcept {
-  const std::size_t retired = retired_bytes_.load(order);
-  const std::size_t accepted = accepted_bytes_.load(order);
-  return accepted - std::min(accepted, retired);
-}
-
-std::size_t LibeventConnection::retire(std::size_t size) noexcept {
-  // seq_cst pairs with reserve(): retire, then look at accepted and the flag.
-  const std::size_t retired = retired_bytes_.fetch_add(size, std::memory_order_seq_cst) + size;
-  const std::size_t accepted = accepted_bytes_.load(std::memory_order_seq_cst);
-  return accepted - std::min(accepted, retired);
-}
-
-void LibeventConnection::runInLoop(std::function<void()> fn) {
-  loop_->runInLoop([fn = std::move(fn)](bool cancelled) {
-    if (!cancelled) {
-      fn();
-    }
-  });
-}
-
-bool LibeventConnection::isOpen() const noexcept {
-  return !closing_.load(std::memory_order_acquire);
-}
-
-ConnectionCounters LibeventConnection::counters() const noexcept {
-  ConnectionCounters c;
-  c.bytes_received = bytes_received_.load(std::memory_order_relaxed);
-  c.bytes_sent = bytes_sent_.load(std::memory_order_relaxed);
-  c.messages_sent = messages_sent_.load(std::memory_order_relaxed);
-  c.refusals = refusals_.load(std::memory_order_relaxed);
-  c.backlog = backlog();
-  return c;
-}
-
-std::optional<TlsPeerInfo> LibeventConnection::tlsPeer() const {
-  // Written once on the loop thread before the flag; immutable afterwards.
-  if (!tls_ready_.load(std::memory_order_acquire)) {
-    return std::nullopt;
-  }
-  return tls_peer_;
-}
 
 void LibeventConnection::pauseReading() {
   loop_->assertInLoopThread("Connection::pauseReading");
@@ -218,7 +99,7 @@ void LibeventConnection::resumeReading() {
   bufferevent_enable(bev_.get(), EV_READ);
   // Bytes that arrived before the pause raise no new read event: hand them
   // over on the next turn, from a clean stack.
-  loop_->defer([self = self()] {
+  loop_->defer([self = selfAs<LibeventConnection>()] {
     if (self->state_ == State::kOpen && !self->reading_paused_ && self->bev_ &&
         evbuffer_get_length(bufferevent_get_input(self->bev_.get())) > 0) {
       self->onRead();
@@ -246,44 +127,22 @@ void LibeventConnection::applyReadWatermarks(std::size_t want) {
   read_low_watermark_ = want;
   // The high watermark pauses reading (TCP pushes back on the peer) while the
   // handler leaves max_input_bytes unconsumed; a larger wanted frame wins.
-  const std::size_t high =
-      options_.max_input_bytes == 0 ? 0 : std::max(options_.max_input_bytes, want);
+  const std::size_t max_input = options().max_input_bytes;
+  const std::size_t high = max_input == 0 ? 0 : std::max(max_input, want);
   bufferevent_setwatermark(bev_.get(), EV_READ, want, high);
 }
 
 void LibeventConnection::startWatchdog() {
-  if (!watchdog_.enabled()) {
+  if (!watchdog().enabled()) {
     return;  // neither check is configured: no timer at all
   }
   watchdog_timer_.reset(event_new(loop_->base(), -1, EV_PERSIST, &onWatchdogCb, this));
-  const timeval tv = toTimeval(watchdog_.period());
+  const timeval tv = toTimeval(watchdog().period());
   event_add(watchdog_timer_.get(), &tv);
 }
 
 void LibeventConnection::onWatchdogCb(evutil_socket_t, short, void* ctx) {
-  static_cast<LibeventConnection*>(ctx)->onWatchdog();
-}
-
-void LibeventConnection::onWatchdog() {
-  const ConnectionWatchdog::Sample sample{bytes_sent_.load(std::memory_order_relaxed),
-                                          bytes_received_.load(std::memory_order_relaxed), backlog()};
-  ConnectionWatchdog::Millis elapsed{0};
-  switch (watchdog_.check(sample, ConnectionWatchdog::Clock::now(), elapsed)) {
-    case ConnectionWatchdog::Verdict::kStuck:
-      if (state_ == State::kOpen || state_ == State::kFlushing) {
-        closeInLoop(CloseMode::kAbort, CloseCode::kSendQueueStuck,
-                    fmt::format("{} bytes queued, none written for {} ms", sample.backlog, elapsed.count()));
-      }
-      break;
-    case ConnectionWatchdog::Verdict::kIdle:
-      if (state_ == State::kOpen) {
-        closeAfterQueued(CloseCode::kIdleTimeout,
-                         fmt::format("nothing received or sent for {} ms", elapsed.count()));
-      }
-      break;
-    case ConnectionWatchdog::Verdict::kFine:
-      break;
-  }
+  static_cast<LibeventConnection*>(ctx)->onWatchdogTick();
 }
 
 void LibeventConnection::openAccepted(evutil_socket_t fd, bool holds_limit_slot) {
@@ -293,28 +152,24 @@ void LibeventConnection::openAccepted(evutil_socket_t fd, bool holds_limit_slot)
   std::string error;
   BufferEventPtr bev = makeBufferEvent(loop_->base(), fd, tls_.get(), bufferEventOptions(loop_->options()), error);
   if (!bev) {
-    log(LogLevel::kError, "{}: cannot set up {}: {}", loop_->name(), peer_, error);
-    closing_.store(true, std::memory_order_release);
-    state_ = State::kClosed;
-    if (holds_limit_slot_) {
-      loop_->connectionLimit().release();
-    }
+    log(LogLevel::kError, "{}: cannot set up {}: {}", loop_->name(), peerAddress(), error);
+    failBeforeOpen(CloseReason{tls_ ? CloseCode::kTlsError : CloseCode::kIoError, 0, error});
     return;
   }
   attach(std::move(bev));
-  loop_->addConnection(self());
+  loop_->addConnection(selfAs<LibeventConnection>());
   if (tls_) {
     state_ = State::kConnecting;  // onOpen() once the handshake completes
     return;
   }
   state_ = State::kOpen;
   idleWriteEvent();
-  handler_->onOpen(*this);
+  markOpen();
 }
 
 void LibeventConnection::connectTo(const SocketAddress& address) {
   connect_address_ = address;
-  pending_self_ = self();  // the queued task must not outlive the object
+  pending_self_ = selfAs<LibeventConnection>();  // the queued task must not outlive the object
   loop_->post(&connect_task_);
 }
 
@@ -322,11 +177,7 @@ void LibeventConnection::onConnectTask(LoopTask* task, bool cancelled) noexcept 
   auto* conn = static_cast<MemberTask<LibeventConnection>*>(task)->owner;
   const Ptr keep = std::move(conn->pending_self_);
   if (cancelled || conn->loop_->stopping()) {
-    conn->closing_.store(true, std::memory_order_release);
-    conn->state_ = State::kClosed;
-    if (auto handler = std::move(conn->handler_)) {
-      handler->onClose(*conn, CloseReason{CloseCode::kTransportStopped, 0, "before the connection was made"});
-    }
+    conn->failBeforeOpen(CloseReason{CloseCode::kTransportStopped, 0, "before the connection was made"});
     return;
   }
   conn->startConnect();
@@ -336,16 +187,12 @@ void LibeventConnection::startConnect() {
   std::string error;
   BufferEventPtr bev = makeBufferEvent(loop_->base(), -1, tls_.get(), bufferEventOptions(loop_->options()), error);
   if (!bev) {
-    closing_.store(true, std::memory_order_release);
-    state_ = State::kClosed;
-    if (auto handler = std::move(handler_)) {
-      handler->onClose(*this, CloseReason{tls_ ? CloseCode::kTlsError : CloseCode::kConnectFailed, 0, error});
-    }
+    failBeforeOpen(CloseReason{tls_ ? CloseCode::kTlsError : CloseCode::kConnectFailed, 0, error});
     return;
   }
   attach(std::move(bev));
   state_ = State::kConnecting;
-  loop_->addConnection(self());
+  loop_->addConnection(selfAs<LibeventConnection>());
   if (bufferevent_socket_connect(bev_.get(), connect_address_.get(),
                                  static_cast<int>(connect_address_.length)) != 0) {
     fail(CloseCode::kConnectFailed, EVUTIL_SOCKET_ERROR(), {});
@@ -361,11 +208,6 @@ void LibeventConnection::deliver(detail::BufferBlock* block) noexcept {
   } else {
     dropQueued(block);
   }
-}
-
-void LibeventConnection::dropQueued(detail::BufferBlock* block) noexcept {
-  retire(block->size);
-  detail::BufferBlock::destroy(block);
 }
 
 void LibeventConnection::appendToOutput(detail::BufferBlock* block) noexcept {
@@ -389,11 +231,10 @@ void LibeventConnection::appendToOutput(detail::BufferBlock* block) noexcept {
     }
   }
   if (!ok) [[unlikely]] {
-    retire(size);
-    fail(CloseCode::kIoError, ENOMEM, "cannot append to the output buffer");
+    failAppend(size);
     return;
   }
-  bump(messages_sent_);
+  countMessage();
 }
 
 bool LibeventConnection::stageCopy(const std::byte* data, std::size_t size) noexcept {
@@ -468,24 +309,6 @@ void LibeventConnection::idleWriteEvent() noexcept {
   }
 }
 
-void LibeventConnection::onBytesWritten(std::size_t count) {
-  bump(bytes_sent_, count);
-  bump(loop_->counters().bytes_out, count);
-  const std::size_t now = retire(count);
-  if (now <= options_.send_low_watermark && !writable_scheduled_ &&
-      refused_.load(std::memory_order_seq_cst)) {
-    writable_scheduled_ = true;
-    loop_->defer([self = self()] { self->notifyWritable(); });
-  }
-}
-
-void LibeventConnection::notifyWritable() {
-  writable_scheduled_ = false;
-  if (state_ == State::kOpen && handler_ && refused_.exchange(false, std::memory_order_seq_cst)) {
-    handler_->onWritable(*this);
-  }
-}
-
 void LibeventConnection::onWriteCb(bufferevent*, void* ctx) {
   static_cast<LibeventConnection*>(ctx)->onWrite();
 }
@@ -514,8 +337,7 @@ void LibeventConnection::onRead() {
     length = evbuffer_get_length(input);  // the bufferevent's read hit libevent's cap
   }
   if (length > input_seen_) {
-    bump(bytes_received_, length - input_seen_);
-    bump(loop_->counters().bytes_in, length - input_seen_);
+    onBytesReceived(length - input_seen_);
   }
   if (state_ != State::kOpen || !handler_ || reading_paused_) {
     if (state_ != State::kOpen) {
@@ -551,11 +373,11 @@ bool LibeventConnection::readRest() noexcept {
   evbuffer* input = bufferevent_get_input(bev_.get());
   const std::size_t have = evbuffer_get_length(input);
   std::size_t room = kReadRestBytes;
-  if (options_.max_input_bytes != 0) {
-    if (have >= options_.max_input_bytes) {
+  if (const std::size_t max_input = options().max_input_bytes; max_input != 0) {
+    if (have >= max_input) {
       return false;
     }
-    room = std::min(room, options_.max_input_bytes - have);
+    room = std::min(room, max_input - have);
   }
   evbuffer_iovec space;
   ssize_t n = -1;
@@ -577,17 +399,7 @@ void LibeventConnection::onEventCb(bufferevent*, short events, void* ctx) {
 
 void LibeventConnection::onEvent(short events) {
   if (events & BEV_EVENT_CONNECTED) {
-    if (state_ == State::kConnecting) {
-      state_ = State::kOpen;
-      setNoDelay(bufferevent_getfd(bev_.get()));
-      if (tls_) {
-        bump(loop_->counters().tls_handshakes);
-        tls_peer_ = describeTlsPeer(bufferevent_openssl_get_ssl(bev_.get()));
-        tls_ready_.store(true, std::memory_order_release);
-      }
-      idleWriteEvent();
-      handler_->onOpen(*this);
-    }
+    onConnected();
     return;
   }
   if (events & BEV_EVENT_ERROR) {
@@ -608,27 +420,33 @@ void LibeventConnection::onEvent(short events) {
     return;
   }
   if (events & BEV_EVENT_EOF) {
-    peer_eof_ = true;
-    if (state_ == State::kOpen) {
-      if (handler_ && handler_->onPeerShutdown(*this)) {
-        return;  // the handler keeps writing and will close
-      }
-      closeAfterQueued(CloseCode::kPeerClosed, {});
-    } else if (state_ == State::kLingering) {
-      scheduleFinish();
-    }
-    return;  // kFlushing: keep writing; startLinger() sees peer_eof_
+    onPeerEof();
+    return;
   }
   if (events & BEV_EVENT_TIMEOUT) {
     if (state_ == State::kFlushing) {
       abort_ = true;  // the peer does not take the rest: reset instead of waiting
       reason_.detail += reason_.detail.empty() ? "" : "; ";
-      reason_.detail += fmt::format("output not flushed within {} ms", options_.linger_timeout.count());
+      reason_.detail += fmt::format("output not flushed within {} ms", options().linger_timeout.count());
     }
     if (state_ == State::kFlushing || state_ == State::kLingering) {
       scheduleFinish();
     }
   }
+}
+
+void LibeventConnection::onConnected() {
+  if (state_ != State::kConnecting) {
+    return;
+  }
+  setNoDelay(bufferevent_getfd(bev_.get()));
+  if (tls_) {
+    bump(loop_->counters().tls_handshakes);
+    setTlsPeer(core::describeTlsPeer(bufferevent_openssl_get_ssl(bev_.get())));
+  }
+  state_ = State::kOpen;
+  idleWriteEvent();
+  markOpen();
 }
 
 }  // namespace spool::libevent

@@ -49,21 +49,9 @@ void emitTransport(ServerContext& ctx, Emitter& emit) {
   const spool::LoopStats t =
       ctx.transport_stats ? spool::total(ctx.transport_stats()) : spool::LoopStats{};
   emit("spool_loops", ctx.transport_stats ? ctx.transport_stats().size() : 0);
-  emit("spool_connections_open", t.connections_open);
-  emit("spool_connections_total", t.connections_total);
-  emit("spool_accept_errors", t.accept_errors);
-  emit("spool_bytes_in", t.bytes_in);
-  emit("spool_bytes_out", t.bytes_out);
-  emit("spool_messages_drained", t.messages_drained);
-  emit("spool_messages_direct", t.messages_direct);
-  emit("spool_wakeups_requested", t.wakeups_requested);
-  emit("spool_wakeups_served", t.wakeups_served);
-  emit("spool_drain_batches", t.drain_batches);
-  emit("spool_eager_writes", t.eager_writes);
-  emit("spool_largest_batch", t.largest_batch);
-  emit("spool_backpressure_refusals", t.backpressure_refusals);
-  emit("spool_tls_handshakes", t.tls_handshakes);
-  emit("spool_tls_failures", t.tls_failures);
+#define SPOOL_EMIT_LOOP_STAT(name, combine) emit("spool_" #name, t.name);
+  SPOOL_LOOP_STATS(SPOOL_EMIT_LOOP_STAT)
+#undef SPOOL_EMIT_LOOP_STAT
   emit("spoold_queued_input_peak", ctx.queued_input_peak.load(std::memory_order_relaxed));
 }
 

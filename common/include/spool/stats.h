@@ -6,28 +6,35 @@
 
 namespace spool {
 
-/// A snapshot of one loop's counters. Each field is read with a relaxed load,
-/// so fields may be a few events apart from one another.
+/// Every loop counter, declared once: X(name, combine), where `combine`
+/// (sum or max) says how total() merges the loops. LoopStats, the backends'
+/// live counters and spoold's `stats` output are all generated from it.
+#define SPOOL_LOOP_STATS(X)                                                                     \
+  X(connections_open, sum)      /* open now */                                                  \
+  X(connections_total, sum)     /* accepted or connected since start */                         \
+  X(connections_rejected, sum)  /* closed at accept: over the connection limit */               \
+  X(accept_errors, sum)         /* accept() failures (EMFILE, ...) */                           \
+  X(bytes_in, sum)                                                                              \
+  X(bytes_out, sum)                                                                             \
+  X(messages_drained, sum)      /* payloads moved from the inbox to a connection */             \
+  X(messages_direct, sum)       /* payloads sent on the loop thread without the inbox */        \
+  X(wakeups_requested, sum)     /* doorbell (eventfd) writes by producers */                    \
+  X(wakeups_served, sum)        /* doorbell reads by the loop */                                \
+  X(drain_batches, sum)                                                                         \
+  X(eager_writes, sum)          /* output written when a read callback or drain batch ended, */ \
+                                /* without waiting for the socket to poll writable */           \
+  X(largest_batch, max)                                                                         \
+  X(backpressure_refusals, sum)                                                                 \
+  X(tls_handshakes, sum)                                                                        \
+  X(tls_failures, sum)
+
+/// A snapshot of one loop's counters (see SPOOL_LOOP_STATS for each field).
+/// Each field is read with a relaxed load, so fields may be a few events
+/// apart from one another.
 struct LoopStats {
-  std::uint64_t connections_open = 0;
-  std::uint64_t connections_total = 0;   ///< accepted or connected since start
-  std::uint64_t connections_rejected = 0;///< closed at accept: over the connection limit
-  std::uint64_t accept_errors = 0;       ///< accept() failures (EMFILE, ...)
-  std::uint64_t bytes_in = 0;
-  std::uint64_t bytes_out = 0;
-  std::uint64_t messages_drained = 0;    ///< payloads moved from the inbox to a connection
-  std::uint64_t messages_direct = 0;     ///< payloads sent on the loop thread without the inbox
-  std::uint64_t wakeups_requested = 0;   ///< eventfd writes by producers
-  std::uint64_t wakeups_served = 0;      ///< eventfd reads by the loop
-  std::uint64_t drain_batches = 0;
-  /// Output written straight to the socket when a read callback or drain
-  /// batch ended, without waiting for the socket to poll writable (plain
-  /// TCP; TLS output always goes through the event library's write event).
-  std::uint64_t eager_writes = 0;
-  std::uint64_t largest_batch = 0;
-  std::uint64_t backpressure_refusals = 0;
-  std::uint64_t tls_handshakes = 0;
-  std::uint64_t tls_failures = 0;
+#define SPOOL_LOOP_STATS_FIELD(name, combine) std::uint64_t name = 0;
+  SPOOL_LOOP_STATS(SPOOL_LOOP_STATS_FIELD)
+#undef SPOOL_LOOP_STATS_FIELD
 
   LoopStats& operator+=(const LoopStats& other) noexcept;
 };

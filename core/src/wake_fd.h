@@ -1,7 +1,7 @@
 // The file descriptor producers write to wake a sleeping loop.
 #pragma once
 
-namespace spool::libevent {
+namespace spool::core {
 
 /// An eventfd (a pipe where there is none) used as a level-triggered doorbell.
 /// signal() is thread-safe and async-signal-safe: one 8-byte write, no lock.
@@ -24,4 +24,4 @@ class WakeFd {
   int write_fd_ = -1;  // == read_fd_ for an eventfd
 };
 
-}  // namespace spool::libevent
+}  // namespace spool::core

@@ -7,7 +7,7 @@
 
 #include "spool/transport.h"
 
-namespace spool::libevent {
+namespace spool::core {
 
 /// Decides, tick by tick, whether a connection's send queue is stuck or the
 /// connection idle. No I/O and no clock of its own: the owner samples its
@@ -46,4 +46,4 @@ class ConnectionWatchdog {
   Clock::time_point last_activity_;
 };
 
-}  // namespace spool::libevent
+}  // namespace spool::core

@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 
 using spool::ConnectionOptions;
-using spool::libevent::ConnectionWatchdog;
+using spool::core::ConnectionWatchdog;
 using namespace std::chrono_literals;
 using Verdict = ConnectionWatchdog::Verdict;
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace spool::libevent {
+namespace spool::core {
 
 ConnectionWatchdog::ConnectionWatchdog(const ConnectionOptions& options, Clock::time_point now) noexcept
     : stuck_limit_(options.send_stuck_timeout),
@@ -43,4 +43,4 @@ ConnectionWatchdog::Verdict ConnectionWatchdog::check(const Sample& sample, Cloc
   return Verdict::kFine;
 }
 
-}  // namespace spool::libevent
+}  // namespace spool::core

@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "handles.h"
+#include "ssl_handles.h"
 #include "spool/tls.h"
 
-namespace spool::libevent {
+namespace spool::core {
 
 /// Immutable once built; thread-safe (OpenSSL allows SSL_new on a shared
 /// SSL_CTX from any thread).
@@ -24,6 +24,12 @@ class TlsContext {
   /// null with the OpenSSL errors drained into `error`.
   [[nodiscard]] SslPtr newSsl(std::string& error) const;
   [[nodiscard]] Role role() const noexcept { return role_; }
+  /// The context itself, for a backend whose TLS library makes each
+  /// connection's SSL (folly's AsyncSSLSocket). A client context already
+  /// checks the peer's name (server_name) for every SSL made from it.
+  [[nodiscard]] SSL_CTX* native() const noexcept { return ctx_.get(); }
+  /// Clients: the name to send with SNI (empty for none or an IP address).
+  [[nodiscard]] std::string sniName() const;
 
  private:
   TlsContext(const TlsConfig& config, Role role);
@@ -45,6 +51,6 @@ class TlsContext {
 std::string drainOpenSslErrors();
 
 /// What the handshake established; call after it completed.
-TlsPeerInfo describeTlsPeer(SSL* ssl);
+TlsPeerInfo describeTlsPeer(const SSL* ssl);
 
-}  // namespace spool::libevent
+}  // namespace spool::core

@@ -13,7 +13,7 @@
 #include <sys/eventfd.h>
 #endif
 
-namespace spool::libevent {
+namespace spool::core {
 
 WakeFd::WakeFd() {
 #if defined(__linux__)
@@ -55,4 +55,4 @@ void WakeFd::consume() const noexcept {
   } while (n > 0 && write_fd_ != read_fd_);  // a pipe may hold several bytes
 }
 
-}  // namespace spool::libevent
+}  // namespace spool::core

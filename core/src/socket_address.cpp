@@ -9,7 +9,7 @@
 
 #include "spool/errors.h"
 
-namespace spool::libevent {
+namespace spool::core {
 
 std::string SocketAddress::toString() const {
   char text[INET6_ADDRSTRLEN] = {};
@@ -74,4 +74,4 @@ SocketAddress SocketAddress::fromSockaddr(const sockaddr* addr, socklen_t length
   return result;
 }
 
-}  // namespace spool::libevent
+}  // namespace spool::core

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-namespace spool::libevent {
+namespace spool::core {
 
 struct SocketAddress {
   sockaddr_storage storage{};
@@ -27,4 +27,4 @@ struct SocketAddress {
   static SocketAddress fromSockaddr(const sockaddr* addr, socklen_t length) noexcept;
 };
 
-}  // namespace spool::libevent
+}  // namespace spool::core

@@ -10,7 +10,7 @@
 
 #include "spool/errors.h"
 
-namespace spool::libevent {
+namespace spool::core {
 namespace {
 
 [[noreturn]] void fail(const std::string& what) {
@@ -71,6 +71,20 @@ TlsContext::TlsContext(const TlsConfig& config, Role role) : config_(config), ro
   loadCertificate();
   loadVerification();
   applyProtocolSettings();
+  if (role_ == Role::kClient && !config_.server_name.empty()) {
+    // On the context too, not only in newSsl(): SSLs that another library
+    // makes from native() inherit the check.
+    X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx_.get());
+    const std::string& name = config_.server_name;
+    if ((isIpAddress(name) ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
+                           : X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size())) != 1) {
+      fail("cannot check the peer's name against '" + name + "'");
+    }
+  }
+}
+
+std::string TlsContext::sniName() const {
+  return role_ == Role::kClient && !isIpAddress(config_.server_name) ? config_.server_name : std::string();
 }
 
 void TlsContext::loadCertificate() {
@@ -202,7 +216,7 @@ SslPtr TlsContext::newSsl(std::string& error) const {
   return ssl;
 }
 
-TlsPeerInfo describeTlsPeer(SSL* ssl) {
+TlsPeerInfo describeTlsPeer(const SSL* ssl) {
   TlsPeerInfo info;
   info.protocol = SSL_get_version(ssl);
   info.cipher = SSL_get_cipher_name(ssl);
@@ -221,4 +235,4 @@ TlsPeerInfo describeTlsPeer(SSL* ssl) {
   return info;
 }
 
-}  // namespace spool::libevent
+}  // namespace spool::core

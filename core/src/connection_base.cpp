@@ -1,0 +1,300 @@
+#include "connection_base.h"
+
+#include <cerrno>
+
+#include "spool/log.h"
+
+namespace spool::core {
+namespace {
+
+std::atomic<std::uint64_t> g_next_connection_id{1};
+
+CloseCode localCode(CloseMode mode) noexcept {
+  return mode == CloseMode::kAbort ? CloseCode::kLocalAbort : CloseCode::kLocalClose;
+}
+
+}  // namespace
+
+ConnectionBase::ConnectionBase(std::shared_ptr<LoopCore> loop, HandlerPtr handler,
+                               const ConnectionOptions& options, std::string peer, bool tls)
+    : handler_(std::move(handler)),
+      core_(std::move(loop)),
+      id_(g_next_connection_id.fetch_add(1, std::memory_order_relaxed)),
+      peer_(std::move(peer)),
+      options_(options),
+      tls_(tls),
+      watchdog_(options, ConnectionWatchdog::Clock::now()),
+      budget_(options.send_high_watermark, options.send_low_watermark) {}
+
+ConnectionBase::~ConnectionBase() = default;
+
+void ConnectionBase::postDestroy() noexcept {
+  // Not a delete: the object must outlive every payload already queued for it
+  // (see the class comment). Keep the loop alive across post(): after stop()
+  // the destroy task can run, and free this object, inside it.
+  const std::shared_ptr<LoopCore> loop = core_;
+  loop->post(&destroy_task_);
+}
+
+void ConnectionBase::onDestroyTask(LoopTask* task, bool /*cancelled*/) noexcept {
+  delete static_cast<MemberTask<ConnectionBase>*>(task)->owner;
+}
+
+// ---------------------------------------------------------------------------
+// Connection
+
+SendResult ConnectionBase::send(Buffer&& payload) {
+  if (closing_.load(std::memory_order_acquire)) {
+    payload.reset();
+    return SendResult::kClosed;
+  }
+  if (!payload) {
+    return SendResult::kOk;  // nothing to send
+  }
+  if (!budget_.reserve(payload.size())) {
+    refusals_.fetch_add(1, std::memory_order_relaxed);
+    core_->counters().backpressure_refusals.fetch_add(1, std::memory_order_relaxed);
+    return SendResult::kBackpressure;
+  }
+  detail::BufferBlock* block = payload.release();
+  block->target = this;
+  // On the loop thread with nothing queued, nothing sent earlier can be
+  // overtaken: skip the inbox. Otherwise queue behind what is there.
+  if (core_->inLoopThread() && core_->inboxEmpty()) {
+    bump(core_->counters().messages_direct);
+    deliver(block);
+    return SendResult::kOk;
+  }
+  core_->post(block);
+  return SendResult::kOk;
+}
+
+void ConnectionBase::close(CloseMode mode, std::string_view reason) {
+  if (close_requested_.exchange(true, std::memory_order_acq_rel)) {
+    return;  // the first close decides
+  }
+  requested_mode_ = mode;
+  requested_reason_.assign(reason);
+  closing_.store(true, std::memory_order_release);
+  if (core_->inLoopThread() && core_->inboxEmpty()) {
+    closeInLoop(mode, localCode(mode), std::move(requested_reason_));
+    return;
+  }
+  // Ordered behind every payload queued before it, so a graceful close flushes them.
+  core_->post(&close_task_);
+}
+
+void ConnectionBase::onCloseTask(LoopTask* task, bool cancelled) noexcept {
+  if (cancelled) {
+    return;
+  }
+  auto* conn = static_cast<MemberTask<ConnectionBase>*>(task)->owner;
+  const CloseMode mode = conn->requested_mode_;
+  conn->closeInLoop(mode, localCode(mode), std::move(conn->requested_reason_));
+}
+
+void ConnectionBase::runInLoop(std::function<void()> fn) {
+  core_->runInLoop([fn = std::move(fn)](bool cancelled) {
+    if (!cancelled) {
+      fn();
+    }
+  });
+}
+
+bool ConnectionBase::isOpen() const noexcept { return !closing_.load(std::memory_order_acquire); }
+
+ConnectionCounters ConnectionBase::counters() const noexcept {
+  ConnectionCounters c;
+  c.bytes_received = bytes_received_.load(std::memory_order_relaxed);
+  c.bytes_sent = bytes_sent_.load(std::memory_order_relaxed);
+  c.messages_sent = messages_sent_.load(std::memory_order_relaxed);
+  c.refusals = refusals_.load(std::memory_order_relaxed);
+  c.backlog = budget_.backlog();
+  return c;
+}
+
+std::optional<TlsPeerInfo> ConnectionBase::tlsPeer() const {
+  // Written once on the loop thread before the flag; immutable afterwards.
+  if (!tls_ready_.load(std::memory_order_acquire)) {
+    return std::nullopt;
+  }
+  return tls_peer_;
+}
+
+void ConnectionBase::setTlsPeer(TlsPeerInfo info) noexcept {
+  tls_peer_ = std::move(info);
+  tls_ready_.store(true, std::memory_order_release);
+}
+
+// ---------------------------------------------------------------------------
+// Data
+
+void ConnectionBase::dropQueued(detail::BufferBlock* block) noexcept {
+  budget_.retire(block->size);
+  detail::BufferBlock::destroy(block);
+}
+
+void ConnectionBase::failAppend(std::size_t size) noexcept {
+  budget_.retire(size);
+  fail(CloseCode::kIoError, ENOMEM, "cannot append to the output buffer");
+}
+
+void ConnectionBase::onBytesWritten(std::size_t count) {
+  bump(bytes_sent_, count);
+  bump(core_->counters().bytes_out, count);
+  const std::size_t now = budget_.retire(count);
+  if (!writable_scheduled_ && budget_.writableOwed(now)) {
+    writable_scheduled_ = true;
+    core_->defer([self = selfAs<ConnectionBase>()] { self->notifyWritable(); });
+  }
+}
+
+void ConnectionBase::notifyWritable() {
+  writable_scheduled_ = false;
+  if (state_ == State::kOpen && handler_ && budget_.takeRefusal()) {
+    handler_->onWritable(*this);
+  }
+}
+
+void ConnectionBase::onBytesReceived(std::size_t count) {
+  bump(bytes_received_, count);
+  bump(core_->counters().bytes_in, count);
+}
+
+void ConnectionBase::onWatchdogTick() {
+  const ConnectionWatchdog::Sample sample{writeProgress(),
+                                          bytes_received_.load(std::memory_order_relaxed),
+                                          budget_.backlog()};
+  ConnectionWatchdog::Millis elapsed{0};
+  switch (watchdog_.check(sample, ConnectionWatchdog::Clock::now(), elapsed)) {
+    case ConnectionWatchdog::Verdict::kStuck:
+      if (state_ == State::kOpen || state_ == State::kFlushing) {
+        closeInLoop(CloseMode::kAbort, CloseCode::kSendQueueStuck,
+                    fmt::format("{} bytes queued, none written for {} ms", sample.backlog, elapsed.count()));
+      }
+      break;
+    case ConnectionWatchdog::Verdict::kIdle:
+      if (state_ == State::kOpen) {
+        closeAfterQueued(CloseCode::kIdleTimeout,
+                         fmt::format("nothing received or sent for {} ms", elapsed.count()));
+      }
+      break;
+    case ConnectionWatchdog::Verdict::kFine:
+      break;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Opening and closing
+
+void ConnectionBase::markOpen() {
+  state_ = State::kOpen;
+  handler_->onOpen(*this);
+}
+
+void ConnectionBase::failBeforeOpen(CloseReason reason) noexcept {
+  closing_.store(true, std::memory_order_release);
+  state_ = State::kClosed;
+  if (std::exchange(holds_limit_slot_, false)) {
+    core_->connectionLimit().release();
+  }
+  if (auto handler = std::move(handler_)) {
+    handler->onClose(*this, reason);
+  }
+}
+
+void ConnectionBase::onPeerEof() {
+  peer_eof_ = true;
+  if (state_ == State::kOpen) {
+    if (handler_ && handler_->onPeerShutdown(*this)) {
+      return;  // the handler keeps writing and will close
+    }
+    closeAfterQueued(CloseCode::kPeerClosed, {});
+  } else if (state_ == State::kLingering) {
+    scheduleFinish();
+  }
+  // kFlushing: keep writing; startLinger() sees peer_eof_.
+}
+
+void ConnectionBase::closeInLoop(CloseMode mode, CloseCode code, std::string detail) {
+  core_->assertInLoopThread("ConnectionBase::closeInLoop");
+  commitOutput();  // what was accepted before the close belongs to the flush
+  closing_.store(true, std::memory_order_release);
+  if (state_ == State::kIdle || state_ == State::kFinishing || state_ == State::kClosed) {
+    return;
+  }
+  if (mode == CloseMode::kAbort) {
+    abort_ = true;
+    reason_ = CloseReason{code, 0, std::move(detail)};
+    scheduleFinish();
+    return;
+  }
+  if (state_ == State::kFlushing || state_ == State::kLingering) {
+    return;  // a graceful close is already under way
+  }
+  reason_ = CloseReason{code, 0, std::move(detail)};
+  if (state_ == State::kConnecting) {
+    scheduleFinish();  // nothing was ever delivered to flush
+    return;
+  }
+  state_ = State::kFlushing;
+  startFlush();
+}
+
+void ConnectionBase::closeAfterQueued(CloseCode code, std::string detail) {
+  closing_.store(true, std::memory_order_release);  // no new sends from here on
+  if (core_->inboxEmpty()) {
+    closeInLoop(CloseMode::kGraceful, code, std::move(detail));
+    return;
+  }
+  // Payloads accepted before now may still be in the inbox: close behind them.
+  if (!std::exchange(queued_close_posted_, true)) {
+    queued_close_reason_ = CloseReason{code, 0, std::move(detail)};
+    core_->post(&queued_close_task_);
+  }
+}
+
+void ConnectionBase::onQueuedCloseTask(LoopTask* task, bool cancelled) noexcept {
+  if (cancelled) {
+    return;
+  }
+  auto* conn = static_cast<MemberTask<ConnectionBase>*>(task)->owner;
+  CloseReason reason = std::move(conn->queued_close_reason_);
+  conn->closeInLoop(CloseMode::kGraceful, reason.code, std::move(reason.detail));
+}
+
+void ConnectionBase::fail(CloseCode code, int sys_error, std::string detail) {
+  closing_.store(true, std::memory_order_release);
+  reason_ = CloseReason{code, sys_error, std::move(detail)};
+  scheduleFinish();
+}
+
+void ConnectionBase::scheduleFinish() {
+  if (state_ == State::kFinishing || state_ == State::kClosed) {
+    return;
+  }
+  commitOutput();
+  state_ = State::kFinishing;
+  closing_.store(true, std::memory_order_release);
+  stopIo();
+  // Never free the socket or call onClose from inside the event library's
+  // callbacks or the handler's: do it on a later turn, from a clean stack.
+  core_->defer([self = selfAs<ConnectionBase>()] { self->finish(); });
+}
+
+void ConnectionBase::finish() {
+  core_->assertInLoopThread("ConnectionBase::finish");
+  state_ = State::kClosed;
+  if (std::exchange(holds_limit_slot_, false)) {
+    core_->connectionLimit().release();
+  }
+  budget_.retire(releaseIo());
+  // Leave the loop's table first, so the loop's counters already agree when
+  // the handler hears of the close. The deferred call holds a reference.
+  core_->removeConnection(id_);
+  if (auto handler = std::move(handler_)) {
+    handler->onClose(*this, reason_);
+  }  // the handler is destroyed here, on the loop thread
+}
+
+}  // namespace spool::core
