@@ -216,6 +216,11 @@ SslPtr TlsContext::newSsl(std::string& error) const {
   return ssl;
 }
 
+std::string peerVerifyFailure(const SSL* ssl) {
+  const long result = ssl != nullptr ? SSL_get_verify_result(ssl) : X509_V_OK;
+  return result == X509_V_OK ? std::string() : std::string("peer certificate: ") + X509_verify_cert_error_string(result);
+}
+
 TlsPeerInfo describeTlsPeer(const SSL* ssl) {
   TlsPeerInfo info;
   info.protocol = SSL_get_version(ssl);

@@ -50,6 +50,10 @@ class TlsContext {
 /// ("error:0A00010B:SSL routines::wrong version number; ..."), or "" if empty.
 std::string drainOpenSslErrors();
 
+/// "peer certificate: <OpenSSL's reason>" when the peer's certificate failed
+/// verification on `ssl`, else "".
+std::string peerVerifyFailure(const SSL* ssl);
+
 /// What the handshake established; call after it completed.
 TlsPeerInfo describeTlsPeer(const SSL* ssl);
 

@@ -62,11 +62,8 @@ std::string takeTlsErrors(bufferevent* bev) {
     ERR_error_string_n(code, text, sizeof(text));
     appendLine(detail, text);
   }
-  if (SSL* ssl = bufferevent_openssl_get_ssl(bev); ssl != nullptr) {
-    const long result = SSL_get_verify_result(ssl);
-    if (result != X509_V_OK) {
-      appendLine(detail, std::string("peer certificate: ") + X509_verify_cert_error_string(result));
-    }
+  if (const std::string failure = core::peerVerifyFailure(bufferevent_openssl_get_ssl(bev)); !failure.empty()) {
+    appendLine(detail, failure);
   }
   return detail;
 }

@@ -1,0 +1,497 @@
+#include "folly_connection.h"
+
+#include <openssl/err.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+#include "spool/log.h"
+
+namespace spool::folly_backend {
+namespace {
+
+// One read takes at most this much (as the libevent backend's
+// max_single_read); AsyncSocket reads up to 16 times per readiness event.
+constexpr std::size_t kMinReadBytes = 4096;
+constexpr std::size_t kMaxReadBytes = 64 << 10;
+// Copies of small payloads are gathered into buffers of this size.
+constexpr std::size_t kCopyChunkBytes = 8192;
+// The largest TLS record's payload: with TLS every payload up to it is
+// copied, so that small payloads share records instead of one each.
+constexpr std::size_t kTlsRecordBytes = 16 << 10;
+
+}  // namespace
+
+FollyTls::FollyTls(std::shared_ptr<const core::TlsContext> ctx)
+    // Wraps (and takes a reference to) the same SSL_CTX: folly's
+    // AsyncSSLSocket makes each connection's SSL from it.
+    : context(std::move(ctx)), folly_context(std::make_shared<folly::SSLContext>(context->native())) {
+  // The wrapping constructor leaves out what the default one sets up: the
+  // runner that performs SSL_accept (inline, on the loop thread).
+  folly_context->sslAcceptRunner(std::make_unique<folly::SSLAcceptRunner>());
+}
+
+FollyConnection::Ptr FollyConnection::create(std::shared_ptr<FollyLoop> loop, HandlerPtr handler,
+                                             const ConnectionOptions& options, std::string peer,
+                                             std::shared_ptr<const FollyTls> tls) {
+  return adopt(new FollyConnection(std::move(loop), std::move(handler), options, std::move(peer), std::move(tls)));
+}
+
+FollyConnection::FollyConnection(std::shared_ptr<FollyLoop> loop, HandlerPtr handler,
+                                 const ConnectionOptions& options, std::string peer,
+                                 std::shared_ptr<const FollyTls> tls)
+    : ConnectionBase(loop, std::move(handler), options, std::move(peer), tls != nullptr),
+      loop_(loop.get()),
+      tls_(std::move(tls)),
+      copy_threshold_(tls_ ? std::max(loop_->options().copy_threshold, kTlsRecordBytes)
+                           : loop_->options().copy_threshold) {}
+
+FollyConnection::~FollyConnection() {
+  // finish() freed the socket on the loop thread; nothing here may touch folly.
+  assert(!socket_ && "connection destroyed while its socket is alive");
+}
+
+// ---------------------------------------------------------------------------
+// Connection
+
+void FollyConnection::pauseReading() {
+  loop_->assertInLoopThread("Connection::pauseReading");
+  reading_paused_ = true;
+  updateReading();
+}
+
+void FollyConnection::resumeReading() {
+  loop_->assertInLoopThread("Connection::resumeReading");
+  if (!reading_paused_) {
+    return;
+  }
+  reading_paused_ = false;
+  updateReading();
+  // Bytes that arrived before the pause raise no new read event: hand them
+  // over on the next turn, from a clean stack.
+  loop_->defer([self = selfAs<FollyConnection>()] {
+    if (self->state_ == State::kOpen && !self->reading_paused_ && !self->input_.empty()) {
+      self->onRead();
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Opening
+
+void FollyConnection::attach(folly::AsyncSocket::UniquePtr socket) {
+  socket_ = std::move(socket);
+  startWatchdog();
+}
+
+void FollyConnection::startWatchdog() {
+  if (!watchdog().enabled()) {
+    return;  // neither check is configured: no timer at all
+  }
+  watchdog_timer_ = folly::AsyncTimeout::make(loop_->base(), [this]() noexcept {
+    onWatchdogTick();
+    if (state_ != State::kFinishing && state_ != State::kClosed) {
+      watchdog_timer_->scheduleTimeout(watchdog().period());
+    }
+  });
+  watchdog_timer_->scheduleTimeout(watchdog().period());
+}
+
+void FollyConnection::openAccepted(int fd, bool holds_limit_slot) {
+  loop_->assertInLoopThread("FollyConnection::openAccepted");
+  holds_limit_slot_ = holds_limit_slot;
+  folly::AsyncSSLSocket* ssl = nullptr;
+  try {
+    const auto socket_fd = folly::NetworkSocket::fromFd(fd);
+    if (tls_) {
+      auto socket = folly::AsyncSSLSocket::newSocket(tls_->folly_context, &loop_->base(), socket_fd, true);
+      ssl = socket.get();
+      attach(std::move(socket));
+    } else {
+      attach(folly::AsyncSocket::newSocket(&loop_->base(), socket_fd));
+    }
+  } catch (const std::exception& e) {
+    log(LogLevel::kError, "{}: cannot set up {}: {}", loop_->name(), peerAddress(), e.what());
+    ::close(fd);
+    failBeforeOpen(CloseReason{CloseCode::kIoError, 0, e.what()});
+    return;
+  }
+  socket_->setNoDelay(true);
+  state_ = State::kConnecting;
+  loop_->addConnection(selfAs<FollyConnection>());
+  if (ssl != nullptr) {
+    ssl->sslAccept(this);  // onOpen() once the handshake completes
+    return;
+  }
+  onOpened();
+}
+
+void FollyConnection::connectTo(const core::SocketAddress& address) {
+  connect_address_ = address;
+  pending_self_ = selfAs<FollyConnection>();  // the queued task must not outlive the object
+  loop_->post(&connect_task_);
+}
+
+void FollyConnection::onConnectTask(LoopTask* task, bool cancelled) noexcept {
+  auto* conn = static_cast<MemberTask<FollyConnection>*>(task)->owner;
+  const Ptr keep = std::move(conn->pending_self_);
+  if (cancelled || conn->loop_->stopping()) {
+    conn->failBeforeOpen(CloseReason{CloseCode::kTransportStopped, 0, "before the connection was made"});
+    return;
+  }
+  conn->startConnect();
+}
+
+void FollyConnection::startConnect() {
+  folly::SocketAddress address;
+  try {
+    address.setFromSockaddr(connect_address_.get(), connect_address_.length);
+    if (tls_) {
+      auto socket = folly::AsyncSSLSocket::newSocket(tls_->folly_context, &loop_->base());
+      if (const std::string sni = tls_->context->sniName(); !sni.empty()) {
+        socket->setServerName(sni);
+      }
+      attach(std::move(socket));
+    } else {
+      attach(folly::AsyncSocket::newSocket(&loop_->base()));
+    }
+  } catch (const std::exception& e) {
+    failBeforeOpen(CloseReason{tls_ ? CloseCode::kTlsError : CloseCode::kConnectFailed, 0, e.what()});
+    return;
+  }
+  state_ = State::kConnecting;
+  loop_->addConnection(selfAs<FollyConnection>());
+  // With TLS, connectSuccess() follows the handshake too.
+  socket_->connect(this, address);
+}
+
+void FollyConnection::connectSuccess() noexcept {
+  if (tls_) {
+    bump(loop_->counters().tls_handshakes);
+    setTlsPeer(core::describeTlsPeer(static_cast<folly::AsyncSSLSocket*>(socket_.get())->getSSL()));
+  }
+  onOpened();
+}
+
+void FollyConnection::connectErr(const folly::AsyncSocketException& ex) noexcept {
+  CloseReason reason = describeError(CloseCode::kConnectFailed, ex);
+  if (reason.code == CloseCode::kTlsError) {
+    bump(loop_->counters().tls_failures);
+  }
+  fail(reason.code, reason.sys_error, std::move(reason.detail));
+}
+
+void FollyConnection::handshakeSuc(folly::AsyncSSLSocket* socket) noexcept {
+  bump(loop_->counters().tls_handshakes);
+  setTlsPeer(core::describeTlsPeer(socket->getSSL()));
+  onOpened();
+}
+
+void FollyConnection::handshakeErr(folly::AsyncSSLSocket*, const folly::AsyncSocketException& ex) noexcept {
+  bump(loop_->counters().tls_failures);
+  fail(CloseCode::kTlsError, 0, tlsFailureDetail(ex));
+}
+
+void FollyConnection::onOpened() {
+  if (state_ != State::kConnecting) {
+    return;
+  }
+  socket_->setNoDelay(true);
+  markOpen();
+  updateReading();
+  if (output_) {
+    noteOutput();  // sent while connecting
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Writing
+
+void FollyConnection::deliver(detail::BufferBlock* block) noexcept {
+  if (!socket_ || (state_ != State::kOpen && state_ != State::kConnecting)) {
+    dropQueued(block);
+    return;
+  }
+  const std::size_t size = block->size;
+  try {
+    if (size <= copy_threshold_) {
+      appendCopy(block->data, size);
+      detail::BufferBlock::destroy(block);
+    } else {
+      // Referenced, zero-copy: the IOBuf frees the payload once the socket
+      // has written it (or the chain is dropped).
+      auto buf = folly::IOBuf::takeOwnership(const_cast<std::byte*>(block->data), size, &onReferenceDone, block);
+      if (output_) {
+        output_->prependChain(std::move(buf));
+      } else {
+        output_ = std::move(buf);
+      }
+    }
+  } catch (const std::bad_alloc&) {
+    failAppend(size);
+    return;
+  }
+  output_bytes_ += size;
+  countMessage();
+  noteOutput();
+}
+
+void FollyConnection::onReferenceDone(void*, void* block) noexcept {
+  detail::BufferBlock::destroy(static_cast<detail::BufferBlock*>(block));
+}
+
+void FollyConnection::appendCopy(const std::byte* data, std::size_t size) {
+  folly::IOBuf* tail = output_ ? output_->prev() : nullptr;
+  if (tail == nullptr || tail->isShared() || tail->tailroom() < size) {
+    auto buf = folly::IOBuf::create(std::max(size, kCopyChunkBytes));
+    tail = buf.get();
+    if (output_) {
+      output_->prependChain(std::move(buf));
+    } else {
+      output_ = std::move(buf);
+    }
+  }
+  std::memcpy(tail->writableTail(), data, size);
+  tail->append(size);
+}
+
+void FollyConnection::noteOutput() noexcept {
+  if (!flush_noted_) {
+    flush_noted_ = true;
+    loop_->noteFlush(this);
+  }
+}
+
+void FollyConnection::flushOutput() noexcept {
+  flush_noted_ = false;
+  if (!output_ || !socket_ || (state_ != State::kOpen && state_ != State::kFlushing)) {
+    return;  // connecting: onOpened() notes it again
+  }
+  // Recorded before writeChain, which may confirm (or fail) the write at once.
+  in_flight_.push_back(std::exchange(output_bytes_, 0));
+  bump(loop_->counters().eager_writes);
+  socket_->writeChain(this, std::move(output_));
+}
+
+void FollyConnection::writeSuccess() noexcept {
+  if (releasing_ || in_flight_.empty()) {
+    return;
+  }
+  const std::size_t size = in_flight_.front();
+  in_flight_.pop_front();
+  onBytesWritten(size);
+  onOutputDone();
+}
+
+void FollyConnection::writeErr(size_t bytes_written, const folly::AsyncSocketException& ex) noexcept {
+  if (releasing_ || in_flight_.empty()) {
+    return;
+  }
+  const std::size_t size = in_flight_.front();
+  in_flight_.pop_front();
+  const std::size_t written = std::min(size, bytes_written);
+  if (written > 0) {
+    onBytesWritten(written);
+  }
+  discardOutput(size - written);
+  if (state_ == State::kFinishing || state_ == State::kClosed) {
+    return;  // the first failure already decided the reason
+  }
+  if (ex.getType() == folly::AsyncSocketException::TIMED_OUT && state_ == State::kFlushing) {
+    abort_ = true;  // the peer does not take the rest: reset instead of waiting
+    reason_.detail += reason_.detail.empty() ? "" : "; ";
+    reason_.detail += fmt::format("output not flushed within {} ms", options().linger_timeout.count());
+    scheduleFinish();
+    return;
+  }
+  const CloseReason reason = describeError(CloseCode::kIoError, ex);
+  fail(reason.code, reason.sys_error, reason.detail);
+}
+
+void FollyConnection::onOutputDone() noexcept {
+  if (state_ == State::kFlushing && in_flight_.empty() && !output_) {
+    startLinger();
+  }
+}
+
+std::uint64_t FollyConnection::writeProgress() const noexcept {
+  return socket_ ? socket_->getRawBytesWritten() : 0;
+}
+
+// ---------------------------------------------------------------------------
+// Reading
+
+void FollyConnection::updateReading() noexcept {
+  if (!socket_ || releasing_) {
+    return;
+  }
+  const std::size_t max_input = options().max_input_bytes;
+  const bool over_limit = max_input != 0 && input_.chainLength() >= std::max(max_input, read_want_);
+  // Open: read unless paused or over the input bound. Closing: read (and
+  // discard) to see the peer's EOF.
+  const bool want = (state_ == State::kOpen && !reading_paused_ && !over_limit) ||
+                    state_ == State::kFlushing || state_ == State::kLingering;
+  if (want != reading_) {
+    reading_ = want;
+    socket_->setReadCB(want ? this : nullptr);
+  }
+}
+
+void FollyConnection::getReadBuffer(void** buffer, size_t* length) {
+  const auto space = input_.preallocate(kMinReadBytes, kMaxReadBytes);
+  *buffer = space.first;
+  *length = std::min(space.second, kMaxReadBytes);
+}
+
+void FollyConnection::readDataAvailable(size_t length) noexcept {
+  input_.postallocate(length);
+  onBytesReceived(length);
+  onRead();
+}
+
+void FollyConnection::onRead() {
+  if (state_ != State::kOpen || !handler_ || reading_paused_) {
+    if (state_ != State::kOpen) {
+      input_.move();  // closing: input is of no use to anyone
+    }
+    updateReading();
+    return;
+  }
+  const std::size_t have = input_.chainLength();
+  if (have >= read_want_ && have > 0) {
+    IoBufInput view(input_);
+    {
+      // Responses the handler sends from here go out in one write when it
+      // returns.
+      const FollyLoop::WriteScope writes(*loop_);
+      handler_->onData(*this, view);
+    }
+    const std::size_t left = input_.chainLength();
+    read_want_ = view.wanted() > left ? view.wanted() : 0;
+  }
+  updateReading();
+}
+
+void FollyConnection::readEOF() noexcept {
+  reading_ = false;  // AsyncSocket uninstalled the callback
+  if (!releasing_) {
+    onPeerEof();
+  }
+}
+
+void FollyConnection::readErr(const folly::AsyncSocketException& ex) noexcept {
+  reading_ = false;
+  if (releasing_ || state_ == State::kFinishing || state_ == State::kClosed) {
+    return;
+  }
+  const CloseReason reason = describeError(CloseCode::kIoError, ex);
+  fail(reason.code, reason.sys_error, reason.detail);
+}
+
+std::string FollyConnection::tlsFailureDetail(const folly::AsyncSocketException& ex) const {
+  // folly wraps OpenSSL's queue as "AsyncSocketException: <errors>, type = SSL
+  // error"; keep the errors, the same text the libevent backend reports.
+  std::string_view text = ex.what();
+  constexpr std::string_view kPrefix = "AsyncSocketException: ";
+  if (text.starts_with(kPrefix)) {
+    text.remove_prefix(kPrefix.size());
+  }
+  if (const auto type = text.rfind(", type = "); type != std::string_view::npos) {
+    text = text.substr(0, type);
+  }
+  std::string detail(text);
+  const auto* ssl = socket_ ? static_cast<const folly::AsyncSSLSocket*>(socket_.get())->getSSL() : nullptr;
+  if (const std::string failure = core::peerVerifyFailure(ssl); !failure.empty()) {
+    detail += detail.empty() ? "" : "; ";
+    detail += failure;
+  }
+  return detail;
+}
+
+CloseReason FollyConnection::describeError(CloseCode io_code, const folly::AsyncSocketException& ex) const {
+  if (tls_ && ex.getType() == folly::AsyncSocketException::SSL_ERROR) {
+    return CloseReason{CloseCode::kTlsError, 0, tlsFailureDetail(ex)};
+  }
+  if (tls_ && state_ == State::kConnecting && ex.getErrno() == 0) {
+    return CloseReason{CloseCode::kTlsError, 0, std::string("handshake failed: ") + ex.what()};
+  }
+  if (ex.getErrno() != 0) {
+    return CloseReason{io_code, ex.getErrno(), {}};
+  }
+  return CloseReason{io_code, 0, ex.what()};
+}
+
+// ---------------------------------------------------------------------------
+// Closing (the state machine is core::ConnectionBase's)
+
+void FollyConnection::startFlush() {
+  flushOutput();
+  if (in_flight_.empty()) {
+    startLinger();
+    return;
+  }
+  // writeSuccess() continues once everything is written. Bound the flush:
+  // without write progress for linger_timeout the close becomes an abort.
+  socket_->setSendTimeout(static_cast<std::uint32_t>(options().linger_timeout.count()));
+  updateReading();
+}
+
+void FollyConnection::startLinger() {
+  state_ = State::kLingering;
+  if (tls_) {
+    // close_notify first: the output is flushed, so the alert goes out
+    // behind the last record, through the socket's own BIO.
+    SSL_shutdown(const_cast<SSL*>(static_cast<folly::AsyncSSLSocket*>(socket_.get())->getSSL()));
+    ERR_clear_error();
+  }
+  ::shutdown(socket_->getNetworkSocket().toFd(), SHUT_WR);
+  if (peer_eof_) {
+    scheduleFinish();
+    return;
+  }
+  // Wait for the peer's EOF, discarding its input: closing a socket with
+  // unread input makes the kernel send a reset, which could destroy the
+  // very bytes just flushed before the peer reads them.
+  linger_timer_ = folly::AsyncTimeout::make(loop_->base(), [this]() noexcept { scheduleFinish(); });
+  linger_timer_->scheduleTimeout(options().linger_timeout);
+  updateReading();
+}
+
+void FollyConnection::stopIo() noexcept {
+  if (socket_ && reading_) {
+    socket_->setReadCB(nullptr);
+    reading_ = false;
+  }
+}
+
+std::size_t FollyConnection::releaseIo() noexcept {
+  watchdog_timer_.reset();
+  linger_timer_.reset();
+  loop_->forgetFlush(this);
+  flush_noted_ = false;
+  std::size_t unsent = std::exchange(output_bytes_, 0);
+  output_.reset();  // releases the referenced payloads it held
+  for (const std::size_t size : in_flight_) {
+    unsent += size;
+  }
+  in_flight_.clear();
+  if (!socket_) {
+    return unsent;
+  }
+  // Closing fails the pending writes and ends the read side through our
+  // callbacks: they must see that the connection is gone.
+  releasing_ = true;
+  socket_->setReadCB(nullptr);
+  if (abort_) {
+    socket_->closeWithReset();  // RST; unsent bytes dropped
+  } else {
+    socket_->closeNow();
+  }
+  socket_.reset();
+  return unsent;
+}
+
+}  // namespace spool::folly_backend
