@@ -16,8 +16,14 @@ import tempfile
 from collections import defaultdict
 
 # The reference figure the handoff target is set against (folly 2023.02,
-# runInEventBaseThread, 2 producers): spool must reach 10x its upper end.
+# runInEventBaseThread, 2 producers) when the run has no folly-post cell of
+# its own (no --folly-build): spool must reach 10x its upper end.
 FOLLY_HANDOFF_MSGS_PER_S = 3.1e6
+
+# With --folly-build, run.sh labels the two builds' spool cells and runs the
+# folly build's spoold under these names.
+LIBEVENT_SPOOL, FOLLY_SPOOL = "spool-libevent", "spool-folly"
+SPOOLD_BACKENDS = [("spoold-inline", "spoold-folly-inline"), ("spoold-workers", "spoold-folly-workers")]
 
 
 def median_range(values):
@@ -116,8 +122,8 @@ def aggregate(raw):
 
 
 def stream_mode(c):
-    """A stream cell's mode, "+tls" appended for its TLS twin."""
-    return c["mode"] + ("+tls" if c.get("tls") else "")
+    """A stream cell's mode (its label, where run.sh gave one), "+tls" appended for its TLS twin."""
+    return c.get("label", c["mode"]) + ("+tls" if c.get("tls") else "")
 
 
 def med(stats, key, metric):
@@ -127,7 +133,7 @@ def med(stats, key, metric):
 
 # ---------------------------------------------------------------- handoff
 
-HANDOFF_ORDER = ["spool", "spool-rearm", "mutex", "eventfd", "threadsafe", "wait"]
+HANDOFF_ORDER = ["spool", "spool-rearm", "mutex", "eventfd", "threadsafe", "wait", "folly-post"]
 
 
 def handoff_markdown(h):
@@ -168,8 +174,11 @@ def handoff_targets(h):
         out.append(["handoff: spool ≥ 1.0× mutex, 1 producer, 1 loop", f"{r1:.2f}×", verdict(r1 >= 1.0)])
     if r4 is not None:
         out.append(["handoff: spool ≥ 1.5× mutex, 4 producers, 1 loop", f"{r4:.2f}×", verdict(r4 >= 1.5)])
-    s2 = med(h, (2, 1, "spool"), "msgs_per_s")
-    if s2 is not None:
+    s2, f2 = med(h, (2, 1, "spool"), "msgs_per_s"), med(h, (2, 1, "folly-post"), "msgs_per_s")
+    if s2 is not None and f2:
+        out.append(["handoff: spool ≥ 10× folly-post (runInEventBaseThread, same run), 2 producers, 1 loop",
+                    f"{s2 / f2:.1f}×", verdict(s2 >= 10 * f2)])
+    elif s2 is not None:
         out.append(["handoff: spool ≥ 10× folly runInEventBaseThread (3.1 M/s), 2 producers",
                     f"{s2 / FOLLY_HANDOFF_MSGS_PER_S:.1f}×", verdict(s2 >= 10 * FOLLY_HANDOFF_MSGS_PER_S)])
     worse = []
@@ -190,7 +199,8 @@ def handoff_targets(h):
 
 # ---------------------------------------------------------------- stream
 
-STREAM_ORDER = ["loop", "loop+tls", "spool", "spool+tls", "post", "threadsafe"]
+STREAM_ORDER = ["loop", "loop+tls", "spool", "spool+tls", LIBEVENT_SPOOL, LIBEVENT_SPOOL + "+tls", FOLLY_SPOOL,
+                FOLLY_SPOOL + "+tls", "post", "threadsafe", "folly-post", "folly-wait"]
 
 
 def is_loop(mode):
@@ -253,16 +263,22 @@ def tls_summary(st):
     return out
 
 
+def spool_mode(st):
+    """The name of --build's spool cells: "spool", or "spool-libevent" beside a folly build's."""
+    return LIBEVENT_SPOOL if any(k[2] == LIBEVENT_SPOOL for k in st) else "spool"
+
+
 def stream_targets(st):
     out = []
+    spool_name = spool_mode(st)
     for size in sorted({k[0] for k in st}):
         loop = med(st, (size, 1, "loop"), "mb_per_s")
-        for producers in sorted({k[1] for k in st if k[0] == size and k[2] == "spool"}):
-            spool = med(st, (size, producers, "spool"), "mb_per_s")
+        for producers in sorted({k[1] for k in st if k[0] == size and k[2] == spool_name}):
+            spool = med(st, (size, producers, spool_name), "mb_per_s")
             if loop and spool is not None:
                 out.append([f"stream {size} B, {producers} producer(s): spool ≥ 90% of loop",
                             f"{100 * spool / loop:.0f}%", verdict(spool >= 0.9 * loop)])
-            sp99 = med(st, (size, producers, "spool"), "p99_us")
+            sp99 = med(st, (size, producers, spool_name), "p99_us")
             pp99 = med(st, (size, producers, "post"), "p99_us")
             if sp99 is not None and pp99 is not None:
                 out.append([f"stream {size} B, {producers} producer(s): spool p99 ≤ post p99",
@@ -300,7 +316,7 @@ def server_targets(sv):
                   med(sv, (sc, "memcached", threads), "ops_per_server_cpu_s"))
         if r is None:
             continue
-        need = 1.2 if name == "spoold-inline" else 1.0
+        need = 1.2 if name.endswith("-inline") else 1.0
         out.append([f"server {sc}, {threads} thread(s): {name} ≥ {need}× memcached ops/CPU-s", f"{r:.2f}×",
                     verdict(r >= need)])
         # Same connections x depth: the same closed-loop offered concurrency.
@@ -308,6 +324,101 @@ def server_targets(sv):
         if p99 is not None and mc99 is not None:
             out.append([f"server {sc}, {threads} thread(s): {name} p99 ≤ memcached p99",
                         f"{us_from_us(p99)} vs {us_from_us(mc99)}", verdict(p99 <= mc99)])
+    return out
+
+
+# ---------------------------------------------------------------- libevent backend vs folly backend
+
+def size_name(size):
+    return f"{size // 1024} KiB" if size >= 1024 and size % 1024 == 0 else f"{size} B"
+
+
+def backend_ratios(st, sv):
+    """libevent / folly, same-run medians: stream cells (msgs/s of spool from each
+    build) and spoold cells (ops per server CPU-second)."""
+    rows = []
+    for size, producers in sorted({(k[0], k[1]) for k in st if k[2] == FOLLY_SPOOL}):
+        lib, fol = (med(st, (size, producers, m), "msgs_per_s") for m in (LIBEVENT_SPOOL, FOLLY_SPOOL))
+        rows.append({"part": "stream", "cell": f"{size_name(size)}, {producers} producer(s)",
+                     "metric": "msgs/s", "libevent": lib, "folly": fol, "ratio": ratio(lib, fol)})
+    for lib_name, folly_name in SPOOLD_BACKENDS:
+        for sc, _, threads in sorted(k for k in sv if k[1] == folly_name):
+            lib, fol = (med(sv, (sc, n, threads), "ops_per_server_cpu_s") for n in (lib_name, folly_name))
+            rows.append({"part": "server", "cell": f"{sc}, --exec={lib_name.split('-')[-1]} -t {threads}",
+                         "metric": "ops per server CPU-s", "libevent": lib, "folly": fol,
+                         "ratio": ratio(lib, fol)})
+    return rows
+
+
+def folly_post_ratios(h, st):
+    """spool (each backend) against folly's own handoff, same-run medians."""
+    rows = []
+    for size, producers in sorted({(k[0], k[1]) for k in st if k[2] == "folly-post"}):
+        m = {mode: med(st, (size, producers, mode), "msgs_per_s")
+             for mode in (LIBEVENT_SPOOL, FOLLY_SPOOL, "folly-post", "folly-wait")}
+        rows.append({"part": "stream", "msg_size": size, "producers": producers, "msgs_per_s": m,
+                     "libevent_over_post": ratio(m[LIBEVENT_SPOOL], m["folly-post"]),
+                     "folly_over_post": ratio(m[FOLLY_SPOOL], m["folly-post"]),
+                     "libevent_over_wait": ratio(m[LIBEVENT_SPOOL], m["folly-wait"])})
+    for p, l in sorted({(k[0], k[1]) for k in h if k[2] == "folly-post"}):
+        spool, post = med(h, (p, l, "spool"), "msgs_per_s"), med(h, (p, l, "folly-post"), "msgs_per_s")
+        rows.append({"part": "handoff", "producers": p, "loops": l, "spool": spool, "folly_post": post,
+                     "spool_over_post": ratio(spool, post)})
+    return rows
+
+
+def times(r):
+    return "-" if r is None else f"{r:.2f}×"
+
+
+def backends_markdown(backends, versus):
+    if not backends and not versus:
+        return "_Not run (bench/run.sh --folly-build DIR)._"
+    parts = []
+    if backends:
+        parts.append("**libevent backend vs folly backend** (same-run medians; above 1.00× the libevent backend "
+                     "is ahead)\n\n" + table(
+            ["part", "cell", "metric", "libevent backend", "folly backend", "libevent / folly"],
+            [[r["part"], r["cell"], r["metric"], si(r["libevent"]), si(r["folly"]), times(r["ratio"])]
+             for r in backends]))
+    stream = [r for r in versus if r["part"] == "stream"]
+    if stream:
+        parts.append("**spool vs folly-post, stream** (msgs/s, same-run medians; `folly-post`: a producer calls "
+                     "`runInEventBaseThread` per message, the closure `AsyncSocket::writeChain`; `folly-wait`: "
+                     "`runInEventBaseThreadAndWait`, 1 producer only)\n\n" + table(
+            ["cell", "spool-libevent", "spool-folly", "folly-post", "folly-wait", "spool-libevent / folly-post",
+             "spool-folly / folly-post", "spool-libevent / folly-wait"],
+            [[f"{size_name(r['msg_size'])}, {r['producers']} producer(s)"]
+             + [si(r["msgs_per_s"][m]) for m in (LIBEVENT_SPOOL, FOLLY_SPOOL, "folly-post", "folly-wait")]
+             + [times(r["libevent_over_post"]), times(r["folly_over_post"]), times(r["libevent_over_wait"])]
+             for r in stream]))
+    handoff = [r for r in versus if r["part"] == "handoff"]
+    if handoff:
+        parts.append("**spool vs folly-post, handoff** (msgs/s, same-run medians)\n\n" + table(
+            ["producers → loops", "spool", "folly-post", "spool / folly-post"],
+            [[f"{r['producers']} → {r['loops']}", si(r["spool"]), si(r["folly_post"]), times(r["spool_over_post"])]
+             for r in handoff]))
+    return "\n\n".join(parts)
+
+
+def backend_targets(backends, versus):
+    out = []
+    for r in backends:
+        if r["part"] == "stream" and r["ratio"] is not None:
+            out.append([f"stream {r['cell']}: libevent backend ≥ 1.0× folly backend", times(r["ratio"]),
+                        verdict(r["ratio"] >= 1.0)])
+    server = [r for r in backends if r["part"] == "server" and r["ratio"] is not None]
+    if server:
+        worst = min(server, key=lambda r: r["ratio"])
+        out.append(["server: spoold on libevent ≥ 1.0× spoold on folly, ops per server CPU-s, every cell",
+                    f"{times(worst['ratio'])} (worst: {worst['cell']})", verdict(worst["ratio"] >= 1.0)])
+    for size, need in ((64, 10), (1024, 5)):
+        for mode, key in ((LIBEVENT_SPOOL, "libevent_over_post"), (FOLLY_SPOOL, "folly_over_post")):
+            cells = [r for r in versus if r["part"] == "stream" and r["msg_size"] == size and r[key] is not None]
+            if cells:
+                out.append([f"stream {size_name(size)}: {mode} ≥ {need}× folly-post",
+                            ", ".join(f"{times(r[key])} ({r['producers']}P)" for r in cells),
+                            verdict(all(r[key] >= need for r in cells))])
     return out
 
 
@@ -341,9 +452,26 @@ plot {plots}
 """
 
 
+def backends_plot(backends, versus, plots_dir):
+    """Same-run ratios per stream cell: libevent / folly, and spool (each backend) / folly-post."""
+    stream = {r["cell"]: r["ratio"] for r in backends if r["part"] == "stream"}
+    rows = []
+    for r in (r for r in versus if r["part"] == "stream"):
+        cell = f"{size_name(r['msg_size'])}, {r['producers']} producer(s)"
+        rows.append((cell.replace(" producer(s)", "P"),
+                     [stream.pop(cell, None), r["libevent_over_post"], r["folly_over_post"]]))
+    rows += [(cell.replace(" producer(s)", "P"), [v, None, None]) for cell, v in stream.items()]
+    if not rows:
+        return ""
+    return plot_clustered(os.path.join(plots_dir, "backends_ratio.png"),
+                          "stream: same-run ratios of medians (msgs/s)", "ratio",
+                          ["libevent / folly backend", "spool-libevent / folly-post", "spool-folly / folly-post"],
+                          rows, True)
+
+
 def draw_plots(h, st, sv, plots_dir):
     os.makedirs(plots_dir, exist_ok=True)
-    script = ""
+    script = backends_plot(backend_ratios(st, sv), folly_post_ratios(h, st), plots_dir)
     if h:
         configs = sorted({(p, l) for p, l, _ in h})
         ran = [s for s in HANDOFF_ORDER if any(k[2] == s for k in h)]
@@ -407,6 +535,10 @@ def machine():
             "memcached": run(["memcached", "-V"]), "compiler": run(["c++", "--version"]).split("\n")[0]}
 
 
+def has_block(text, name):
+    return f"<!-- BEGIN {name} -->\n" in text and f"\n<!-- END {name} -->" in text
+
+
 def replace_block(text, name, body):
     pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(\n<!-- END {name} -->)", re.S)
     if not pattern.search(text):
@@ -420,6 +552,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--command", default="bench/run.sh")
     ap.add_argument("--preload", default="")
+    ap.add_argument("--folly", default="", help="folly version and --folly-build's backend, when run with one")
     ap.add_argument("--date", help="when the raw results were measured (default: now)")
     ap.add_argument("--elapsed", type=int, help="seconds the matrix took")
     ap.add_argument("--estimated", type=int, help="seconds run.sh expected it to take")
@@ -430,17 +563,24 @@ def main():
         raw = [json.loads(l) for l in f if l.strip()]
     h, st, sv, failures, skipped = aggregate(raw)
     tls = tls_summary(st)
-    targets = handoff_targets(h) + stream_targets(st) + server_targets(sv)
+    backends, versus = backend_ratios(st, sv), folly_post_ratios(h, st)
+    targets = handoff_targets(h) + stream_targets(st) + server_targets(sv) + backend_targets(backends, versus)
     now = args.date or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     info = machine()
     info["server_preload"] = args.preload or "none (glibc malloc)"
+    if args.folly:
+        info["folly"] = args.folly
     key = lambda d: {" / ".join(map(str, k)): v for k, v in d.items()}
+    results = {"date": now, "command": args.command, "machine": info, "elapsed_s": args.elapsed,
+               "estimated_s": args.estimated, "failures": failures, "skipped": skipped,
+               "targets": [{"target": t[0], "measured": t[1], "verdict": t[2].strip("*")} for t in targets],
+               "stream_tls_vs_plain": tls}
+    if backends or versus:
+        results["libevent_vs_folly"] = backends
+        results["spool_vs_folly_post"] = versus
+    results.update({"handoff": key(h), "stream": key(st), "server": key(sv), "raw": raw})
     with open(args.out, "w") as f:
-        json.dump({"date": now, "command": args.command, "machine": info, "elapsed_s": args.elapsed,
-                   "estimated_s": args.estimated, "failures": failures, "skipped": skipped,
-                   "targets": [{"target": t[0], "measured": t[1], "verdict": t[2].strip("*")} for t in targets],
-                   "stream_tls_vs_plain": tls,
-                   "handoff": key(h), "stream": key(st), "server": key(sv), "raw": raw}, f, indent=1)
+        json.dump(results, f, indent=1)
     for t in targets:
         print(f"{t[2].strip('*'):>6}  {t[0]}: {t[1]}")
     for t in tls:
@@ -450,11 +590,14 @@ def main():
         print(f"SKIPPED {skip}")
     for fail in failures:
         print(f"FAILURE {fail}")
+    if backends or versus:
+        print("\n" + backends_markdown(backends, versus) + "\n")
     if args.docs:
         with open(args.docs) as f:
             text = f.read()
         run_info = (f"Measured {now} with `{args.command}` on {info['cores']} × {info['cpu']}, Linux {info['kernel']}, "
                     f"libevent {info['libevent']}, {info['memcached']}, {info['compiler']}; "
+                    + (f"{info['folly']}; " if args.folly else "") +
                     f"servers' LD_PRELOAD: {info['server_preload']}. "
                     f"Raw and summarised results: `bench/results/{os.path.basename(args.out)}`.")
         if args.elapsed is not None:
@@ -469,6 +612,11 @@ def main():
         text = replace_block(text, "handoff", handoff_markdown(h))
         text = replace_block(text, "stream", stream_markdown(st))
         text = replace_block(text, "server", server_markdown(sv))
+        if has_block(text, "backends"):
+            text = replace_block(text, "backends", backends_markdown(backends, versus))
+        elif backends or versus:
+            print(f"report.py: {args.docs} has no 'backends' markers; the libevent vs folly tables are in "
+                  f"{args.out} only")
         with open(args.docs, "w") as f:
             f.write(text)
     if args.plots:

@@ -5,6 +5,13 @@
 #
 # usage: bench/run.sh [options]
 #   --build DIR       build folder with the benchmarks (default: <repo>/build)
+#   --folly-build DIR a second build folder, configured with -DSPOOL_BACKEND=folly
+#                     (or -DSPOOL_BENCH_FOLLY=ON): adds, in the same run, handoff's
+#                     folly-post strategy, stream mode spool from both builds
+#                     (spool-libevent from --build, spool-folly from here) and
+#                     folly's own modes folly-post and folly-wait (1 producer
+#                     only: it is ~100x slower), and the server part's spoold
+#                     from both builds (spoold-folly-inline, -workers)
 #   --parts LIST      comma-separated: handoff,stream,server (default: all three;
 #                     server needs spoold, or runs memcached alone with
 #                     --memcached-only)
@@ -24,13 +31,15 @@
 #   --no-docs         leave docs/benchmarks.md and the plots alone
 #   --estimate        print the cells and the estimated duration, run nothing
 # Prints its estimated duration first and the actual one at the end: about
-# 12 minutes on 2 cores, 14 with --tls. Needs python3, gnuplot
-# (gnuplot-nox), memcached and openssl (scripts/install-deps.sh installs them).
+# 12 minutes on 2 cores, 14 with --tls, 19 with --folly-build. Needs python3,
+# gnuplot (gnuplot-nox), memcached and openssl (scripts/install-deps.sh
+# installs them).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 build="$repo/build"
+folly_build=""
 parts="handoff,stream,server"
 spoold=""
 reps=3
@@ -45,6 +54,7 @@ command_line="bench/run.sh $*"
 while (($#)); do
   case $1 in
     --build) build=$(cd "$2" && pwd); shift 2 ;;
+    --folly-build) folly_build=$(cd "$2" && pwd); shift 2 ;;
     --parts) parts=$2; shift 2 ;;
     --spoold) spoold=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
@@ -55,7 +65,7 @@ while (($#)); do
     --out) out=$2; shift 2 ;;
     --no-docs) docs=0; shift ;;
     --estimate) estimate_only=1; shift ;;
-    -h|--help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -79,6 +89,32 @@ done
 if has_part server && ((!memcached_only && !estimate_only)) && [[ ! -x $spoold ]]; then
   echo "run.sh: $spoold not found (spoold not built yet?); use --memcached-only, --spoold PATH or --parts handoff,stream" >&2
   exit 1
+fi
+# The folly build's tools: its handoff and stream_server must have been built
+# with folly (the folly strategies and modes), its spoold on its backend.
+fbin=""
+folly_spoold=""
+folly_info=""
+if [[ -n $folly_build ]]; then
+  fbin="$folly_build/bench"
+  folly_spoold="$folly_build/server/spoold"
+  for tool in handoff stream_server; do
+    usage=$("$fbin/$tool" --help 2>&1 || true)
+    [[ $usage == *folly-post* ]] || {
+      echo "run.sh: $fbin/$tool missing or built without folly; build it first:" >&2
+      echo "  cmake -S $repo -B $folly_build -DCMAKE_BUILD_TYPE=Release -DSPOOL_BACKEND=folly && cmake --build $folly_build -j2" >&2
+      exit 1
+    }
+  done
+  if has_part server && ((!memcached_only && !estimate_only)) && [[ ! -x $folly_spoold ]]; then
+    echo "run.sh: $folly_spoold not found (spoold not built in --folly-build?); use --parts handoff,stream" >&2
+    exit 1
+  fi
+  folly_backend=$(sed -n 's/^SPOOL_BACKEND:[A-Z]*=//p' "$folly_build/CMakeCache.txt" 2>/dev/null || true)
+  [[ $folly_backend == folly ]] ||
+    echo "run.sh: note: $folly_build is a '${folly_backend:-unknown}' backend build; its spool cells are still labelled spool-folly" >&2
+  folly_prefix=$(sed -n 's/^SPOOL_FOLLY_PREFIX:[A-Z]*=//p' "$folly_build/CMakeCache.txt" 2>/dev/null || true)
+  folly_info="folly $(cat "$folly_prefix/.spool-folly-version" 2>/dev/null || echo '(version unknown)'); --folly-build's spool backend: ${folly_backend:-unknown}"
 fi
 if has_part server && ((!estimate_only)) && ! command -v memcached >/dev/null; then
   echo "run.sh: memcached not installed (the server part's baseline); scripts/install-deps.sh installs it" >&2
@@ -115,6 +151,14 @@ if ((quick)); then
   server_warmup=0.2; server_duration=0.5
   scenarios=("${scenarios[2]}" "${scenarios[7]}")
 fi
+# With --folly-build: spool from both builds at every stream cell, folly's
+# own modes beside them (folly-wait at 1 producer only), and spoold from both
+# builds, each backend's cell right after the other's.
+folly_wait_producers=""
+if [[ -n $folly_build ]]; then
+  folly_wait_producers="1"
+  servers="spoold-inline spoold-folly-inline spoold-workers spoold-folly-workers memcached"
+fi
 ((memcached_only)) && servers="memcached"
 ((tls)) || { stream_tls_sizes=""; tls_scenarios=(); }
 words() { echo $#; }
@@ -123,17 +167,29 @@ words() { echo $#; }
 # about 0.1-0.15 s per cell and 0.3 s per server start on a loaded 2-core
 # VM, padded here by half. The full matrix must stay under 15 minutes.
 handoff_cells=$((reps * $(words $handoff_configs)))
-stream_cells=$((reps * ($(words $stream_sizes) * (1 + 3 * $(words $stream_producers)) + 2 * $(words $stream_tls_sizes))))
+# handoff runs its default strategies: 5, and folly-post where --build has
+# folly. With --folly-build, folly-post runs from there instead, in a second process.
+handoff_strategies=5 handoff_runs=1 handoff_base=()
+usage=$("$bin/handoff" --help 2>&1 || true)
+[[ $usage == *folly-post* ]] && handoff_strategies=6
+if [[ -n $folly_build ]]; then
+  handoff_strategies=6 handoff_runs=2 handoff_base=(--strategies spool,mutex,eventfd,threadsafe,wait)
+fi
+per_producers=3  # spool, post, threadsafe
+[[ -n $folly_build ]] && per_producers=5  # and spool-folly, folly-post
+stream_cells=$((reps * ($(words $stream_sizes) * (1 + per_producers * $(words $stream_producers) +
+  $(words $folly_wait_producers)) + 2 * $(words $stream_tls_sizes))))
 server_starts=$((reps * $(words $servers) * 2 * (1 + (${#tls_scenarios[@]} > 0))))
 server_cells=$((reps * $(words $servers) * 2 * (${#scenarios[@]} + ${#tls_scenarios[@]})))
 has_part handoff || handoff_cells=0
 has_part stream || stream_cells=0
 has_part server || { server_starts=0; server_cells=0; }
-estimate=$(awk -v h="$handoff_cells" -v hd="$handoff_duration" -v s="$stream_cells" \
+estimate=$(awk -v h="$handoff_cells" -v hd="$handoff_duration" -v hs="$handoff_strategies" \
+  -v hr="$handoff_runs" -v s="$stream_cells" \
   -v sd="$stream_warmup + $stream_duration" -v v="$server_cells" -v vd="$server_warmup + $server_duration" \
   -v st="$server_starts" 'BEGIN {
     split(sd, a, "+"); split(vd, b, "+")
-    printf "%d", h * (5 * hd + 0.2) + s * (a[1] + a[2] + 0.25) + v * (b[1] + b[2] + 0.25) + st * 0.5 }')
+    printf "%d", h * (hs * hd + 0.2 * hr) + s * (a[1] + a[2] + 0.25) + v * (b[1] + b[2] + 0.25) + st * 0.5 }')
 minutes() { printf '%d min %02d s' $(($1 / 60)) $(($1 % 60)); }
 
 date_tag=$(date -u +%Y-%m-%d)
@@ -159,7 +215,8 @@ json_or_error() {
 }
 
 log "$handoff_cells handoff, $stream_cells stream and $server_cells server cells: about $(minutes "$estimate")"
-((estimate <= 900)) || log "that is over the 15-minute budget of the standard matrix"
+# The 15-minute budget is the standard matrix's; --folly-build adds its own cells.
+[[ -n $folly_build ]] || ((estimate <= 900)) || log "that is over the 15-minute budget of the standard matrix"
 ((!estimate_only)) || exit 0
 started=$SECONDS
 
@@ -175,17 +232,27 @@ if has_part handoff; then
     for pl in $handoff_configs; do
       p=${pl%:*} l=${pl#*:}
       log "handoff P=$p L=$l rep $rep"
-      result=$("$bin/handoff" --producers "$p" --loops "$l" --duration "$handoff_duration" --json)
+      result=$("$bin/handoff" "${handoff_base[@]}" --producers "$p" --loops "$l" --duration "$handoff_duration" --json)
       record handoff "{\"producers\": $p, \"loops\": $l}" "$result"
+      if [[ -n $folly_build ]]; then
+        log "handoff P=$p L=$l folly-post rep $rep"
+        result=$("$fbin/handoff" --strategies folly-post --producers "$p" --loops "$l" \
+          --duration "$handoff_duration" --json)
+        record handoff "{\"producers\": $p, \"loops\": $l}" "$result"
+      fi
     done
   done
 fi
 
 # ---------------------------------------------------------------- stream
-# run_stream MODE SIZE PRODUCERS TLS(0|1): one server + client pair. A bad
-# frame or a crash is recorded (report.py lists it) and the matrix goes on.
+# run_stream MODE SIZE PRODUCERS TLS(0|1) [BIN [LABEL]]: one server + client
+# pair, the server from BIN (default: --build's). LABEL names the cell in the
+# report where one mode runs from two builds. A bad frame or a crash is
+# recorded (report.py lists it) and the matrix goes on.
 run_stream() {
-  local mode=$1 size=$2 producers=$3 with_tls=$4 port="" server_tls=() client_tls=()
+  local mode=$1 size=$2 producers=$3 with_tls=$4 server_bin=${5:-$bin} label=${6:-}
+  local port="" server_tls=() client_tls=() label_json=""
+  [[ -n $label ]] && label_json=", \"label\": \"$label\""
   if ((with_tls)); then
     server_tls=(--tls-cert "$work/cert.pem" --tls-key "$work/key.pem")
     client_tls=(--tls --tls-ca "$work/cert.pem")
@@ -193,7 +260,7 @@ run_stream() {
   # The previous server's files must go first: the shell truncates them in
   # the child, after fork, so a quick poll could read the old port.
   rm -f "$work/server.json" "$work/server.err"
-  "${server_env[@]}" "$bin/stream_server" --mode "$mode" --port 0 --loops 1 --producers "$producers" --msg-size "$size" \
+  "${server_env[@]}" "$server_bin/stream_server" --mode "$mode" --port 0 --loops 1 --producers "$producers" --msg-size "$size" \
     --window 1048576 --max-seconds 60 "${server_tls[@]}" >"$work/server.json" 2>"$work/server.err" &
   server_pid=$!
   for _ in $(seq 200); do
@@ -209,7 +276,7 @@ run_stream() {
   server_pid=""
   local tls_json=false
   ((with_tls)) && tls_json=true
-  record stream "{\"mode\": \"$mode\", \"msg_size\": $size, \"producers\": $producers, \"conns\": 16, \"window\": 1048576, \"tls\": $tls_json}" \
+  record stream "{\"mode\": \"$mode\"$label_json, \"msg_size\": $size, \"producers\": $producers, \"conns\": 16, \"window\": 1048576, \"tls\": $tls_json}" \
     "{\"client\": $(json_or_error "$client" "stream_client printed no result"), \"server\": $(json_or_error \
     "$(cat "$work/server.json")" "stream_server exited with status $server_rc")}"
 }
@@ -228,13 +295,27 @@ if has_part stream; then
       fi
       for producers in $stream_producers; do
         for mode in spool post threadsafe; do
-          log "stream $mode ${size}B P=$producers rep $rep"
-          run_stream "$mode" "$size" "$producers" 0
+          label=""
+          [[ -n $folly_build && $mode == spool ]] && label=spool-libevent
+          log "stream ${label:-$mode} ${size}B P=$producers rep $rep"
+          run_stream "$mode" "$size" "$producers" 0 "$bin" "$label"
           if ((tls_here)) && [[ $mode == spool && $producers == 1 ]]; then
-            log "stream $mode ${size}B P=$producers TLS rep $rep"
-            run_stream "$mode" "$size" "$producers" 1
+            log "stream ${label:-$mode} ${size}B P=$producers TLS rep $rep"
+            run_stream "$mode" "$size" "$producers" 1 "$bin" "$label"
+          fi
+          if [[ -n $folly_build && $mode == spool ]]; then
+            log "stream spool-folly ${size}B P=$producers rep $rep"
+            run_stream spool "$size" "$producers" 0 "$fbin" spool-folly
           fi
         done
+        if [[ -n $folly_build ]]; then
+          log "stream folly-post ${size}B P=$producers rep $rep"
+          run_stream folly-post "$size" "$producers" 0 "$fbin"
+        fi
+        if [[ " $folly_wait_producers " == *" $producers "* ]]; then
+          log "stream folly-wait ${size}B P=$producers rep $rep"
+          run_stream folly-wait "$size" "$producers" 0 "$fbin"
+        fi
       done
     done
   done
@@ -262,9 +343,11 @@ wait_listening() {
   done
   return 1
 }
-# start_server NAME THREADS PORT TLS(0|1): spoold-inline, spoold-workers or
-# memcached, with the flags both understand (memcached's). With TLS every
-# listener is TLS (-Z). 1 when it did not come up (its stderr in server.err).
+# start_server NAME THREADS PORT TLS(0|1): spoold-inline, spoold-workers (the
+# --folly-build's: spoold-folly-inline, spoold-folly-workers) or memcached,
+# with the flags both understand (memcached's). With TLS every listener is
+# TLS (-Z). 1 when it did not come up (its stderr in server.err).
+spoold_of() { if [[ $1 == spoold-folly-* ]]; then echo "$folly_spoold"; else echo "$spoold"; fi; }
 start_server() {
   local name=$1 threads=$2 port=$3 with_tls=$4
   local common=(-p "$port" -l 127.0.0.1 -U 0 -t "$threads" -m 1024 -c 4096) tls_args=()
@@ -273,11 +356,12 @@ start_server() {
     memcached)
       local user=(); [[ $(id -u) -eq 0 ]] && user=(-u root)
       "${server_env[@]}" memcached "${user[@]}" "${common[@]}" "${tls_args[@]}" 2>"$work/server.err" & ;;
-    spoold-inline)
-      "${server_env[@]}" "$spoold" "${common[@]}" --exec=inline "${tls_args[@]}" 2>"$work/server.err" & ;;
-    spoold-workers)
-      "${server_env[@]}" "$spoold" "${common[@]}" --exec=workers --workers "$threads" "${tls_args[@]}" \
+    spoold-inline | spoold-folly-inline)
+      "${server_env[@]}" "$(spoold_of "$name")" "${common[@]}" --exec=inline "${tls_args[@]}" \
         2>"$work/server.err" & ;;
+    spoold-workers | spoold-folly-workers)
+      "${server_env[@]}" "$(spoold_of "$name")" "${common[@]}" --exec=workers --workers "$threads" \
+        "${tls_args[@]}" 2>"$work/server.err" & ;;
   esac
   server_pid=$!
   wait_listening "$port" && return 0
@@ -357,5 +441,5 @@ mkdir -p "$(dirname "$out")"
 doc_args=()
 ((docs)) && doc_args=(--docs "$repo/docs/benchmarks.md" --plots "$repo/docs/img")
 python3 "$here/report.py" --raw "$raw" --out "$out" --command "$command_line" --preload "$preload" \
-  --elapsed "$elapsed" --estimated "$estimate" "${doc_args[@]}"
+  --folly "$folly_info" --elapsed "$elapsed" --estimated "$estimate" "${doc_args[@]}"
 log "results in $out"

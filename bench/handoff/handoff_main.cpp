@@ -60,6 +60,9 @@ int main(int argc, char** argv) {
                  "  eventfd    the same lock-free queue, one eventfd write per message\n"
                  "  threadsafe bufferevent_write into a BEV_OPT_THREADSAFE bufferevent (pair)\n"
                  "  wait       post and block until the loop ran it (runInEventBaseThreadAndWait)\n"
+#ifdef SPOOL_BENCH_HAVE_FOLLY
+                 "  folly-post folly's own: EventBase::runInEventBaseThread per message\n"
+#endif
                  "  spool-rearm (on request) spool's earlier drain: re-arms at once on a\n"
                  "             half-finished push instead of waiting in place\n");
   args.add("strategies", &strategies, "comma-separated strategies to run");

@@ -16,13 +16,21 @@ constexpr Named kStrategies[] = {
     {"eventfd", &makeEventfdPerMessageStrategy},
     {"threadsafe", &makeThreadsafeBuffereventStrategy},
     {"wait", &makeRunAndWaitStrategy},
+#ifdef SPOOL_BENCH_HAVE_FOLLY
+    {"folly-post", &makeFollyPostStrategy},
+#endif
     {"spool-rearm", &makeSpoolRearmStrategy},  // on request only
 };
 
 }  // namespace
 
 const std::vector<std::string>& handoffStrategyNames() {
-  static const std::vector<std::string> names = {"spool", "mutex", "eventfd", "threadsafe", "wait"};
+  static const std::vector<std::string> names = {
+      "spool", "mutex", "eventfd", "threadsafe", "wait",
+#ifdef SPOOL_BENCH_HAVE_FOLLY
+      "folly-post",
+#endif
+  };
   return names;
 }
 

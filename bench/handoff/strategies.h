@@ -9,9 +9,10 @@
 
 namespace spool::bench {
 
-/// Strategy names in table order: spool, mutex, eventfd, threadsafe, wait.
-/// Not listed (run on request): spool-rearm, spool's earlier drain, which
-/// re-armed itself at once on kPending (see spool_inbox_strategy.cpp).
+/// Strategy names in table order: spool, mutex, eventfd, threadsafe, wait,
+/// and folly-post in a build with folly. Not listed (run on request):
+/// spool-rearm, spool's earlier drain, which re-armed itself at once on
+/// kPending (see spool_inbox_strategy.cpp).
 const std::vector<std::string>& handoffStrategyNames();
 
 /// Creates the named strategy over `loops` loops delivering to `sink`, or
@@ -27,5 +28,8 @@ std::unique_ptr<HandoffStrategy> makeMutexPostStrategy(unsigned loops, MessageSi
 std::unique_ptr<HandoffStrategy> makeEventfdPerMessageStrategy(unsigned loops, MessageSink& sink);
 std::unique_ptr<HandoffStrategy> makeThreadsafeBuffereventStrategy(unsigned loops, MessageSink& sink);
 std::unique_ptr<HandoffStrategy> makeRunAndWaitStrategy(unsigned loops, MessageSink& sink);
+#ifdef SPOOL_BENCH_HAVE_FOLLY
+std::unique_ptr<HandoffStrategy> makeFollyPostStrategy(unsigned loops, MessageSink& sink);
+#endif
 
 }  // namespace spool::bench

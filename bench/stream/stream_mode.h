@@ -1,5 +1,6 @@
 // A way of serving the stream benchmark: spool (producers through the
-// inbox), loop (generated on the loop thread), post, threadsafe.
+// inbox), loop (generated on the loop thread), post, threadsafe, and (built
+// with folly) folly-post, folly-wait.
 #pragma once
 
 #include <cstdint>
@@ -29,5 +30,9 @@ std::unique_ptr<StreamMode> makeSpoolStreamMode(const StreamConfig& config, Slot
 /// libevent directly: "post" (mutex + event_active) or "threadsafe"
 /// (bufferevent_write on a BEV_OPT_THREADSAFE bufferevent from the producer).
 std::unique_ptr<StreamMode> makeLibeventStreamMode(const StreamConfig& config, SlotRegistry& registry);
+/// folly's own way (folly_stream_mode.cpp, built only with folly): each
+/// message posted with EventBase::runInEventBaseThread ("folly-post") or
+/// runInEventBaseThreadAndWait ("folly-wait"), written with AsyncSocket::writeChain.
+std::unique_ptr<StreamMode> makeFollyStreamMode(const StreamConfig& config, SlotRegistry& registry);
 
 }  // namespace spool::bench

@@ -1,13 +1,16 @@
 // stream_server: worker threads push framed messages (frame.h) to loopback
-// TCP clients, through spool or a libevent baseline. Prints
-// "listening on 127.0.0.1:PORT" on stderr once ready and one JSON line on
-// stdout at exit (after the clients disconnect, --max-seconds, or SIGINT/SIGTERM).
+// TCP clients, through spool, a libevent baseline or (built with folly)
+// folly's own handoff. Prints "listening on 127.0.0.1:PORT" on stderr once
+// ready and one JSON line on stdout at exit (after the clients disconnect,
+// --max-seconds, or SIGINT/SIGTERM).
 #include <event2/thread.h>
 
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <memory>
+#include <string>
 
 #include "cli.h"
 #include "frame.h"
@@ -23,6 +26,70 @@ namespace {
 volatile std::sig_atomic_t g_signalled = 0;
 void onSignal(int) { g_signalled = 1; }
 
+// Only a build with folly offers (and its --help names) the folly modes:
+// bench/run.sh looks for them there.
+#ifdef SPOOL_BENCH_HAVE_FOLLY
+#define SPOOL_BENCH_FOLLY_MODES_HELP                                                        \
+  ",\nfolly-post (EventBase::runInEventBaseThread per message, AsyncSocket::writeChain),\n" \
+  "folly-wait (runInEventBaseThreadAndWait per message)"
+constexpr const char* kModeList = "spool | loop | post | threadsafe | folly-post | folly-wait";
+#else
+#define SPOOL_BENCH_FOLLY_MODES_HELP ""
+constexpr const char* kModeList = "spool | loop | post | threadsafe";
+#endif
+
+enum class ModeFamily { kSpool, kLibevent, kFolly, kUnknown };
+
+ModeFamily familyOf(const std::string& mode) {
+  if (mode == "spool" || mode == "loop") {
+    return ModeFamily::kSpool;
+  }
+  if (mode == "post" || mode == "threadsafe") {
+    return ModeFamily::kLibevent;
+  }
+  if (mode == "folly-post" || mode == "folly-wait") {
+    return ModeFamily::kFolly;
+  }
+  return ModeFamily::kUnknown;
+}
+
+/// Whether this build can serve `config.mode` as configured; says why not on stderr.
+bool modeUsable(const StreamConfig& config, ModeFamily family) {
+  if (family == ModeFamily::kUnknown) {
+    std::fprintf(stderr, "stream_server: unknown mode '%s'\n", config.mode.c_str());
+    return false;
+  }
+#ifndef SPOOL_BENCH_HAVE_FOLLY
+  if (family == ModeFamily::kFolly) {
+    std::fprintf(stderr, "stream_server: mode '%s' needs folly: cmake -DSPOOL_BENCH_FOLLY=ON\n",
+                 config.mode.c_str());
+    return false;
+  }
+#endif
+  if (config.tls() && family != ModeFamily::kSpool) {
+    // The baselines drive libevent or folly directly and have no TLS of
+    // their own: bufferevent_openssl from a producer would measure its
+    // locks, and the folly modes measure folly's handoff, not its TLS.
+    std::fprintf(stderr, "stream_server: TLS is for the spool and loop modes only, not '%s'\n",
+                 config.mode.c_str());
+    return false;
+  }
+  return true;
+}
+
+std::unique_ptr<StreamMode> makeMode(const StreamConfig& config, SlotRegistry& registry,
+                                     ModeFamily family) {
+  switch (family) {
+    case ModeFamily::kLibevent:
+      evthread_use_pthreads();  // before any event_base: the baselines need libevent's locks
+      return makeLibeventStreamMode(config, registry);
+#ifdef SPOOL_BENCH_HAVE_FOLLY
+    case ModeFamily::kFolly: return makeFollyStreamMode(config, registry);
+#endif
+    default: return makeSpoolStreamMode(config, registry);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -30,17 +97,18 @@ int main(int argc, char** argv) {
   unsigned port = 0;
   std::uint64_t msg_size = config.msg_size;
   std::uint64_t window = config.window;
-  ArgParser args("stream_server",
-                 "Producers push [u32 len][u64 ts][u64 seq, pattern] messages to every client.\n"
-                 "modes: spool (producers -> Connection::send), loop (generated on the loop\n"
-                 "thread: no handoff), post (mutex + event_active), threadsafe (bufferevent_write\n"
-                 "from the producer on a BEV_OPT_THREADSAFE bufferevent)");
+  ArgParser args(
+      "stream_server",
+      "Producers push [u32 len][u64 ts][u64 seq, pattern] messages to every client.\n"
+      "modes: spool (producers -> Connection::send), loop (generated on the loop\n"
+      "thread: no handoff), post (mutex + event_active), threadsafe (bufferevent_write\n"
+      "from the producer on a BEV_OPT_THREADSAFE bufferevent)" SPOOL_BENCH_FOLLY_MODES_HELP);
   args.add("port", &port, "TCP port on 127.0.0.1 (0: any free port)");
   args.add("loops", &config.loops, "loop threads");
   args.add("producers", &config.producers, "producer threads (ignored in loop mode)");
   args.add("msg-size", &msg_size, "bytes per message on the wire, header included");
   args.add("window", &window, "accepted-but-unwritten bytes per connection, at most");
-  args.add("mode", &config.mode, "spool | loop | post | threadsafe");
+  args.add("mode", &config.mode, kModeList);
   args.add("max-seconds", &config.max_seconds, "exit after this long even if clients remain");
   args.add("tls-cert", &config.tls_cert, "PEM certificate chain: serve TLS (spool and loop modes)");
   args.add("tls-key", &config.tls_key, "PEM private key of --tls-cert");
@@ -54,31 +122,20 @@ int main(int argc, char** argv) {
                  kMinMessageBytes, kMaxMessageBytes);
     return 2;
   }
-  const bool libevent_mode = config.mode == "post" || config.mode == "threadsafe";
-  if (!libevent_mode && config.mode != "spool" && config.mode != "loop") {
-    std::fprintf(stderr, "stream_server: unknown mode '%s'\n", config.mode.c_str());
-    return 2;
-  }
   if (config.tls_cert.empty() != config.tls_key.empty()) {
     std::fprintf(stderr, "stream_server: --tls-cert and --tls-key go together\n");
     return 2;
   }
-  if (config.tls() && libevent_mode) {
-    // The baselines drive libevent directly and have no TLS of their own;
-    // bufferevent_openssl from a producer would measure its locks, not TLS.
-    std::fprintf(stderr, "stream_server: TLS is for the spool and loop modes only, not '%s'\n",
-                 config.mode.c_str());
+  const ModeFamily family = familyOf(config.mode);
+  if (!modeUsable(config, family)) {
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);
   std::signal(SIGINT, onSignal);
   std::signal(SIGTERM, onSignal);
-  if (libevent_mode) {
-    evthread_use_pthreads();  // before any event_base: the baselines need libevent's locks
-  }
 
   SlotRegistry registry(config.producers);
-  auto mode = libevent_mode ? makeLibeventStreamMode(config, registry) : makeSpoolStreamMode(config, registry);
+  auto mode = makeMode(config, registry, family);
   const auto started = std::chrono::steady_clock::now();
   std::uint16_t bound = 0;
   try {
