@@ -2,6 +2,7 @@
 
 #include <cassert>
 
+#include "instrument_locks.h"
 #include "libevent_connection.h"
 #include "spool/log.h"
 
@@ -51,7 +52,7 @@ EventPtr makeEvent(event_base* base, evutil_socket_t fd, short what, event_callb
 
 EventLoop::EventLoop(unsigned index, const TransportOptions& options,
                      std::shared_ptr<ConnectionLimit> limit)
-    : LoopCore(index, options, std::move(limit)), base_(makeBase(options.instrument_event_locks)) {
+    : LoopCore(index, options, std::move(limit)), base_(makeBase(testing::eventLocksInstrumented())) {
   wake_event_ = makeEvent(base_.get(), wakeFd().readFd(), EV_READ | EV_PERSIST, &onWakeCb, this);
   drain_event_ = makeEvent(base_.get(), -1, 0, &onDrainCb, this);
   deferred_event_ = makeEvent(base_.get(), -1, 0, &onDeferredCb, this);

@@ -15,6 +15,7 @@
 
 #include "buffer_events.h"
 #include "evbuffer_input.h"
+#include "instrument_locks.h"
 #include "spool/log.h"
 
 namespace spool::libevent {
@@ -38,9 +39,9 @@ constexpr std::size_t kTlsRecordBytes = 16 << 10;
 
 // CLOSE_ON_FREE: the bufferevent owns the socket and closes it when freed.
 // No BEV_OPT_THREADSAFE: only the loop's thread ever touches a bufferevent;
-// the lock-count test adds it (instrument_event_locks) to catch any other caller.
-int bufferEventOptions(const TransportOptions& options) noexcept {
-  return BEV_OPT_CLOSE_ON_FREE | (options.instrument_event_locks ? BEV_OPT_THREADSAFE : 0);
+// the lock-count test adds it (testing::instrumentEventLocks) to catch any other caller.
+int bufferEventOptions() noexcept {
+  return BEV_OPT_CLOSE_ON_FREE | (testing::eventLocksInstrumented() ? BEV_OPT_THREADSAFE : 0);
 }
 
 void setNoDelay(evutil_socket_t fd) noexcept {
@@ -150,7 +151,7 @@ void LibeventConnection::openAccepted(evutil_socket_t fd, bool holds_limit_slot)
   holds_limit_slot_ = holds_limit_slot;
   setNoDelay(fd);
   std::string error;
-  BufferEventPtr bev = makeBufferEvent(loop_->base(), fd, tls_.get(), bufferEventOptions(loop_->options()), error);
+  BufferEventPtr bev = makeBufferEvent(loop_->base(), fd, tls_.get(), bufferEventOptions(), error);
   if (!bev) {
     log(LogLevel::kError, "{}: cannot set up {}: {}", loop_->name(), peerAddress(), error);
     failBeforeOpen(CloseReason{tls_ ? CloseCode::kTlsError : CloseCode::kIoError, 0, error});
@@ -185,7 +186,7 @@ void LibeventConnection::onConnectTask(LoopTask* task, bool cancelled) noexcept 
 
 void LibeventConnection::startConnect() {
   std::string error;
-  BufferEventPtr bev = makeBufferEvent(loop_->base(), -1, tls_.get(), bufferEventOptions(loop_->options()), error);
+  BufferEventPtr bev = makeBufferEvent(loop_->base(), -1, tls_.get(), bufferEventOptions(), error);
   if (!bev) {
     failBeforeOpen(CloseReason{tls_ ? CloseCode::kTlsError : CloseCode::kConnectFailed, 0, error});
     return;

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "instrument_locks.h"
 #include "lock_counter.h"
 #include "test_pki.h"
 #include "test_support.h"
@@ -34,9 +35,8 @@ TEST_CASE("producer threads take zero libevent locks while sending", "[locks][co
 
   // Every libevent object gets its lock, so that a producer calling into
   // libevent (event_active, bufferevent_write, ...) would be counted.
-  TransportOptions instrumented;
-  instrumented.instrument_event_locks = true;
-  RunningTransport transport(2, instrumented);
+  spool::libevent::testing::instrumentEventLocks(true);
+  RunningTransport transport(2);
   auto accepted = std::make_shared<Watched<AcceptLog>>();
   ListenOptions listen_options;
   if (tls) {

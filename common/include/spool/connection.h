@@ -56,7 +56,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ///
   /// Off the loop thread it costs one atomic add on the send budget, one
   /// atomic exchange on the loop's inbox and, only when the inbox was empty
-  /// and the loop idle, one eventfd write. It never takes a lock and never
+  /// and the loop idle, one write to the loop's doorbell (an eventfd). It never takes a lock and never
   /// calls into the event library.
   ///
   /// Ordering: payloads from one thread are written in the order sent; a send

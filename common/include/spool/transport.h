@@ -56,11 +56,6 @@ struct TransportOptions {
   /// closed, and counted in LoopStats::connections_rejected. Zero: no limit.
   /// Outgoing connections are not counted.
   std::size_t max_connections = 0;
-  /// Testing aid, never needed in production: give the event library's
-  /// objects (event bases, per-connection buffers) their internal locks, so
-  /// that a test which counts lock acquisitions would see any event-library
-  /// call a producer thread made. spool itself never relies on those locks.
-  bool instrument_event_locks = false;
 };
 
 struct ListenOptions {

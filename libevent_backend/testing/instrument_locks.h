@@ -1,0 +1,14 @@
+// Test-only switch of the libevent backend: locks on its libevent objects.
+#pragma once
+
+namespace spool::libevent::testing {
+
+/// Gives the event_base and bufferevents of loops created from now on their
+/// internal locks (no EVENT_BASE_FLAG_NOLOCK, BEV_OPT_THREADSAFE), so that a
+/// test counting lock acquisitions would see any libevent call a producer
+/// thread made. Never needed in production: spool never relies on those
+/// locks. Set it before creating the Transport.
+void instrumentEventLocks(bool on) noexcept;
+[[nodiscard]] bool eventLocksInstrumented() noexcept;
+
+}  // namespace spool::libevent::testing
