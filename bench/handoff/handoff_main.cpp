@@ -55,7 +55,8 @@ int main(int argc, char** argv) {
   bool json = false;
   ArgParser args("handoff",
                  "P producer threads hand trivial messages to L libevent loops; strategies side by side:\n"
-                 "  spool      spool's inbox: lock-free MPSC push, eventfd only on empty->non-empty\n"
+                 "  spool      spool's inbox on this build's backend (its own loop and send path):\n"
+                 "             lock-free MPSC push, eventfd only on empty->non-empty\n"
                  "  mutex      mutex-protected vector + event_active on empty->non-empty (Envoy, muduo)\n"
                  "  eventfd    the same lock-free queue, one eventfd write per message\n"
                  "  threadsafe bufferevent_write into a BEV_OPT_THREADSAFE bufferevent (pair)\n"
@@ -63,8 +64,7 @@ int main(int argc, char** argv) {
 #ifdef SPOOL_BENCH_HAVE_FOLLY
                  "  folly-post folly's own: EventBase::runInEventBaseThread per message\n"
 #endif
-                 "  spool-rearm (on request) spool's earlier drain: re-arms at once on a\n"
-                 "             half-finished push instead of waiting in place\n");
+                 );
   args.add("strategies", &strategies, "comma-separated strategies to run");
   args.add("producers", &config.producers, "producer threads");
   args.add("loops", &config.loops, "loop threads");

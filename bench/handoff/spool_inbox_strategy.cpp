@@ -1,124 +1,117 @@
-// spool's inbox, reproduced from libevent_backend/src/event_loop.cpp so that
-// the mechanism itself is measured: an intrusive MPSC queue whose push is one
-// atomic exchange, an eventfd written only on the empty -> non-empty
-// transition while the loop is not draining, bounded drain batches that
-// re-arm themselves with event_active on the loop's own NOLOCK base.
-#include <sched.h>
-
+// spool's inbox, measured through the seam: the backend's own loop (the
+// libevent EventLoop or the folly FollyLoop, whichever this build links)
+// and core::ConnectionBase's send path, with a connection whose "socket" is
+// the benchmark's sink. What runs is the code a real send runs: the budget's
+// reserve, the push onto the loop's MPSC inbox, the doorbell on the
+// empty -> non-empty transition, the bounded drain and its re-arm; only the
+// write to a socket is replaced by handing the message to the sink.
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
+#include <utility>
+#include <vector>
 
-#include "loop_thread.h"
-#include "spool/mpsc_queue.h"
+#include "connection_base.h"
 #include "per_loop_strategy.h"
 #include "strategies.h"
-#include "wake_eventfd.h"
+#ifdef SPOOL_BENCH_BACKEND_FOLLY
+#include "folly_loop.h"
+#else
+#include "event_loop.h"
+#endif
 
 namespace spool::bench {
 namespace {
 
-// TransportOptions::drain_batch's default, and event_loop.cpp's kMaxCallbacksPerPoll.
-constexpr std::size_t kDrainBatch = 1024;
-constexpr int kMaxCallbacksPerPoll = 64;
-// event_loop.cpp's kPendingSpins: pops retried in place before yielding.
-constexpr int kPendingSpins = 128;
+#ifdef SPOOL_BENCH_BACKEND_FOLLY
+using BackendLoop = folly_backend::FollyLoop;
+#else
+using BackendLoop = libevent::EventLoop;
+#endif
 
-/// `YieldOnPending` true is the backend's drain (event_loop.cpp): when a
-/// producer sits between its exchange and its link (kPending), retry in place
-/// briefly and then sched_yield() (on an oversubscribed machine that producer
-/// is most likely descheduled). false is the earlier drain, kept on request as
-/// strategy spool-rearm: it re-armed the drain event at once, spinning the
-/// loop through libevent while the producer waited for a CPU.
-template <bool YieldOnPending>
-class InboxLoop {
+/// A connection whose output is the benchmark's sink: each delivered payload
+/// is one MessageRecord, handed to the sink on the loop thread.
+class SinkConnection final : public core::ConnectionBase {
  public:
-  InboxLoop(unsigned index, MessageSink& sink) : index_(index), sink_(sink) {
-    drain_event_ = makeEvent(thread_.base(), -1, 0, &onDrainCb, this);
-  }
-  ~InboxLoop() {
-    thread_.stop();
-    drain_event_.reset();
+  static std::shared_ptr<SinkConnection> create(std::shared_ptr<BackendLoop> loop, unsigned index,
+                                                MessageSink& sink) {
+    return adopt(new SinkConnection(std::move(loop), index, sink));
   }
 
-  void start() { thread_.start(); }
-  void stop() { thread_.stop(); }
-  /// Drains that ended on kPending and re-armed themselves. After stop().
-  [[nodiscard]] std::uint64_t pendingRearms() const noexcept { return pending_rearms_; }
-
-  // Producer side: EventLoop::post().
-  void post(Message* msg) noexcept {
-    if (!inbox_.push(msg)) {
-      return;  // whoever made it non-empty took care of the wake-up
+  // core::ConnectionBase
+  void deliver(detail::BufferBlock* block) noexcept override {
+    MessageRecord record;
+    std::memcpy(&record, block->data, sizeof(record));
+    sink_.receive(index_, record.producer, record.ts, nullptr);
+    countMessage();
+    unretired_ += block->size;
+    detail::BufferBlock::destroy(block);
+    if (!flush_scheduled_) {
+      // Once per drain batch, as a socket write would: retire the batch's
+      // bytes from the budget and publish progress (the other strategies
+      // publish once per callback).
+      flush_scheduled_ = true;
+      core().defer([this] {
+        flush_scheduled_ = false;
+        onBytesWritten(std::exchange(unretired_, 0));
+        sink_.flush(index_);
+      });
     }
-    if (draining_.load(std::memory_order_seq_cst)) {
-      return;  // the drain re-checks the inbox before it stops
-    }
-    wake_.ring();
   }
+  void pauseReading() override {}
+  void resumeReading() override {}
 
  private:
-  static void onWakeCb(evutil_socket_t fd, short, void* ctx) {
-    WakeEventfd::consume(fd);
-    static_cast<InboxLoop*>(ctx)->drain();
+  SinkConnection(std::shared_ptr<BackendLoop> loop, unsigned index, MessageSink& sink)
+      : ConnectionBase(std::move(loop), nullptr, unlimited(), "sink", false), index_(index), sink_(sink) {}
+  static ConnectionOptions unlimited() {
+    ConnectionOptions options;
+    options.send_high_watermark = std::size_t{1} << 40;  // the window bounds the benchmark
+    return options;
   }
-  static void onDrainCb(evutil_socket_t, short, void* ctx) { static_cast<InboxLoop*>(ctx)->drain(); }
-
-  // EventLoop::drain().
-  void drain() noexcept {
-    draining_.store(true, std::memory_order_relaxed);
-    std::size_t count = 0;
-    PopStatus status = PopStatus::kEmpty;
-    Message* msg = nullptr;
-    while (count < kDrainBatch) {
-      status = inbox_.pop(msg);
-      if constexpr (YieldOnPending) {
-        for (int spin = 0; status == PopStatus::kPending && spin < kPendingSpins; ++spin) {
-          __builtin_ia32_pause();
-          status = inbox_.pop(msg);
-        }
-        if (status == PopStatus::kPending) {
-          sched_yield();
-          status = inbox_.pop(msg);
-        }
-      }
-      if (status != PopStatus::kItem) {
-        break;
-      }
-      sink_.receive(index_, msg->producer, msg->ts, msg->done);
-      ++count;
-    }
-    sink_.flush(index_);
-    pending_rearms_ += status == PopStatus::kPending;
-    if (status == PopStatus::kPending || (status == PopStatus::kItem && !inbox_.empty())) {
-      event_active(drain_event_.get(), EV_TIMEOUT, 0);
-      return;
-    }
-    draining_.store(false, std::memory_order_seq_cst);
-    if (!inbox_.empty()) {
-      draining_.store(true, std::memory_order_relaxed);
-      event_active(drain_event_.get(), EV_TIMEOUT, 0);
-    }
-  }
+  void startFlush() override {}
+  void startLinger() override {}
+  void stopIo() noexcept override {}
+  std::size_t releaseIo() noexcept override { return 0; }
 
   const unsigned index_;
   MessageSink& sink_;
-  LoopThread thread_{false, kMaxCallbacksPerPoll};  // NOLOCK, like spool's loops
-  WakeEventfd wake_{thread_.base(), &onWakeCb, this};  // after thread_: freed before the base
-  EventPtr drain_event_;
-  MpscQueue<Message> inbox_;
-  alignas(64) std::atomic<bool> draining_{false};
-  std::uint64_t pending_rearms_ = 0;  // loop thread
+  bool flush_scheduled_ = false;  // loop thread
+  std::size_t unretired_ = 0;     // delivered bytes the budget still counts
+};
+
+/// One backend loop and its sink connection.
+class InboxLoop {
+ public:
+  InboxLoop(unsigned index, MessageSink& sink)
+      : loop_(std::make_shared<BackendLoop>(index, TransportOptions{}, std::make_shared<core::ConnectionLimit>(0))),
+        conn_(SinkConnection::create(loop_, index, sink)) {}
+  ~InboxLoop() { stop(); }
+
+  void start() { loop_->start(); }
+  void stop() {
+    if (conn_) {
+      conn_.reset();  // its destroy task goes through the inbox like any send
+      loop_->requestStop();
+      loop_->joinAndRelease();
+    }
+  }
+  /// Thread-safe: Connection::send, as any producer calls it.
+  void post(Message* msg) noexcept {
+    const MessageRecord record{msg->ts, msg->producer, msg->loop};
+    (void)conn_->send(Buffer::copyOf(std::span(reinterpret_cast<const std::byte*>(&record), sizeof(record))));
+  }
+
+ private:
+  std::shared_ptr<BackendLoop> loop_;
+  std::shared_ptr<SinkConnection> conn_;
 };
 
 }  // namespace
 
 std::unique_ptr<HandoffStrategy> makeSpoolInboxStrategy(unsigned loops, MessageSink& sink) {
-  return std::make_unique<PerLoopStrategy<InboxLoop<true>>>(loops, sink);
-}
-
-std::unique_ptr<HandoffStrategy> makeSpoolRearmStrategy(unsigned loops, MessageSink& sink) {
-  return std::make_unique<PerLoopStrategy<InboxLoop<false>>>(loops, sink);
+  return std::make_unique<PerLoopStrategy<InboxLoop>>(loops, sink);
 }
 
 }  // namespace spool::bench

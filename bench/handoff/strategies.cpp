@@ -19,7 +19,6 @@ constexpr Named kStrategies[] = {
 #ifdef SPOOL_BENCH_HAVE_FOLLY
     {"folly-post", &makeFollyPostStrategy},
 #endif
-    {"spool-rearm", &makeSpoolRearmStrategy},  // on request only
 };
 
 }  // namespace

@@ -23,7 +23,6 @@ std::unique_ptr<HandoffStrategy> makeHandoffStrategy(const std::string& name, un
 
 // One per file.
 std::unique_ptr<HandoffStrategy> makeSpoolInboxStrategy(unsigned loops, MessageSink& sink);
-std::unique_ptr<HandoffStrategy> makeSpoolRearmStrategy(unsigned loops, MessageSink& sink);
 std::unique_ptr<HandoffStrategy> makeMutexPostStrategy(unsigned loops, MessageSink& sink);
 std::unique_ptr<HandoffStrategy> makeEventfdPerMessageStrategy(unsigned loops, MessageSink& sink);
 std::unique_ptr<HandoffStrategy> makeThreadsafeBuffereventStrategy(unsigned loops, MessageSink& sink);
