@@ -30,8 +30,16 @@ using BackendLoop = folly_backend::FollyLoop;
 using BackendLoop = libevent::EventLoop;
 #endif
 
+/// What one payload carries: the message's fields, by value (the producer
+/// may reuse its Message once the send returns).
+struct Record {
+  std::uint64_t ts;
+  std::uint32_t producer;
+  std::binary_semaphore* done;  // run-and-wait: released once the loop has it
+};
+
 /// A connection whose output is the benchmark's sink: each delivered payload
-/// is one MessageRecord, handed to the sink on the loop thread.
+/// is one Record, handed to the sink on the loop thread.
 class SinkConnection final : public core::ConnectionBase {
  public:
   static std::shared_ptr<SinkConnection> create(std::shared_ptr<BackendLoop> loop, unsigned index,
@@ -41,9 +49,9 @@ class SinkConnection final : public core::ConnectionBase {
 
   // core::ConnectionBase
   void deliver(detail::BufferBlock* block) noexcept override {
-    MessageRecord record;
+    Record record;
     std::memcpy(&record, block->data, sizeof(record));
-    sink_.receive(index_, record.producer, record.ts, nullptr);
+    sink_.receive(index_, record.producer, record.ts, record.done);
     countMessage();
     unretired_ += block->size;
     detail::BufferBlock::destroy(block);
@@ -99,7 +107,7 @@ class InboxLoop {
   }
   /// Thread-safe: Connection::send, as any producer calls it.
   void post(Message* msg) noexcept {
-    const MessageRecord record{msg->ts, msg->producer, msg->loop};
+    const Record record{msg->ts, msg->producer, msg->done};
     (void)conn_->send(Buffer::copyOf(std::span(reinterpret_cast<const std::byte*>(&record), sizeof(record))));
   }
 
