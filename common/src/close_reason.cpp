@@ -18,6 +18,8 @@ std::string_view toString(CloseCode code) noexcept {
     case CloseCode::kTlsError: return "TLS error";
     case CloseCode::kTransportStopped: return "transport stopped";
     case CloseCode::kRejected: return "rejected";
+    case CloseCode::kHandshakeTimeout: return "TLS handshake timeout";
+    case CloseCode::kHandlerError: return "handler error";
   }
   return "unknown";
 }

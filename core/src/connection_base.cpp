@@ -23,7 +23,7 @@ ConnectionBase::ConnectionBase(std::shared_ptr<LoopCore> loop, HandlerPtr handle
       peer_(std::move(peer)),
       options_(options),
       tls_(tls),
-      watchdog_(options, ConnectionWatchdog::Clock::now()),
+      watchdog_(options, tls, ConnectionWatchdog::Clock::now()),
       budget_(options.send_high_watermark, options.send_low_watermark) {}
 
 ConnectionBase::~ConnectionBase() = default;
@@ -152,7 +152,7 @@ void ConnectionBase::onBytesWritten(std::size_t count) {
 void ConnectionBase::notifyWritable() {
   writable_scheduled_ = false;
   if (state_ == State::kOpen && handler_ && budget_.takeRefusal()) {
-    handler_->onWritable(*this);
+    callHandler("onWritable", [this] { handler_->onWritable(*this); });
   }
 }
 
@@ -162,11 +162,15 @@ void ConnectionBase::onBytesReceived(std::size_t count) {
 }
 
 void ConnectionBase::onWatchdogTick() {
-  const ConnectionWatchdog::Sample sample{writeProgress(),
-                                          bytes_received_.load(std::memory_order_relaxed),
-                                          budget_.backlog()};
+  const ConnectionWatchdog::Sample sample{writeProgress(), bytes_received_.load(std::memory_order_relaxed),
+                                          budget_.backlog(), tls_ && state_ == State::kConnecting};
   ConnectionWatchdog::Millis elapsed{0};
   switch (watchdog_.check(sample, ConnectionWatchdog::Clock::now(), elapsed)) {
+    case ConnectionWatchdog::Verdict::kHandshakeTimeout:
+      bump(core_->counters().tls_handshake_timeouts);
+      closeInLoop(CloseMode::kAbort, CloseCode::kHandshakeTimeout,
+                  fmt::format("handshake not completed within {} ms", elapsed.count()));
+      break;
     case ConnectionWatchdog::Verdict::kStuck:
       if (state_ == State::kOpen || state_ == State::kFlushing) {
         closeInLoop(CloseMode::kAbort, CloseCode::kSendQueueStuck,
@@ -177,6 +181,10 @@ void ConnectionBase::onWatchdogTick() {
       if (state_ == State::kOpen) {
         closeAfterQueued(CloseCode::kIdleTimeout,
                          fmt::format("nothing received or sent for {} ms", elapsed.count()));
+      } else if (state_ == State::kConnecting) {
+        // Still handshaking (or connecting): nothing to flush.
+        closeInLoop(CloseMode::kAbort, CloseCode::kIdleTimeout,
+                    fmt::format("nothing received or sent for {} ms", elapsed.count()));
       }
       break;
     case ConnectionWatchdog::Verdict::kFine:
@@ -189,7 +197,33 @@ void ConnectionBase::onWatchdogTick() {
 
 void ConnectionBase::markOpen() {
   state_ = State::kOpen;
-  handler_->onOpen(*this);
+  callHandler("onOpen", [this] { handler_->onOpen(*this); });
+}
+
+void ConnectionBase::deliverInput(InputBuffer& input) {
+  callHandler("onData", [&] { handler_->onData(*this, input); });
+}
+
+void ConnectionBase::handlerFailed(const char* callback, std::string_view what) noexcept {
+  try {
+    log(LogLevel::kError, "{}: connection {} ({}): {} threw: {}; aborting the connection", core_->name(), id_, peer_,
+        callback, what);
+    closeInLoop(CloseMode::kAbort, CloseCode::kHandlerError, fmt::format("{} threw: {}", callback, what));
+  } catch (...) {
+    fail(CloseCode::kHandlerError, 0, {});  // out of memory while describing it
+  }
+}
+
+void ConnectionBase::notifyClose() noexcept {
+  if (auto handler = std::move(handler_)) {
+    try {
+      handler->onClose(*this, reason_);
+    } catch (const std::exception& e) {
+      log(LogLevel::kError, "{}: connection {} ({}): onClose threw: {}", core_->name(), id_, peer_, e.what());
+    } catch (...) {
+      log(LogLevel::kError, "{}: connection {} ({}): onClose threw", core_->name(), id_, peer_);
+    }
+  }  // the handler is destroyed here, on the loop thread
 }
 
 void ConnectionBase::failBeforeOpen(CloseReason reason) noexcept {
@@ -198,15 +232,18 @@ void ConnectionBase::failBeforeOpen(CloseReason reason) noexcept {
   if (std::exchange(holds_limit_slot_, false)) {
     core_->connectionLimit().release();
   }
-  if (auto handler = std::move(handler_)) {
-    handler->onClose(*this, reason);
-  }
+  reason_ = std::move(reason);
+  notifyClose();
 }
 
 void ConnectionBase::onPeerEof() {
   peer_eof_ = true;
   if (state_ == State::kOpen) {
-    if (handler_ && handler_->onPeerShutdown(*this)) {
+    bool keep_sending = false;
+    if (handler_ && !callHandler("onPeerShutdown", [&] { keep_sending = handler_->onPeerShutdown(*this); })) {
+      return;  // it threw: the connection is being aborted
+    }
+    if (keep_sending) {
       return;  // the handler keeps writing and will close
     }
     closeAfterQueued(CloseCode::kPeerClosed, {});
@@ -265,6 +302,9 @@ void ConnectionBase::onQueuedCloseTask(LoopTask* task, bool cancelled) noexcept 
 
 void ConnectionBase::fail(CloseCode code, int sys_error, std::string detail) {
   closing_.store(true, std::memory_order_release);
+  if (state_ == State::kFinishing || state_ == State::kClosed) {
+    return;  // already closing for a reason of its own: the first one stands
+  }
   reason_ = CloseReason{code, sys_error, std::move(detail)};
   scheduleFinish();
 }
@@ -292,9 +332,7 @@ void ConnectionBase::finish() {
   // Leave the loop's table first, so the loop's counters already agree when
   // the handler hears of the close. The deferred call holds a reference.
   core_->removeConnection(id_);
-  if (auto handler = std::move(handler_)) {
-    handler->onClose(*this, reason_);
-  }  // the handler is destroyed here, on the loop thread
+  notifyClose();
 }
 
 }  // namespace spool::core

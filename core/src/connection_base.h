@@ -123,6 +123,8 @@ class ConnectionBase : public Connection {
   void scheduleFinish();
   /// The connection is open (connect or TLS handshake done): onOpen().
   void markOpen();
+  /// Hands input to the handler's onData() (open connections only).
+  void deliverInput(InputBuffer& input);
   /// A connection that never opened: onClose() at once, without the table.
   void failBeforeOpen(CloseReason reason) noexcept;
   void setTlsPeer(TlsPeerInfo info) noexcept;
@@ -153,6 +155,24 @@ class ConnectionBase : public Connection {
   void postDestroy() noexcept;
   void notifyWritable();
   void finish();
+  /// Runs a handler callback; an exception it throws aborts this connection
+  /// with kHandlerError (logged) instead of unwinding into the event library.
+  /// @return false when it threw.
+  template <typename Fn>
+  bool callHandler(const char* callback, Fn&& fn) noexcept {
+    try {
+      fn();
+      return true;
+    } catch (const std::exception& e) {
+      handlerFailed(callback, e.what());
+    } catch (...) {
+      handlerFailed(callback, "an exception that is not a std::exception");
+    }
+    return false;
+  }
+  void handlerFailed(const char* callback, std::string_view what) noexcept;
+  /// onClose(), exactly once; an exception from it is logged and dropped.
+  void notifyClose() noexcept;
 
   const std::shared_ptr<LoopCore> core_;
   const std::uint64_t id_;

@@ -21,10 +21,13 @@ class ConnectionWatchdog {
     std::uint64_t bytes_sent = 0;
     std::uint64_t bytes_received = 0;
     std::size_t backlog = 0;
+    bool handshaking = false;  ///< a TLS handshake is still under way
   };
-  enum class Verdict { kFine, kStuck, kIdle };
+  enum class Verdict { kFine, kStuck, kIdle, kHandshakeTimeout };
 
-  ConnectionWatchdog(const ConnectionOptions& options, Clock::time_point now) noexcept;
+  /// `tls`: the connection has a handshake to time (handshake_timeout
+  /// applies); `now`: when it was accepted or started connecting.
+  ConnectionWatchdog(const ConnectionOptions& options, bool tls, Clock::time_point now) noexcept;
 
   /// False when neither check is configured: the owner needs no timer.
   [[nodiscard]] bool enabled() const noexcept { return period_.count() > 0; }
@@ -32,14 +35,17 @@ class ConnectionWatchdog {
   /// noticed within 25% of it), between 5 ms and 1 s.
   [[nodiscard]] Millis period() const noexcept { return period_; }
 
-  /// Takes one sample. kStuck: bytes are queued and none was written for
-  /// send_stuck_timeout; kIdle: nothing sent or received for idle_timeout.
-  /// `elapsed` says for how long.
+  /// Takes one sample. kHandshakeTimeout: still handshaking
+  /// handshake_timeout after the start; kStuck: bytes are queued and none was
+  /// written for send_stuck_timeout; kIdle: nothing sent or received for
+  /// idle_timeout. `elapsed` says for how long.
   Verdict check(const Sample& sample, Clock::time_point now, Millis& elapsed) noexcept;
 
  private:
   const Millis stuck_limit_;
   const Millis idle_limit_;
+  const Millis handshake_limit_;  // zero without TLS
+  const Clock::time_point start_;
   Millis period_{0};
   Sample last_{};
   Clock::time_point last_send_progress_;

@@ -177,6 +177,9 @@ void FollyConnection::connectSuccess() noexcept {
 }
 
 void FollyConnection::connectErr(const folly::AsyncSocketException& ex) noexcept {
+  if (releasing_) {
+    return;  // our own close cancelled the connect
+  }
   CloseReason reason = describeError(CloseCode::kConnectFailed, ex);
   if (reason.code == CloseCode::kTlsError) {
     bump(loop_->counters().tls_failures);
@@ -191,6 +194,9 @@ void FollyConnection::handshakeSuc(folly::AsyncSSLSocket* socket) noexcept {
 }
 
 void FollyConnection::handshakeErr(folly::AsyncSSLSocket*, const folly::AsyncSocketException& ex) noexcept {
+  if (releasing_) {
+    return;  // our own close ended the handshake (a timeout, stop())
+  }
   bump(loop_->counters().tls_failures);
   fail(CloseCode::kTlsError, 0, tlsFailureDetail(ex));
 }
@@ -367,7 +373,7 @@ void FollyConnection::onRead() {
       // Responses the handler sends from here go out in one write when it
       // returns.
       const FollyLoop::WriteScope writes(*loop_);
-      handler_->onData(*this, view);
+      deliverInput(view);
     }
     const std::size_t left = input_.chainLength();
     read_want_ = view.wanted() > left ? view.wanted() : 0;

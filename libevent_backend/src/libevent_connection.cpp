@@ -352,7 +352,7 @@ void LibeventConnection::onRead() {
     // Responses the handler sends from here go out in one write when it
     // returns, not after another trip through epoll.
     const EventLoop::WriteScope writes(*loop_);
-    handler_->onData(*this, view);
+    deliverInput(view);
   }
   input_seen_ = evbuffer_get_length(input);
   const std::size_t want = view.wanted() > input_seen_ ? view.wanted() : 0;

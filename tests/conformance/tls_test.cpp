@@ -194,3 +194,37 @@ TEST_CASE("TLS handshake failures close only that connection, with a reason", "[
   }
   CHECK(total(transport->stats()).connections_open <= 2);
 }
+
+TEST_CASE("a client that never starts its handshake is closed and gives its slot back", "[tls-handshake]") {
+  // One connection slot. A TCP client that connects to a TLS port and says
+  // nothing would otherwise hold it forever and lock every TLS client out.
+  TransportOptions limited;
+  limited.max_connections = 1;
+  RunningTransport transport(1, limited);
+  auto record = std::make_shared<Watched<Recording>>();
+  ListenOptions options;
+  options.tls = serverTls();
+  SECTION("by the handshake timeout") {
+    options.connection.handshake_timeout = std::chrono::milliseconds(300);
+  }
+  SECTION("by the idle timeout, which covers handshaking connections too") {
+    options.connection.handshake_timeout = std::chrono::milliseconds(0);
+    options.connection.idle_timeout = std::chrono::milliseconds(300);
+  }
+  auto listener = transport->listen(options, [record] { return std::make_unique<RecordingHandler>(record); });
+  RawClient silent("127.0.0.1", listener->port());
+  REQUIRE(record->waitUntil([](const Recording& r) { return r.closed; }));
+  const Recording seen = record->get();
+  CHECK_FALSE(seen.opened);
+  if (options.connection.handshake_timeout.count() > 0) {
+    CHECK(seen.reason.code == CloseCode::kHandshakeTimeout);
+    CHECK_THAT(seen.reason.detail, Catch::Contains("handshake not completed within"));
+    CHECK(total(transport->stats()).tls_handshake_timeouts == 1);
+  } else {
+    CHECK(seen.reason.code == CloseCode::kIdleTimeout);
+  }
+  CHECK(silent.receiveUntilEof().empty());
+  // The slot is free again: a real TLS client gets in.
+  RunningTransport clients(1);
+  CHECK(connectTls(*clients, listener->port(), clientTls()).opened);
+}

@@ -25,6 +25,8 @@ enum class CloseCode : std::uint8_t {
   kTlsError,          ///< handshake or TLS protocol failure
   kTransportStopped,  ///< Transport::stop() closed it
   kRejected,          ///< refused at accept (connection limit)
+  kHandshakeTimeout,  ///< the TLS handshake did not complete in ConnectionOptions::handshake_timeout
+  kHandlerError,      ///< a handler callback threw; the detail holds the exception's message
 };
 
 /// A readable name for `code`, e.g. "send queue stuck".

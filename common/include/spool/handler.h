@@ -14,6 +14,12 @@ namespace spool {
 /// connection's loop thread; a handler needs no locking of its own unless it
 /// shares state with other threads. The handler is destroyed on the loop
 /// thread right after onClose().
+///
+/// A callback that throws does not unwind through the event library: the
+/// transport catches the exception, logs it, and aborts that connection with
+/// CloseCode::kHandlerError (the message in CloseReason::detail); the loop
+/// and every other connection go on. An exception from onClose() is logged
+/// and dropped.
 class ConnectionHandler {
  public:
   virtual ~ConnectionHandler() = default;

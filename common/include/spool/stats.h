@@ -26,7 +26,8 @@ namespace spool {
   X(largest_batch, max)                                                                         \
   X(backpressure_refusals, sum)                                                                 \
   X(tls_handshakes, sum)                                                                        \
-  X(tls_failures, sum)
+  X(tls_failures, sum)                                                                          \
+  X(tls_handshake_timeouts, sum)
 
 /// A snapshot of one loop's counters (see SPOOL_LOOP_STATS for each field).
 /// Each field is read with a relaxed load, so fields may be a few events

@@ -29,8 +29,15 @@ struct ConnectionOptions {
   /// reading). Zero disables the check.
   std::chrono::milliseconds send_stuck_timeout{0};
   /// Closes the connection with kIdleTimeout when no byte was received or
-  /// written for this long. Zero disables the check.
+  /// written for this long, whether or not its TLS handshake has completed.
+  /// Zero disables the check.
   std::chrono::milliseconds idle_timeout{0};
+  /// TLS only: aborts a connection whose handshake has not completed this
+  /// long after it was accepted or connected, with kHandshakeTimeout
+  /// (counted in LoopStats::tls_handshake_timeouts). Without it, a client
+  /// that connects and says nothing holds a connection slot forever. Zero
+  /// disables the check.
+  std::chrono::milliseconds handshake_timeout{10'000};
   /// After a graceful close has flushed and shut the write side, how long to
   /// wait for the peer's EOF before closing the socket anyway.
   std::chrono::milliseconds linger_timeout{2000};
