@@ -39,6 +39,11 @@ int main(int argc, char** argv) {
   spoold::Server server(cli.settings);
   try {
     server.start();
+  } catch (const spool::AddressInUseError&) {
+    // memcached's words and exit status (EX_OSERR) for the same mistake.
+    std::cerr << "failed to listen on one of interface(s) " << cli.settings.listen
+              << ": Address already in use\n";
+    return 71;
   } catch (const spool::SetupError& e) {
     std::cerr << "spoold: " << e.what() << "\n";
     return 1;

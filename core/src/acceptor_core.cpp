@@ -25,6 +25,37 @@ FdGuard::~FdGuard() {
   }
 }
 
+void requireAddressFree(const SocketAddress& address) {
+  if (address.port() == 0) {
+    return;  // a fresh ephemeral port
+  }
+  // A probe without SO_REUSEPORT cannot share the port with anyone: its
+  // bind fails exactly when some socket holds the address.
+  FdGuard probe{::socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  if (probe.fd < 0) {
+    throwErrno("socket()", errno);
+  }
+  const int one = 1;
+  ::setsockopt(probe.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));  // TIME_WAIT is no holder
+  if (address.family() == AF_INET6) {
+    ::setsockopt(probe.fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  }
+  if (::bind(probe.fd, address.get(), address.length) != 0 && errno == EADDRINUSE) {
+    throw AddressInUseError("cannot listen on " + address.toString() + ": " + std::strerror(EADDRINUSE) +
+                            " (another process or transport listens there)");
+  }
+}
+
+std::vector<FdGuard> bindListeningSockets(SocketAddress& address, int backlog, std::size_t count) {
+  requireAddressFree(address);
+  std::vector<FdGuard> sockets;
+  sockets.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    sockets.emplace_back(bindListeningSocket(address, backlog));
+  }
+  return sockets;
+}
+
 int bindListeningSocket(SocketAddress& address, int backlog) {
   FdGuard sock{::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
   if (sock.fd < 0) {

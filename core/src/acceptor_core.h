@@ -5,6 +5,7 @@
 #include <chrono>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "loop_core.h"
 #include "socket_address.h"
@@ -24,10 +25,22 @@ struct FdGuard {
   int release() noexcept { return std::exchange(fd, -1); }
 };
 
+/// Fails when another socket holds `address` (a fixed port): SO_REUSEPORT
+/// lets any socket of the same user join a port, so without this check a
+/// second server would silently split the clients with the first. Call it
+/// before binding a listener's sockets. A socket that binds the address in
+/// the moment between this check and those binds is not caught.
+/// @throws AddressInUseError
+void requireAddressFree(const SocketAddress& address);
+
 /// A non-blocking listening socket bound to `address` with SO_REUSEPORT
 /// (one per loop); `address`'s port is updated when it was 0.
 /// @throws SetupError naming the address and the system's reason.
 int bindListeningSocket(SocketAddress& address, int backlog);
+
+/// One listening socket per loop on `address` (the same port for all), after
+/// requireAddressFree(). @throws SetupError or AddressInUseError.
+std::vector<FdGuard> bindListeningSockets(SocketAddress& address, int backlog, std::size_t count);
 
 /// One loop's admission rule for accepted sockets: the connection limit, the
 /// reject message, and the handler factory. Loop thread only.

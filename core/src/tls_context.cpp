@@ -71,7 +71,7 @@ TlsContext::TlsContext(const TlsConfig& config, Role role) : config_(config), ro
   loadCertificate();
   loadVerification();
   applyProtocolSettings();
-  if (role_ == Role::kClient && !config_.server_name.empty()) {
+  if (role_ == Role::kClient && !config_.server_name.empty() && config_.verify_host_name) {
     // On the context too, not only in newSsl(): SSLs that another library
     // makes from native() inherit the check.
     X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx_.get());
@@ -206,11 +206,18 @@ SslPtr TlsContext::newSsl(std::string& error) const {
   }
   if (role_ == Role::kClient && !config_.server_name.empty()) {
     const std::string& name = config_.server_name;
-    if (isIpAddress(name)) {
-      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), name.c_str());
-    } else {
-      SSL_set_tlsext_host_name(ssl.get(), name.c_str());
-      SSL_set1_host(ssl.get(), name.c_str());
+    const bool ip = isIpAddress(name);
+    if (!ip && SSL_set_tlsext_host_name(ssl.get(), name.c_str()) != 1) {
+      error = "cannot send the server name '" + name + "': " + drainOpenSslErrors();
+      return nullptr;
+    }
+    // (The context's verify parameters already name the peer; set per SSL
+    // too, so the check never depends on how the SSL was made.)
+    if (config_.verify_host_name &&
+        (ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), name.c_str())
+            : SSL_set1_host(ssl.get(), name.c_str())) != 1) {
+      error = "cannot check the peer's name against '" + name + "': " + drainOpenSslErrors();
+      return nullptr;
     }
   }
   return ssl;

@@ -74,6 +74,12 @@ class TransportCore : public Transport {
     }
     const SocketAddress address = SocketAddress::resolve(options.host, options.port, false);
     auto& loop = loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
+    if (options.tls && options.tls->server_name.empty()) {
+      // The peer's certificate must name the host we were asked to reach.
+      ConnectOptions named = options;
+      named.tls->server_name = options.host;
+      return connectOn(loop, named, address, std::move(handler));
+    }
     return connectOn(loop, options, address, std::move(handler));
   }
   [[nodiscard]] unsigned loopCount() const noexcept override { return static_cast<unsigned>(loops_.size()); }

@@ -393,6 +393,10 @@ void FollyConnection::readErr(const folly::AsyncSocketException& ex) noexcept {
   if (releasing_ || state_ == State::kFinishing || state_ == State::kClosed) {
     return;
   }
+  if (ex.getType() == folly::AsyncSocketException::END_OF_FILE) {
+    onPeerEof();  // AsyncSSLSocket reports the peer's close_notify this way
+    return;
+  }
   const CloseReason reason = describeError(CloseCode::kIoError, ex);
   fail(reason.code, reason.sys_error, reason.detail);
 }
@@ -492,6 +496,11 @@ std::size_t FollyConnection::releaseIo() noexcept {
   releasing_ = true;
   socket_->setReadCB(nullptr);
   if (abort_) {
+    const auto* ssl = tls_ ? static_cast<folly::AsyncSSLSocket*>(socket_.get())->getSSL() : nullptr;
+    if (ssl != nullptr) {
+      // An abort sends no close_notify: AsyncSSLSocket's close would.
+      SSL_set_quiet_shutdown(const_cast<SSL*>(ssl), 1);
+    }
     socket_->closeWithReset();  // RST; unsent bytes dropped
   } else {
     socket_->closeNow();

@@ -57,10 +57,7 @@ std::shared_ptr<FollyListener> FollyListener::create(const std::vector<std::shar
   }
   core::SocketAddress address = core::SocketAddress::resolve(options.host, options.port, true);
   // Bind every socket first, so that a failure leaves nothing behind.
-  std::vector<core::FdGuard> sockets(loops.size());
-  for (auto& sock : sockets) {
-    sock.fd = core::bindListeningSocket(address, options.backlog);
-  }
+  std::vector<core::FdGuard> sockets = core::bindListeningSockets(address, options.backlog, loops.size());
   std::shared_ptr<FollyListener> result(new FollyListener());
   result->port_ = address.port();
   for (std::size_t i = 0; i < loops.size(); ++i) {

@@ -91,10 +91,7 @@ std::shared_ptr<LibeventListener> LibeventListener::create(
   }
   SocketAddress address = SocketAddress::resolve(options.host, options.port, true);
   // Bind every socket first, so that a failure leaves nothing behind.
-  std::vector<core::FdGuard> sockets(loops.size());
-  for (auto& sock : sockets) {
-    sock.fd = core::bindListeningSocket(address, options.backlog);
-  }
+  std::vector<core::FdGuard> sockets = core::bindListeningSockets(address, options.backlog, loops.size());
   std::shared_ptr<LibeventListener> result(new LibeventListener());
   result->port_ = address.port();
   for (std::size_t i = 0; i < loops.size(); ++i) {

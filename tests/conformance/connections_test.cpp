@@ -1,6 +1,7 @@
 // Many connections at once, each with its own conversation.
 #include <catch2/catch.hpp>
 
+#include "spool/errors.h"
 #include "test_support.h"
 
 using namespace spool;
@@ -61,4 +62,18 @@ TEST_CASE("1,000 concurrent connections each get their own echo", "[conformance]
   // The server side sees every peer go away too.
   REQUIRE(server_closes->waitUntil([](int n) { return n == kConnections; }));
   CHECK(total(server->stats()).connections_open == 0);
+}
+
+TEST_CASE("listen fails on an address another transport holds", "[listen]") {
+  RunningTransport first(2);   // two loops share their port through SO_REUSEPORT
+  RunningTransport second(1);
+  auto listener = first->listen(serverOptions(), [] { return std::make_unique<EchoHandler>(); });
+  ListenOptions same = serverOptions();
+  same.port = listener->port();
+  CHECK_THROWS_AS(second->listen(same, [] { return std::make_unique<EchoHandler>(); }), AddressInUseError);
+  // Nothing was split: the first transport's listener keeps serving.
+  auto record = std::make_shared<Watched<Recording>>();
+  auto conn = connectAndWait(*second, listener->port(), record);
+  REQUIRE(conn->send("ping") == SendResult::kOk);
+  CHECK(record->waitUntil([](const Recording& r) { return r.data == "ping"; }));
 }

@@ -179,6 +179,21 @@ TEST_CASE("TLS handshake failures close only that connection, with a reason", "[
     CHECK_FALSE(seen.opened);
     CHECK(seen.reason.code == CloseCode::kTlsError);
   }
+  SECTION("without a server_name, the host given to connect() is checked") {
+    TlsConfig server = serverTls();
+    server.certificate_chain_file = pki.other_name_cert;  // trusted CA, but named other.example
+    server.private_key_file = pki.other_name_key;
+    ServerSide side(*transport, server);
+    TlsConfig client = clientTls();
+    client.server_name.clear();  // connect() is given 127.0.0.1
+    const Recording seen = connectTls(*transport, side.listener->port(), client);
+    CHECK_FALSE(seen.opened);
+    CHECK(seen.reason.code == CloseCode::kTlsError);
+    CHECK_THAT(seen.reason.detail, Catch::Contains("certificate verify failed"));
+    // Skipping the name check is explicit: then the trusted chain suffices.
+    client.verify_host_name = false;
+    CHECK(connectTls(*transport, side.listener->port(), client).opened);
+  }
   SECTION("a required client certificate that is missing") {
     auto record = std::make_shared<Watched<Recording>>();
     ListenOptions options;

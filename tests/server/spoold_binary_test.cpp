@@ -51,6 +51,18 @@ TEST_CASE("a TLS certificate that cannot be loaded stops spoold with exit 1", "[
   CHECK(child.output().find("cert.pem") != std::string::npos);
 }
 
+TEST_CASE("a second spoold on a port in use refuses to start, as memcached does", "[binary]") {
+  RunningSpoold first;
+  const std::string port = std::to_string(first.port);
+  ChildProcess second({SPOOLD_BINARY, "-p", port, "-l", "127.0.0.1"});
+  CHECK(second.wait() == 71);
+  CHECK(second.output().find("failed to listen on one of interface(s) 127.0.0.1: Address already in use") !=
+        std::string::npos);
+  // The first one still serves.
+  RawClient client(first.port);
+  CHECK(client.roundTrip("version\r\n").starts_with("VERSION "));
+}
+
 TEST_CASE("SIGTERM and SIGINT stop spoold cleanly with exit 0", "[binary]") {
   const int sig = GENERATE(SIGTERM, SIGINT);
   const std::string mode = GENERATE(std::string("--exec=inline"), std::string("--exec=workers"));

@@ -112,6 +112,8 @@ TestPki build() {
   issue({"localhost", -1, 30, false, kServerNames}, 2, pki.server_cert, pki.server_key, "server");
   issue({"spool-test-client", -1, 30, false, nullptr}, 3, pki.client_cert, pki.client_key, "client");
   issue({"localhost", -10, -1, false, kServerNames}, 4, pki.expired_cert, pki.expired_key, "expired");
+  issue({"other.example", -1, 30, false, "DNS:other.example"}, 6, pki.other_name_cert, pki.other_name_key,
+        "other-name");
 
   KeyPtr untrusted_key = newKey();
   CertPtr untrusted = makeCert({"localhost", -1, 30, false, kServerNames}, untrusted_key.get(), nullptr,

@@ -15,6 +15,7 @@ struct TestPki {
   std::string client_cert, client_key;    // CN=spool-test-client
   std::string expired_cert, expired_key;  // like the server's, but expired yesterday
   std::string untrusted_cert, untrusted_key;  // self-signed CN=localhost
+  std::string other_name_cert, other_name_key;  // from the CA, for other.example only
   std::string wrong_key;                  // matches no certificate
 
   /// Made once per process in a temporary folder, removed at exit.

@@ -12,4 +12,11 @@ class SetupError : public std::runtime_error {
   explicit SetupError(const std::string& what) : std::runtime_error(what) {}
 };
 
+/// listen() found its address held by another socket: another process, or
+/// another Transport (the loops of one Transport share theirs).
+class AddressInUseError : public SetupError {
+ public:
+  using SetupError::SetupError;
+};
+
 }  // namespace spool

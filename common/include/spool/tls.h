@@ -35,8 +35,14 @@ struct TlsConfig {
   std::string cipher_suites;  ///< TLS 1.3 suites, OpenSSL syntax; empty: OpenSSL's default
   std::vector<std::string> alpn_protocols;  ///< in preference order; empty: no ALPN
   /// Clients: the name sent with SNI and checked against the certificate
-  /// (host name or IP address). Empty: none sent, and no name check.
+  /// (host name or IP address). Empty: Transport::connect() uses the host it
+  /// was given (ConnectOptions::host).
   std::string server_name;
+  /// Clients: check the certificate's names against server_name. false skips
+  /// only that check (the chain is still verified against the CAs): for a
+  /// peer reached by an address its certificate does not name, such as a
+  /// pinned internal CA. Any certificate from a trusted CA then passes.
+  bool verify_host_name = true;
 };
 
 /// What a handler can learn about a TLS peer, once the handshake is done.
