@@ -102,12 +102,12 @@ bool parseExtended(std::string_view list, Settings& s, std::ostream& err) {
         return false;
       }
       s.ssl_min_version = value;
-    } else if (key == "idle_timeout") {
+    } else if (key == "idle_timeout" || key == "ssl_handshake_timeout") {
       std::uint64_t seconds = 0;
       if (!parseU64(value, seconds) || seconds > 86400 * 365) {
         return false;
       }
-      s.idle_timeout = static_cast<unsigned>(seconds);
+      (key == "idle_timeout" ? s.idle_timeout : s.ssl_handshake_timeout) = static_cast<unsigned>(seconds);
     } else if (key == "no_lru_crawler") {
       s.lru_crawler = false;
     } else if (key == "lru_crawler") {
@@ -161,7 +161,8 @@ void printUsage(std::ostream& out) {
       << "-o, --extended=<opts>     comma separated: ssl_chain_cert=, ssl_key=, ssl_ca_cert=,\n"
       << "                          ssl_verify_mode=0|1|2|3 (none, request, require, once),\n"
       << "                          ssl_ciphers=, ssl_min_version=tlsv1.2|tlsv1.3, no_lru_crawler,\n"
-      << "                          idle_timeout=<seconds> (close clients idle that long)\n"
+      << "                          idle_timeout=<seconds> (close clients idle that long),\n"
+      << "                          ssl_handshake_timeout=<seconds> (default 10; 0: none)\n"
       << "    --exec=inline|workers where commands run: on the loop thread (default) or on a\n"
       << "                          worker pool that sends each response itself\n"
       << "    --workers=<num>       worker threads for --exec=workers (default: 4)\n";

@@ -62,6 +62,7 @@ void Server::start() {
     listen.port = port;
     listen.reject_message = "ERROR Too many open connections\r\n";
     listen.connection.idle_timeout = std::chrono::seconds(s.idle_timeout);
+    listen.connection.handshake_timeout = std::chrono::seconds(s.ssl_handshake_timeout);
     if (s.tls) {
       listen.tls = tlsConfig(s);
     }

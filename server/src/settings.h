@@ -25,6 +25,9 @@ struct Settings {
   unsigned workers = 4;                ///< --workers
   bool lru_crawler = true;             ///< -o no_lru_crawler turns it off
   unsigned idle_timeout = 0;           ///< -o idle_timeout=<s>: close idle clients (0: never)
+  /// -o ssl_handshake_timeout=<s>: with -Z, abort a client whose TLS
+  /// handshake has not completed this long after it connected (0: never).
+  unsigned ssl_handshake_timeout = 10;
   /// Input bytes a connection may have queued and not yet executed before its
   /// loop stops reading it (workers mode, or behind a metadump or a response
   /// parked on backpressure); reading resumes once a quarter of it is left.

@@ -108,6 +108,7 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("slab_chunk_max", ctx.store.slabClasses().chunkMax());
   emit("lru_crawler", s.lru_crawler ? "yes" : "no");
   emit("idle_timeout", s.idle_timeout);
+  emit("ssl_handshake_timeout", s.ssl_handshake_timeout);
   emit("flush_enabled", "yes");
   emit("dump_enabled", "yes");
   emit("exec_mode", s.exec == ExecMode::kWorkers ? "workers" : "inline");

@@ -358,6 +358,37 @@ TEST_CASE("TLS (-Z) serves memcached commands over spool's TLS listener", "[e2e]
   CHECK(plain.readToEof().find("VERSION") == std::string::npos);
 }
 
+TEST_CASE("silent clients on a TLS port cannot hold every connection slot", "[e2e][tls]") {
+  // The attack: fill -c with TCP connections that never start a handshake.
+  const spool::test::TestPki& pki = spool::test::TestPki::get();
+  Settings settings = TestServer::defaults(ExecMode::kInline);
+  settings.tls = true;
+  settings.ssl_chain_cert = pki.server_cert;
+  settings.ssl_key = pki.server_key;
+  settings.max_connections = 4;
+  settings.ssl_handshake_timeout = 1;
+  TestServer server(ExecMode::kInline, settings);
+  std::vector<std::unique_ptr<RawClient>> silent;
+  for (int i = 0; i < 8; ++i) {
+    silent.push_back(std::make_unique<RawClient>(server.port()));
+  }
+  for (auto& client : silent) {  // each is closed: rejected at once, or by the handshake timeout
+    client->readToEof();
+    CHECK(client->closed());
+  }
+  // Every slot is free again: a real client is served.
+  spool::test::RunningTransport client_side(1);
+  auto record = std::make_shared<spool::test::Watched<spool::test::Recording>>();
+  spool::ConnectOptions connect;
+  connect.port = server.port();
+  connect.tls = spool::test::clientTls();
+  auto conn = client_side->connect(connect, std::make_unique<spool::test::RecordingHandler>(record));
+  REQUIRE(record->waitUntil([](const auto& r) { return r.opened || r.closed; }));
+  CHECK(record->get().opened);
+  (void)conn->send(std::string_view("version\r\n"));
+  CHECK(record->waitUntil([](const auto& r) { return r.data.starts_with("VERSION "); }));
+}
+
 TEST_CASE("idle_timeout (-o) closes a client that stays silent", "[e2e]") {
   Settings settings = TestServer::defaults(ExecMode::kInline);
   settings.idle_timeout = 1;
