@@ -126,6 +126,17 @@ void LoopCore::maybeFinishStop() {
 
 void LoopCore::clearConnections() noexcept { connections_.clear(); }
 
+void LoopCore::adopt(std::shared_ptr<void> resource) {
+  assertInLoopThread("LoopCore::adopt");
+  resources_.push_back(std::move(resource));
+}
+
+void LoopCore::release(const void* resource) noexcept {
+  std::erase_if(resources_, [resource](const std::shared_ptr<void>& r) { return r.get() == resource; });
+}
+
+void LoopCore::releaseAll() noexcept { resources_.clear(); }
+
 void LoopCore::post(detail::InboxNode* node) noexcept {
   const bool was_empty = inbox_.push(node);
   if (stopped_.load(std::memory_order_seq_cst)) [[unlikely]] {

@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "connection_limit.h"
 #include "loop_counters.h"
@@ -87,6 +88,11 @@ class LoopCore : public std::enable_shared_from_this<LoopCore> {
   /// until the connection finishes.
   void addConnection(std::shared_ptr<ConnectionBase> conn);
   void removeConnection(std::uint64_t id);
+  /// Keeps an object (a listener's acceptor) alive on this loop until
+  /// release() or the loop stops; it is destroyed on the loop thread.
+  void adopt(std::shared_ptr<void> resource);
+  /// Destroys an adopted object now.
+  void release(const void* resource) noexcept;
 
  protected:
   /// The backend's loop thread calls this first: it records the thread,
@@ -119,6 +125,8 @@ class LoopCore : public std::enable_shared_from_this<LoopCore> {
   /// Before the loop's objects go: drops what the table still holds (only
   /// when the loop never ran).
   void clearConnections() noexcept;
+  /// Destroys every adopted object (stop: the listeners stop accepting).
+  void releaseAll() noexcept;
 
  private:
   static void onStopTask(LoopTask* task, bool cancelled) noexcept;
@@ -147,6 +155,7 @@ class LoopCore : public std::enable_shared_from_this<LoopCore> {
   MemberTask<LoopCore> stop_task_{this, &LoopCore::onStopTask};
   bool stopping_ = false;
   std::unordered_map<std::uint64_t, std::shared_ptr<ConnectionBase>> connections_;
+  std::vector<std::shared_ptr<void>> resources_;
 
   LoopCounters counters_;
 };

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "spool/errors.h"
+#include "tls_context_cache.h"
 
 namespace spool::core {
 namespace {
@@ -221,6 +222,32 @@ SslPtr TlsContext::newSsl(std::string& error) const {
     }
   }
   return ssl;
+}
+
+std::string tlsConfigKey(const TlsConfig& config) {
+  // Length-prefixed fields: no two configurations share a key.
+  std::string key;
+  const auto add = [&key](const std::string& field) {
+    key += std::to_string(field.size());
+    key += ':';
+    key += field;
+  };
+  add(config.certificate_chain_file);
+  add(config.private_key_file);
+  add(config.ca_file);
+  add(config.ca_directory);
+  add(std::to_string(static_cast<int>(config.verify_peer)));
+  add(std::to_string(static_cast<int>(config.min_version)));
+  add(std::to_string(static_cast<int>(config.max_version)));
+  add(config.cipher_list);
+  add(config.cipher_suites);
+  add(std::to_string(config.alpn_protocols.size()));
+  for (const auto& protocol : config.alpn_protocols) {
+    add(protocol);
+  }
+  add(config.server_name);
+  add(config.verify_host_name ? "1" : "0");
+  return key;
 }
 
 std::string peerVerifyFailure(const SSL* ssl) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "connection_limit.h"
+#include "loop_core.h"
 #include "socket_address.h"
 #include "spool/errors.h"
 #include "spool/transport.h"
@@ -35,10 +36,16 @@ class TransportCore : public Transport {
       loops_.push_back(std::make_shared<Loop>(i, options_, limit));
     }
   }
-  ~TransportCore() override { stop(); }
+  ~TransportCore() override {
+    if (onLoopThread()) {
+      fatal("a Transport was destroyed on one of its own loop threads");
+    }
+    stop();
+  }
 
   // Transport
   void start() override {
+    requireOffLoop("Transport::start");
     std::lock_guard lock(lifecycle_mutex_);
     if (phase_.load() != kCreated) {
       throw SetupError("Transport::start: already started or stopped");
@@ -49,6 +56,7 @@ class TransportCore : public Transport {
     phase_.store(kRunning);
   }
   void stop() override {
+    requireOffLoop("Transport::stop");
     std::lock_guard lock(lifecycle_mutex_);
     if (phase_.exchange(kStopped) == kStopped) {
       return;
@@ -61,6 +69,7 @@ class TransportCore : public Transport {
     }
   }
   [[nodiscard]] ListenerPtr listen(const ListenOptions& options, HandlerFactory factory) override {
+    requireOffLoop("Transport::listen");
     requireRunning("Transport::listen");
     if (!factory) {
       throw SetupError("Transport::listen: no handler factory");
@@ -68,6 +77,7 @@ class TransportCore : public Transport {
     return listenOn(loops_, options, std::move(factory));
   }
   [[nodiscard]] ConnectionPtr connect(const ConnectOptions& options, HandlerPtr handler) override {
+    requireOffLoop("Transport::connect");
     requireRunning("Transport::connect");
     if (!handler) {
       throw SetupError("Transport::connect: no handler");
@@ -104,6 +114,17 @@ class TransportCore : public Transport {
   static constexpr int kRunning = 1;
   static constexpr int kStopped = 2;
 
+  [[nodiscard]] bool onLoopThread() const noexcept {
+    return std::any_of(loops_.begin(), loops_.end(), [](const LoopPtr& loop) { return loop->inLoopThread(); });
+  }
+  /// These calls wait for the loops: on a loop thread they would wait for
+  /// themselves.
+  void requireOffLoop(const char* what) const {
+    if (onLoopThread()) {
+      throw SetupError(std::string(what) + " called on one of the transport's loop threads; call it from "
+                                           "another thread");
+    }
+  }
   void requireRunning(const char* what) const {
     if (phase_.load() != kRunning) {
       throw SetupError(std::string(what) + ": transport is not running");

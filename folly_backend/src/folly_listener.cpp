@@ -4,15 +4,18 @@
 #include <unistd.h>
 
 #include "acceptor_core.h"
+#include "listener_core.h"
 #include "folly_connection.h"
 #include "spool/errors.h"
 #include "spool/log.h"
 
 namespace spool::folly_backend {
 
-/// One loop's listening socket. Lives on its loop (adopted as a resource so
-/// that stop() frees it there); the Listener holds it to close it early.
-struct FollyListener::Acceptor final : folly::AsyncServerSocket::AcceptCallback {
+namespace {
+
+/// One loop's listening socket. Lives on its loop (adopted, so that the loop
+/// frees it on its own thread); the Listener reaches it to close it early.
+struct Acceptor final : folly::AsyncServerSocket::AcceptCallback {
   Acceptor(FollyLoop& l, const ListenOptions& options, HandlerFactory factory, std::shared_ptr<const FollyTls> t)
       : loop(&l), admission(l, options, std::move(factory)), tls(std::move(t)) {}
   ~Acceptor() override { close(); }
@@ -48,61 +51,28 @@ struct FollyListener::Acceptor final : folly::AsyncServerSocket::AcceptCallback 
   folly::AsyncServerSocket::UniquePtr server;  // loop thread only
 };
 
-std::shared_ptr<FollyListener> FollyListener::create(const std::vector<std::shared_ptr<FollyLoop>>& loops,
-                                                     const ListenOptions& options, HandlerFactory factory) {
+}  // namespace
+
+std::shared_ptr<Listener> listenOnLoops(const std::vector<std::shared_ptr<FollyLoop>>& loops,
+                                        const ListenOptions& options, HandlerFactory factory) {
   // One SSL context per listener, built (and checked) before anything binds.
   std::shared_ptr<const FollyTls> tls;
   if (options.tls) {
     tls = std::make_shared<const FollyTls>(core::TlsContext::create(*options.tls, core::TlsContext::Role::kServer));
   }
-  core::SocketAddress address = core::SocketAddress::resolve(options.host, options.port, true);
-  // Bind every socket first, so that a failure leaves nothing behind.
-  std::vector<core::FdGuard> sockets = core::bindListeningSockets(address, options.backlog, loops.size());
-  std::shared_ptr<FollyListener> result(new FollyListener());
-  result->port_ = address.port();
-  for (std::size_t i = 0; i < loops.size(); ++i) {
-    auto acceptor = std::make_shared<Acceptor>(*loops[i], options, factory, tls);
-    const int fd = sockets[i].release();
-    std::string error;
-    loops[i]->runInLoopAndWait([&](bool cancelled) {
-      if (cancelled || loops[i]->stopping()) {
-        ::close(fd);
-        error = "transport stopped";
-        return;
-      }
-      try {
-        acceptor->server.reset(new folly::AsyncServerSocket(&loops[i]->base()));
-        acceptor->server->useExistingSocket(folly::NetworkSocket::fromFd(fd));  // owns it now
-        acceptor->server->addAcceptCallback(acceptor.get(), nullptr);  // accepted on this loop
-        acceptor->server->startAccepting();
-        loops[i]->adopt(acceptor);
-      } catch (const std::exception& e) {
-        error = e.what();
-        acceptor->close();
-      }
-    });
-    if (!error.empty()) {
-      result->close();
-      throw SetupError("cannot start accepting on " + address.toString() + ": " + error);
+  return core::listenOnLoops<Acceptor>(loops, options, [&](FollyLoop& loop, int fd) {
+    auto acceptor = std::make_shared<Acceptor>(loop, options, factory, tls);
+    try {
+      acceptor->server.reset(new folly::AsyncServerSocket(&loop.base()));
+    } catch (...) {
+      ::close(fd);
+      throw;
     }
-    result->acceptors_.push_back(acceptor);
-    result->loops_.push_back(loops[i]);
-  }
-  return result;
-}
-
-FollyListener::~FollyListener() = default;
-
-void FollyListener::close() {
-  for (std::size_t i = 0; i < acceptors_.size(); ++i) {
-    loops_[i]->runInLoopAndWait([weak = acceptors_[i]](bool cancelled) {
-      if (auto acceptor = weak.lock(); acceptor && !cancelled) {
-        acceptor->close();
-      }
-    });
-  }
-  acceptors_.clear();
-  loops_.clear();
+    acceptor->server->useExistingSocket(folly::NetworkSocket::fromFd(fd));  // owns it now
+    acceptor->server->addAcceptCallback(acceptor.get(), nullptr);           // accepted on this loop
+    acceptor->server->startAccepting();
+    return acceptor;
+  });
 }
 
 }  // namespace spool::folly_backend

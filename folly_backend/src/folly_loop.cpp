@@ -43,7 +43,7 @@ void FollyLoop::joinAndRelease() {
   }
   deferred_.clear();
   flushes_.clear();
-  resources_.clear();
+  releaseAll();
   clearConnections();  // only non-empty if the loop never ran
   markStopped();
   // The EventBase checks that it is destroyed on its own thread; the loop
@@ -107,14 +107,9 @@ void FollyLoop::runDeferred() {
   }
 }
 
-void FollyLoop::adopt(std::shared_ptr<void> resource) {
-  assertInLoopThread("FollyLoop::adopt");
-  resources_.push_back(std::move(resource));
-}
-
 void FollyLoop::beginStop() {
   assertInLoopThread("FollyLoop::beginStop");
-  resources_.clear();  // listeners: stop accepting
+  releaseAll();  // listeners: stop accepting
   grace_timer_->scheduleTimeout(std::chrono::milliseconds(options().stop_grace));
   closeAllConnections(CloseMode::kGraceful);
 }

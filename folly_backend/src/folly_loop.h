@@ -66,8 +66,6 @@ class FollyLoop final : public core::LoopCore {
   void noteFlush(FollyConnection* conn);
   /// `conn` is releasing its socket: forget a flush noted for it.
   void forgetFlush(FollyConnection* conn) noexcept;
-  /// Keeps a listener's per-loop objects alive until the loop stops.
-  void adopt(std::shared_ptr<void> resource);
 
   // core::LoopCore
   void defer(std::function<void()> fn) override;
@@ -120,7 +118,6 @@ class FollyLoop final : public core::LoopCore {
   std::vector<FollyConnection*> flushes_;
   unsigned write_scope_depth_ = 0;
   std::vector<std::function<void()>> deferred_;
-  std::vector<std::shared_ptr<void>> resources_;
 };
 
 }  // namespace spool::folly_backend

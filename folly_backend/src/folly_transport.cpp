@@ -15,14 +15,16 @@ namespace spool::folly_backend {
 
 spool::ListenerPtr FollyTransport::listenOn(const std::vector<LoopPtr>& loops, const ListenOptions& options,
                                      HandlerFactory factory) {
-  return FollyListener::create(loops, options, std::move(factory));
+  return listenOnLoops(loops, options, std::move(factory));
 }
 
 ConnectionPtr FollyTransport::connectOn(const LoopPtr& loop, const ConnectOptions& options,
                                         const core::SocketAddress& address, HandlerPtr handler) {
   std::shared_ptr<const FollyTls> tls;
   if (options.tls) {
-    tls = std::make_shared<const FollyTls>(core::TlsContext::create(*options.tls, core::TlsContext::Role::kClient));
+    tls = client_tls_.get(*options.tls, [&] {
+      return std::make_shared<const FollyTls>(core::TlsContext::create(*options.tls, core::TlsContext::Role::kClient));
+    });
   }
   auto conn = FollyConnection::create(loop, std::move(handler), options.connection, address.toString(),
                                       std::move(tls));

@@ -1,7 +1,9 @@
 // The folly implementation of spool::Transport.
 #pragma once
 
+#include "folly_connection.h"
 #include "folly_loop.h"
+#include "tls_context_cache.h"
 #include "transport_core.h"
 
 namespace spool::folly_backend {
@@ -18,6 +20,8 @@ class FollyTransport final : public core::TransportCore<FollyLoop> {
                        HandlerFactory factory) override;
   ConnectionPtr connectOn(const LoopPtr& loop, const ConnectOptions& options, const core::SocketAddress& address,
                           HandlerPtr handler) override;
+
+  core::TlsContextCache<FollyTls> client_tls_;
 };
 
 }  // namespace spool::folly_backend

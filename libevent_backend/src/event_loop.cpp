@@ -88,7 +88,7 @@ void EventLoop::joinAndRelease() {
   // From here on no thread owns the consumer role by default: whoever pushes
   // drains (cancelling) under the core's lock.
   deferred_.clear();
-  resources_.clear();
+  releaseAll();
   clearConnections();  // only non-empty if the loop never ran
   markStopped();
   grace_timer_.reset();
@@ -153,14 +153,9 @@ void EventLoop::runDeferred() {
   }
 }
 
-void EventLoop::adopt(std::shared_ptr<void> resource) {
-  assertInLoopThread("EventLoop::adopt");
-  resources_.push_back(std::move(resource));
-}
-
 void EventLoop::beginStop() {
   assertInLoopThread("EventLoop::beginStop");
-  resources_.clear();  // listeners: stop accepting
+  releaseAll();  // listeners: stop accepting
   const timeval grace = toTimeval(options().stop_grace);
   event_add(grace_timer_.get(), &grace);
   closeAllConnections(CloseMode::kGraceful);

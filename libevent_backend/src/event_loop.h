@@ -72,8 +72,6 @@ class EventLoop final : public core::LoopCore {
   [[nodiscard]] bool inWriteScope() const noexcept { return write_scope_depth_ > 0; }
   /// `conn` has output to write when the current WriteScope ends.
   void noteEagerWrite(LibeventConnection* conn) { eager_writes_.push_back(conn); }
-  /// Keeps an event-library object alive until the loop stops (listeners).
-  void adopt(std::shared_ptr<void> resource);
 
   // core::LoopCore
   void defer(std::function<void()> fn) override;
@@ -111,7 +109,6 @@ class EventLoop final : public core::LoopCore {
   std::vector<LibeventConnection*> eager_writes_;
   unsigned write_scope_depth_ = 0;
   std::vector<std::function<void()>> deferred_;
-  std::vector<std::shared_ptr<void>> resources_;
 };
 
 }  // namespace spool::libevent

@@ -10,6 +10,7 @@
 
 #include "libevent_connection.h"
 #include "acceptor_core.h"
+#include "listener_core.h"
 #include "socket_address.h"
 #include "tls_context.h"
 #include "spool/errors.h"
@@ -23,11 +24,9 @@ namespace {
 // it for a while instead, as memcached does.
 constexpr timeval kAcceptBackoff{0, 100'000};
 
-}  // namespace
-
-/// One loop's listening socket. Lives on its loop (adopted as a resource so
-/// that stop() frees it there); the Listener holds it to close it early.
-struct LibeventListener::Acceptor {
+/// One loop's listening socket. Lives on its loop (adopted, so that the loop
+/// frees it on its own thread); the Listener reaches it to close it early.
+struct Acceptor {
   Acceptor(EventLoop& l, const ListenOptions& options, HandlerFactory factory,
            std::shared_ptr<const TlsContext> context)
       : loop(&l), admission(l, options, std::move(factory)), tls(std::move(context)) {}
@@ -81,65 +80,32 @@ struct LibeventListener::Acceptor {
   }
 };
 
-std::shared_ptr<LibeventListener> LibeventListener::create(
-    const std::vector<std::shared_ptr<EventLoop>>& loops, const ListenOptions& options,
-    HandlerFactory factory) {
+}  // namespace
+
+std::shared_ptr<Listener> listenOnLoops(const std::vector<std::shared_ptr<EventLoop>>& loops,
+                                        const ListenOptions& options, HandlerFactory factory) {
   // One SSL context per listener, built (and checked) before anything binds.
   std::shared_ptr<const TlsContext> tls;
   if (options.tls) {
     tls = TlsContext::create(*options.tls, TlsContext::Role::kServer);
   }
-  SocketAddress address = SocketAddress::resolve(options.host, options.port, true);
-  // Bind every socket first, so that a failure leaves nothing behind.
-  std::vector<core::FdGuard> sockets = core::bindListeningSockets(address, options.backlog, loops.size());
-  std::shared_ptr<LibeventListener> result(new LibeventListener());
-  result->port_ = address.port();
-  for (std::size_t i = 0; i < loops.size(); ++i) {
-    auto acceptor = std::make_shared<Acceptor>(*loops[i], options, factory, tls);
-    const int fd = sockets[i].release();
-    bool ok = false;
-    loops[i]->runInLoopAndWait([&](bool cancelled) {
-      if (cancelled || loops[i]->stopping()) {
-        ::close(fd);
-        return;
-      }
-      auto* raw = acceptor.get();
-      // CLOSE_ON_FREE: the evconnlistener owns the socket now. No
-      // LEV_OPT_THREADSAFE: only this loop touches it.
-      acceptor->listener.reset(evconnlistener_new(loops[i]->base(), &Acceptor::onAcceptCb, raw,
-                                                  LEV_OPT_CLOSE_ON_FREE, -1, fd));
-      if (!acceptor->listener) {
-        ::close(fd);
-        return;
-      }
-      evconnlistener_set_error_cb(acceptor->listener.get(), &Acceptor::onErrorCb);
-      acceptor->backoff_timer.reset(evtimer_new(loops[i]->base(), &Acceptor::onBackoffDoneCb, raw));
-      loops[i]->adopt(acceptor);
-      ok = true;
-    });
-    if (!ok) {
-      result->close();
-      throw SetupError("cannot start accepting on " + address.toString() +
-                       " (transport stopped or out of memory)");
+  return core::listenOnLoops<Acceptor>(loops, options, [&](EventLoop& loop, int fd) {
+    auto acceptor = std::make_shared<Acceptor>(loop, options, factory, tls);
+    auto* raw = acceptor.get();
+    // CLOSE_ON_FREE: the evconnlistener owns the socket now. No
+    // LEV_OPT_THREADSAFE: only this loop touches it.
+    acceptor->listener.reset(evconnlistener_new(loop.base(), &Acceptor::onAcceptCb, raw, LEV_OPT_CLOSE_ON_FREE, -1, fd));
+    if (!acceptor->listener) {
+      ::close(fd);
+      throw SetupError(std::string("evconnlistener_new failed: ") + std::strerror(errno));
     }
-    result->acceptors_.push_back(acceptor);
-    result->loops_.push_back(loops[i]);
-  }
-  return result;
-}
-
-LibeventListener::~LibeventListener() = default;
-
-void LibeventListener::close() {
-  for (std::size_t i = 0; i < acceptors_.size(); ++i) {
-    loops_[i]->runInLoopAndWait([weak = acceptors_[i]](bool cancelled) {
-      if (auto acceptor = weak.lock(); acceptor && !cancelled) {
-        acceptor->close();
-      }
-    });
-  }
-  acceptors_.clear();
-  loops_.clear();
+    evconnlistener_set_error_cb(acceptor->listener.get(), &Acceptor::onErrorCb);
+    acceptor->backoff_timer.reset(evtimer_new(loop.base(), &Acceptor::onBackoffDoneCb, raw));
+    if (!acceptor->backoff_timer) {
+      throw SetupError("evtimer_new failed");  // the evconnlistener closes the socket
+    }
+    return acceptor;
+  });
 }
 
 }  // namespace spool::libevent

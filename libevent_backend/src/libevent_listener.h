@@ -1,7 +1,6 @@
 // A listening port served by every loop through SO_REUSEPORT sockets.
 #pragma once
 
-#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -10,32 +9,11 @@
 
 namespace spool::libevent {
 
-/// One SO_REUSEPORT socket per loop, each accepted by its own loop: the
-/// kernel spreads connections and no loop ever waits on another.
-/// Thread-safe.
-class LibeventListener final : public Listener {
- public:
-  /// Binds and starts accepting on every loop.
-  /// @throws SetupError when the address cannot be resolved or bound.
-  static std::shared_ptr<LibeventListener> create(
-      const std::vector<std::shared_ptr<EventLoop>>& loops, const ListenOptions& options,
-      HandlerFactory factory);
-  ~LibeventListener() override;
-
-  // Listener
-  [[nodiscard]] std::uint16_t port() const noexcept override { return port_; }
-  void close() override;
-
-  struct Acceptor;  // one loop's share; defined in the .cpp
-
- private:
-  LibeventListener() = default;
-
-  std::uint16_t port_ = 0;
-  // The loops own the acceptors (and free them on their own thread at stop);
-  // the listener only reaches them to close early.
-  std::vector<std::weak_ptr<Acceptor>> acceptors_;
-  std::vector<std::shared_ptr<EventLoop>> loops_;
-};
+/// Binds one SO_REUSEPORT socket per loop and accepts on each with the
+/// loop's own evconnlistener: the kernel spreads connections and no loop
+/// ever waits on another. The Listener (core::ListenerCore) is thread-safe.
+/// @throws SetupError (AddressInUseError when another socket holds the address).
+std::shared_ptr<Listener> listenOnLoops(const std::vector<std::shared_ptr<EventLoop>>& loops,
+                                        const ListenOptions& options, HandlerFactory factory);
 
 }  // namespace spool::libevent

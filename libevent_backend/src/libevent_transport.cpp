@@ -16,14 +16,14 @@ namespace spool::libevent {
 
 spool::ListenerPtr LibeventTransport::listenOn(const std::vector<LoopPtr>& loops, const ListenOptions& options,
                                         HandlerFactory factory) {
-  return LibeventListener::create(loops, options, std::move(factory));
+  return listenOnLoops(loops, options, std::move(factory));
 }
 
 ConnectionPtr LibeventTransport::connectOn(const LoopPtr& loop, const ConnectOptions& options,
                                            const core::SocketAddress& address, HandlerPtr handler) {
   std::shared_ptr<const TlsContext> tls;
   if (options.tls) {
-    tls = TlsContext::create(*options.tls, TlsContext::Role::kClient);
+    tls = client_tls_.get(*options.tls, [&] { return TlsContext::create(*options.tls, TlsContext::Role::kClient); });
   }
   auto conn = LibeventConnection::create(loop, std::move(handler), options.connection, address.toString(),
                                          std::move(tls));

@@ -2,6 +2,8 @@
 #pragma once
 
 #include "event_loop.h"
+#include "tls_context.h"
+#include "tls_context_cache.h"
 #include "transport_core.h"
 
 namespace spool::libevent {
@@ -18,6 +20,8 @@ class LibeventTransport final : public core::TransportCore<EventLoop> {
                        HandlerFactory factory) override;
   ConnectionPtr connectOn(const LoopPtr& loop, const ConnectOptions& options, const core::SocketAddress& address,
                           HandlerPtr handler) override;
+
+  core::TlsContextCache<core::TlsContext> client_tls_;
 };
 
 }  // namespace spool::libevent

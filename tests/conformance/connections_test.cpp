@@ -1,5 +1,11 @@
 // Many connections at once, each with its own conversation.
 #include <catch2/catch.hpp>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include "spool/errors.h"
 #include "test_support.h"
@@ -76,4 +82,72 @@ TEST_CASE("listen fails on an address another transport holds", "[listen]") {
   auto conn = connectAndWait(*second, listener->port(), record);
   REQUIRE(conn->send("ping") == SendResult::kOk);
   CHECK(record->waitUntil([](const Recording& r) { return r.data == "ping"; }));
+}
+
+namespace {
+/// True when a TCP connect to 127.0.0.1:port is refused (nobody listens).
+bool refused(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool was_refused =
+      ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0 && errno == ECONNREFUSED;
+  ::close(fd);
+  return was_refused;
+}
+}  // namespace
+
+TEST_CASE("dropping the last ListenerPtr stops accepting at once", "[listen]") {
+  RunningTransport transport(2);
+  std::uint16_t port = 0;
+  auto record = std::make_shared<Watched<Recording>>();
+  ConnectionPtr established;
+  {
+    auto listener = transport->listen(serverOptions(), [] { return std::make_unique<EchoHandler>(); });
+    port = listener->port();
+    established = connectAndWait(*transport, port, record);
+    CHECK_FALSE(refused(port));
+  }  // the listener goes here, long before stop()
+  CHECK(refused(port));
+  // Established connections stay.
+  REQUIRE(established->send("after") == SendResult::kOk);
+  CHECK(record->waitUntil([](const Recording& r) { return r.data == "after"; }));
+}
+
+TEST_CASE("calls that wait for the loops throw on a loop thread instead of deadlocking", "[listen]") {
+  RunningTransport transport(1);
+  auto listener = transport->listen(serverOptions(), [] { return std::make_unique<EchoHandler>(); });
+  auto record = std::make_shared<Watched<Recording>>();
+  auto conn = connectAndWait(*transport, listener->port(), record);
+  struct Outcome {
+    int thrown = 0;
+    bool done = false;
+  };
+  auto outcome = std::make_shared<Watched<Outcome>>();
+  Transport& t = *transport;
+  conn->runInLoop([&t, listener, outcome] {
+    int thrown = 0;
+    const auto expectThrow = [&thrown](auto&& call) {
+      try {
+        call();
+      } catch (const SetupError&) {
+        ++thrown;
+      }
+    };
+    expectThrow([&] { (void)t.listen(serverOptions(), [] { return std::make_unique<EchoHandler>(); }); });
+    expectThrow([&] { (void)t.connect(clientOptions(listener->port()), std::make_unique<EchoHandler>()); });
+    expectThrow([&] { t.stop(); });
+    expectThrow([&] { listener->close(); });
+    outcome->update([thrown](Outcome& o) {
+      o.thrown = thrown;
+      o.done = true;
+    });
+  });
+  REQUIRE(outcome->waitUntil([](const Outcome& o) { return o.done; }));
+  CHECK(outcome->get().thrown == 4);
+  // The loop is still alive and serving.
+  REQUIRE(conn->send("alive") == SendResult::kOk);
+  CHECK(record->waitUntil([](const Recording& r) { return r.data == "alive"; }));
 }

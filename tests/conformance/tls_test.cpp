@@ -3,6 +3,8 @@
 // learn what was negotiated.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+
 #include "spool/errors.h"
 #include "test_pki.h"
 #include "test_support.h"
@@ -242,4 +244,29 @@ TEST_CASE("a client that never starts its handshake is closed and gives its slot
   // The slot is free again: a real TLS client gets in.
   RunningTransport clients(1);
   CHECK(connectTls(*clients, listener->port(), clientTls()).opened);
+}
+
+TEST_CASE("connections made with one TlsConfig share one client context", "[tls-config]") {
+  // The CA file is read when the first connection's context is built; a
+  // second connect() with the same configuration, while the first lives,
+  // reuses that context instead of reading the files again.
+  RunningTransport transport(1);
+  ServerSide side(*transport, serverTls());
+  const std::string ca_copy = TestPki::get().dir + "/ca-copy.pem";
+  std::filesystem::copy_file(TestPki::get().ca_cert, ca_copy, std::filesystem::copy_options::overwrite_existing);
+  TlsConfig client = clientTls();
+  client.ca_file = ca_copy;
+  auto first_record = std::make_shared<Watched<Recording>>();
+  ConnectOptions options;
+  options.port = side.listener->port();
+  options.tls = client;
+  auto first = transport->connect(options, std::make_unique<RecordingHandler>(first_record));
+  REQUIRE(first_record->waitUntil([](const Recording& r) { return r.opened || r.closed; }));
+  REQUIRE(first_record->get().opened);
+  std::filesystem::remove(ca_copy);
+  CHECK(connectTls(*transport, side.listener->port(), client).opened);  // no file read, no SetupError
+  // Another configuration does read its files, and fails without them.
+  client.alpn_protocols = {"x-other"};
+  CHECK_THROWS_AS(connectTls(*transport, side.listener->port(), client), SetupError);
+  first->close();
 }

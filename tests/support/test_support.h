@@ -22,7 +22,8 @@ using namespace std::chrono_literals;
 /// same tests, with every listener and client made through serverOptions()
 /// and clientOptions() using the test PKI (test_pki.h).
 bool tlsMode();
-/// Loopback listener options: TLS in TLS mode.
+/// Loopback listener options: TLS in TLS mode (with a handshake timeout as
+/// generous as kWaitLimit).
 ListenOptions serverOptions(const std::string& host = "127.0.0.1");
 /// Client options for `port`: TLS (trusting the test CA) in TLS mode.
 ConnectOptions clientOptions(std::uint16_t port, const std::string& host = "127.0.0.1");

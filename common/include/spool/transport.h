@@ -85,17 +85,26 @@ struct ConnectOptions {
 };
 
 /// A listening port, served by every loop. Thread-safe.
+///
+/// Dropping the last ListenerPtr closes it, as close() does (on one of the
+/// transport's loop threads it cannot wait: the loops then close their
+/// sockets on their next turn).
 class Listener {
  public:
   virtual ~Listener() = default;
+  /// Thread-safe.
   [[nodiscard]] virtual std::uint16_t port() const noexcept = 0;
-  /// Stops accepting; established connections stay. Blocks until every loop
-  /// has closed its socket; must not be called on a loop thread.
+  /// Stops accepting and frees the listening sockets; established
+  /// connections stay. Blocks until every loop has closed its socket.
+  /// Idempotent. Not on a loop thread: there it throws SetupError.
   virtual void close() = 0;
 };
 using ListenerPtr = std::shared_ptr<Listener>;
 
-/// Owns N loop threads. Thread-safe unless noted.
+/// Owns N loop threads. Thread-safe unless noted. start(), stop(), listen()
+/// and connect() wait for the loops, so they throw SetupError when called on
+/// one of the transport's own loop threads (from a handler callback, say)
+/// instead of deadlocking; destroying the transport there is fatal.
 class Transport {
  public:
   /// Creates the transport of the backend chosen at configure time.
@@ -111,14 +120,25 @@ class Transport {
   /// not be called on a loop thread.
   virtual void stop() = 0;
 
-  /// Listens on host:port with one socket per loop (SO_REUSEPORT).
-  /// @throws SetupError when the address cannot be resolved or bound.
+  /// Listens on host:port with one socket per loop (SO_REUSEPORT): the
+  /// loops of this transport share the port, nobody else may. Not on a loop
+  /// thread. @throws AddressInUseError when another socket (another process
+  /// or another Transport) holds the address; SetupError when it cannot be
+  /// resolved or bound, or TLS cannot be set up.
   [[nodiscard]] virtual ListenerPtr listen(const ListenOptions& options,
                                            HandlerFactory factory) = 0;
-  /// Starts an outgoing connection on the next loop (round robin) and returns
-  /// at once; `handler->onOpen` runs when it is established, `onClose` with
-  /// kConnectFailed when it cannot be. Sends before that are queued.
-  /// @throws SetupError when the address cannot be resolved.
+  /// Starts an outgoing connection on the next loop (round robin) and
+  /// returns without waiting for it; `handler->onOpen` runs when it is
+  /// established (after the TLS handshake), `onClose` with kConnectFailed
+  /// (or kTlsError) when it cannot be. Sends before that are queued.
+  ///
+  /// What runs on the calling thread: resolving `host` (instant for a
+  /// numeric address; a name asks the system resolver and may block, so
+  /// latency-sensitive threads should pass addresses), and with TLS, finding
+  /// the client context for this TlsConfig: one context is built per
+  /// distinct configuration (its files read once) and shared by every
+  /// connection made with it while any of them lives. Not on a loop thread.
+  /// @throws SetupError when the address cannot be resolved or TLS cannot be set up.
   [[nodiscard]] virtual ConnectionPtr connect(const ConnectOptions& options,
                                               HandlerPtr handler) = 0;
 
