@@ -249,6 +249,14 @@ void ConnectionBase::onPeerEof() {
     closeAfterQueued(CloseCode::kPeerClosed, {});
   } else if (state_ == State::kLingering) {
     scheduleFinish();
+  } else if (state_ == State::kConnecting) {
+    // Gone before the connection opened (a TLS peer that closed or reset
+    // mid-handshake): nothing will ever complete; give the slot back now.
+    if (tls_) {
+      bump(core_->counters().tls_failures);
+    }
+    fail(tls_ ? CloseCode::kTlsError : CloseCode::kConnectFailed, 0,
+         tls_ ? "handshake failed: connection closed by peer" : "connection closed by peer");
   }
   // kFlushing: keep writing; startLinger() sees peer_eof_.
 }

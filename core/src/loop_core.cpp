@@ -4,7 +4,13 @@
 #include <sched.h>
 #include <signal.h>
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cassert>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <future>
@@ -12,6 +18,7 @@
 #include <vector>
 
 #include "connection_base.h"
+#include "spool/errors.h"
 #include "spool/log.h"
 
 namespace spool::core {
@@ -45,6 +52,33 @@ std::string threadIdString(std::thread::id id) {
 void fatal(const std::string& message) {
   std::fprintf(stderr, "spool: fatal: %s\n", message.c_str());
   std::abort();
+}
+
+void requireFreeDescriptors(int count, const std::string& what) {
+  std::vector<int> probes;
+  probes.reserve(static_cast<std::size_t>(count));
+  int error = 0;
+  for (int i = 0; i < count; ++i) {
+    const int fd = ::fcntl(0, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0 && errno != EBADF) {
+      error = errno;
+      break;
+    }
+    if (fd >= 0) {
+      probes.push_back(fd);
+    } else if (int sock = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0); sock >= 0) {
+      probes.push_back(sock);  // no descriptor 0 to duplicate: take a fresh one
+    } else {
+      error = errno;
+      break;
+    }
+  }
+  for (const int fd : probes) {
+    ::close(fd);
+  }
+  if (error != 0) {
+    throw SetupError(what + ": not enough file descriptors (" + std::strerror(error) + ")");
+  }
 }
 
 LoopCore::LoopCore(unsigned index, const TransportOptions& options, std::shared_ptr<ConnectionLimit> limit)

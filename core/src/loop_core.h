@@ -29,6 +29,12 @@ class ConnectionBase;
 /// cannot be recovered and for broken invariants.
 [[noreturn]] void fatal(const std::string& message);
 
+/// Throws SetupError unless `count` more descriptors can be opened now.
+/// Backends call it before creating their event base: libevent exits the
+/// process (event_sock_err in evsig_init_) when a base cannot get the
+/// descriptors it needs, instead of failing the call.
+void requireFreeDescriptors(int count, const std::string& what);
+
 /// The backend-neutral half of a loop thread. A backend derives from it and
 /// supplies the event library: how the loop polls the doorbell (wakeFd())
 /// and calls onDoorbell(), how it re-runs drain() on a later turn without a

@@ -8,6 +8,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+
+#include "spool/errors.h"
 
 #if defined(__linux__)
 #include <sys/eventfd.h>
@@ -24,8 +27,7 @@ WakeFd::WakeFd() {
 #endif
   int fds[2];
   if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
-    std::fprintf(stderr, "spool: cannot create a wake-up descriptor: %s\n", std::strerror(errno));
-    std::abort();
+    throw SetupError(std::string("cannot create a loop's wake-up descriptor: ") + std::strerror(errno));
   }
   read_fd_ = fds[0];
   write_fd_ = fds[1];

@@ -7,7 +7,7 @@ namespace spool::core {
 /// signal() is thread-safe and async-signal-safe: one 8-byte write, no lock.
 class WakeFd {
  public:
-  WakeFd();  ///< fatal error when no descriptor can be made
+  WakeFd();  ///< @throws SetupError when no descriptor can be made
   ~WakeFd();
   WakeFd(const WakeFd&) = delete;
   WakeFd& operator=(const WakeFd&) = delete;

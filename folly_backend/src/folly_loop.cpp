@@ -3,11 +3,29 @@
 #include <cassert>
 
 #include "folly_connection.h"
+#include "spool/errors.h"
 
 namespace spool::folly_backend {
 
+namespace {
+
+// folly's EventBase: libevent's epoll descriptor and signal socket pair,
+// and folly's own notification eventfd.
+constexpr int kBaseDescriptors = 6;
+
+std::unique_ptr<folly::EventBase> makeBase(const std::string& name) {
+  core::requireFreeDescriptors(kBaseDescriptors, name + ": cannot create a folly EventBase");
+  try {
+    return std::make_unique<folly::EventBase>();
+  } catch (const std::exception& e) {  // out of descriptors or memory
+    throw SetupError(name + ": cannot create a folly EventBase: " + e.what());
+  }
+}
+
+}  // namespace
+
 FollyLoop::FollyLoop(unsigned index, const TransportOptions& options, std::shared_ptr<ConnectionLimit> limit)
-    : LoopCore(index, options, std::move(limit)), base_(std::make_unique<folly::EventBase>()) {
+    : LoopCore(index, options, std::move(limit)), base_(makeBase(name())) {
   doorbell_ = std::make_unique<Doorbell>(*this, *base_);
   grace_timer_ = folly::AsyncTimeout::make(*base_, [this]() noexcept { closeAllConnections(CloseMode::kAbort); });
 }
@@ -20,7 +38,7 @@ FollyLoop::~FollyLoop() {
 FollyLoop::Doorbell::Doorbell(FollyLoop& loop, folly::EventBase& base)
     : folly::EventHandler(&base, folly::NetworkSocket::fromFd(loop.wakeFd().readFd())), loop_(loop) {
   if (!registerHandler(folly::EventHandler::READ | folly::EventHandler::PERSIST)) {
-    core::fatal(loop.name() + ": cannot watch the doorbell");
+    throw SetupError(loop.name() + ": cannot watch the doorbell");
   }
 }
 

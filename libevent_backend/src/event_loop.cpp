@@ -1,9 +1,12 @@
 #include "event_loop.h"
 
 #include <cassert>
+#include <cerrno>
+#include <cstring>
 
 #include "instrument_locks.h"
 #include "libevent_connection.h"
+#include "spool/errors.h"
 #include "spool/log.h"
 
 namespace spool::libevent {
@@ -17,10 +20,20 @@ using core::fatal;
 // so a busy inbox cannot starve socket I/O.
 constexpr int kMaxCallbacksPerPoll = 64;
 
-EventBasePtr makeBase(bool instrument_locks) {
+// Setting a loop up can fail (out of descriptors or memory): the caller
+// creating the Transport gets a SetupError, not an abort.
+[[noreturn]] void setupFailed(const std::string& what) {
+  throw SetupError(what + " failed: " + std::strerror(errno));
+}
+
+// An epoll base takes an epoll descriptor and a socket pair for signals.
+constexpr int kBaseDescriptors = 4;
+
+EventBasePtr makeBase(bool instrument_locks, const std::string& name) {
+  core::requireFreeDescriptors(kBaseDescriptors, name + ": cannot create an event_base");
   EventConfigPtr config(event_config_new());
   if (!config) {
-    fatal("event_config_new failed");
+    setupFailed("event_config_new");
   }
   // NOLOCK: only this loop's thread ever touches the base, so it needs no lock.
   // Producers never call libevent at all (they write the eventfd instead).
@@ -30,11 +43,11 @@ EventBasePtr makeBase(bool instrument_locks) {
   }
   if (event_config_set_max_dispatch_interval(config.get(), nullptr, kMaxCallbacksPerPoll, 0) !=
       0) {
-    fatal("event_config_set_max_dispatch_interval failed");
+    setupFailed("event_config_set_max_dispatch_interval");
   }
   EventBasePtr base(event_base_new_with_config(config.get()));
   if (!base) {
-    fatal("event_base_new_with_config failed");
+    setupFailed("event_base_new_with_config");
   }
   return base;
 }
@@ -43,7 +56,7 @@ EventPtr makeEvent(event_base* base, evutil_socket_t fd, short what, event_callb
                    void* ctx) {
   EventPtr ev(event_new(base, fd, what, cb, ctx));
   if (!ev) {
-    fatal("event_new failed");
+    setupFailed("event_new");
   }
   return ev;
 }
@@ -52,13 +65,13 @@ EventPtr makeEvent(event_base* base, evutil_socket_t fd, short what, event_callb
 
 EventLoop::EventLoop(unsigned index, const TransportOptions& options,
                      std::shared_ptr<ConnectionLimit> limit)
-    : LoopCore(index, options, std::move(limit)), base_(makeBase(testing::eventLocksInstrumented())) {
+    : LoopCore(index, options, std::move(limit)), base_(makeBase(testing::eventLocksInstrumented(), name())) {
   wake_event_ = makeEvent(base_.get(), wakeFd().readFd(), EV_READ | EV_PERSIST, &onWakeCb, this);
   drain_event_ = makeEvent(base_.get(), -1, 0, &onDrainCb, this);
   deferred_event_ = makeEvent(base_.get(), -1, 0, &onDeferredCb, this);
   grace_timer_ = makeEvent(base_.get(), -1, 0, &onGraceTimeoutCb, this);
   if (event_add(wake_event_.get(), nullptr) != 0) {
-    fatal("event_add(wake) failed");
+    setupFailed("event_add(doorbell)");
   }
 }
 
@@ -157,7 +170,12 @@ void EventLoop::beginStop() {
   assertInLoopThread("EventLoop::beginStop");
   releaseAll();  // listeners: stop accepting
   const timeval grace = toTimeval(options().stop_grace);
-  event_add(grace_timer_.get(), &grace);
+  if (event_add(grace_timer_.get(), &grace) != 0) {
+    // Without the timer nothing would bound the flush: do not wait at all.
+    log(LogLevel::kError, "{}: cannot arm the stop grace timer; aborting every connection", name());
+    closeAllConnections(CloseMode::kAbort);
+    return;
+  }
   closeAllConnections(CloseMode::kGraceful);
 }
 

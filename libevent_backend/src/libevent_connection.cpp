@@ -97,7 +97,7 @@ void LibeventConnection::resumeReading() {
   if (!bev_ || state_ != State::kOpen) {
     return;
   }
-  bufferevent_enable(bev_.get(), EV_READ);
+  enableEvents(EV_READ);
   // Bytes that arrived before the pause raise no new read event: hand them
   // over on the next turn, from a clean stack.
   loop_->defer([self = selfAs<LibeventConnection>()] {
@@ -111,17 +111,24 @@ void LibeventConnection::resumeReading() {
 // ---------------------------------------------------------------------------
 // Opening
 
-void LibeventConnection::attach(BufferEventPtr bev) {
+bool LibeventConnection::attach(BufferEventPtr bev) {
   bev_ = std::move(bev);
   bufferevent_setcb(bev_.get(), &onReadCb, &onWriteCb, &onEventCb, this);
   // Tells us how many bytes each write moved to the kernel: the send budget
   // and the writable-again notification hang off it.
-  evbuffer_add_cb(bufferevent_get_output(bev_.get()), &onOutputChangedCb, this);
+  if (evbuffer_add_cb(bufferevent_get_output(bev_.get()), &onOutputChangedCb, this) == nullptr) {
+    return false;
+  }
   bufferevent_set_max_single_read(bev_.get(), kMaxSingleRead);
   bufferevent_set_max_single_write(bev_.get(), kMaxSingleWrite);
   applyReadWatermarks(0);
-  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
-  startWatchdog();
+  return bufferevent_enable(bev_.get(), EV_READ | EV_WRITE) == 0 && startWatchdog();
+}
+
+void LibeventConnection::enableEvents(short what) noexcept {
+  if (bufferevent_enable(bev_.get(), what) != 0) {
+    fail(CloseCode::kIoError, errno, "cannot watch the socket (event_add failed)");
+  }
 }
 
 void LibeventConnection::applyReadWatermarks(std::size_t want) {
@@ -133,13 +140,13 @@ void LibeventConnection::applyReadWatermarks(std::size_t want) {
   bufferevent_setwatermark(bev_.get(), EV_READ, want, high);
 }
 
-void LibeventConnection::startWatchdog() {
+bool LibeventConnection::startWatchdog() {
   if (!watchdog().enabled()) {
-    return;  // neither check is configured: no timer at all
+    return true;  // neither check is configured: no timer at all
   }
   watchdog_timer_.reset(event_new(loop_->base(), -1, EV_PERSIST, &onWatchdogCb, this));
   const timeval tv = toTimeval(watchdog().period());
-  event_add(watchdog_timer_.get(), &tv);
+  return watchdog_timer_ && event_add(watchdog_timer_.get(), &tv) == 0;
 }
 
 void LibeventConnection::onWatchdogCb(evutil_socket_t, short, void* ctx) {
@@ -157,7 +164,11 @@ void LibeventConnection::openAccepted(evutil_socket_t fd, bool holds_limit_slot)
     failBeforeOpen(CloseReason{tls_ ? CloseCode::kTlsError : CloseCode::kIoError, 0, error});
     return;
   }
-  attach(std::move(bev));
+  if (!attach(std::move(bev))) {
+    releaseIo();  // closes the socket
+    failBeforeOpen(CloseReason{CloseCode::kIoError, ENOMEM, "cannot set up the connection's events"});
+    return;
+  }
   loop_->addConnection(selfAs<LibeventConnection>());
   if (tls_) {
     state_ = State::kConnecting;  // onOpen() once the handshake completes
@@ -191,7 +202,11 @@ void LibeventConnection::startConnect() {
     failBeforeOpen(CloseReason{tls_ ? CloseCode::kTlsError : CloseCode::kConnectFailed, 0, error});
     return;
   }
-  attach(std::move(bev));
+  if (!attach(std::move(bev))) {
+    releaseIo();
+    failBeforeOpen(CloseReason{CloseCode::kConnectFailed, ENOMEM, "cannot set up the connection's events"});
+    return;
+  }
   state_ = State::kConnecting;
   loop_->addConnection(selfAs<LibeventConnection>());
   if (bufferevent_socket_connect(bev_.get(), connect_address_.get(),
@@ -276,7 +291,7 @@ void LibeventConnection::noteOutputAdded() noexcept {
     eager_write_noted_ = true;
     loop_->noteEagerWrite(this);
   } else {
-    bufferevent_enable(bev_.get(), EV_WRITE);
+    enableEvents(EV_WRITE);
   }
 }
 
@@ -299,7 +314,7 @@ void LibeventConnection::writeEagerly() noexcept {
   evbuffer_write_atmost(output, bufferevent_getfd(bev_.get()), kMaxSingleWrite);
   evbuffer_freeze(output, 1);
   if (evbuffer_get_length(output) > 0) {
-    bufferevent_enable(bev_.get(), EV_WRITE);
+    enableEvents(EV_WRITE);
   }
 }
 

@@ -79,7 +79,11 @@ class LibeventConnection final : public core::ConnectionBase {
   void appendToOutput(detail::BufferBlock* block) noexcept;
   /// Copies into the space reserved for this drain batch; false on ENOMEM.
   [[nodiscard]] bool stageCopy(const std::byte* data, std::size_t size) noexcept;
-  void attach(BufferEventPtr bev);
+  /// Takes the bufferevent and sets up its callbacks and events; false when
+  /// libevent could not (out of memory or descriptors).
+  [[nodiscard]] bool attach(BufferEventPtr bev);
+  /// bufferevent_enable, failing the connection when libevent cannot.
+  void enableEvents(short what) noexcept;
   /// Why the bufferevent failed: OpenSSL's errors if any, else errno.
   CloseReason describeFailure(CloseCode io_code, int sys_error);
   void onRead();
@@ -97,7 +101,7 @@ class LibeventConnection final : public core::ConnectionBase {
   /// Turns the write event off when nothing waits to be written (plain, open).
   void idleWriteEvent() noexcept;
   void startConnect();
-  void startWatchdog();
+  [[nodiscard]] bool startWatchdog();
   void applyReadWatermarks(std::size_t want);
 
   EventLoop* const loop_;  // kept alive by ConnectionBase

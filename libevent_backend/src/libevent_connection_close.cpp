@@ -22,7 +22,7 @@ void LibeventConnection::startFlush() {
   // flush must either finish or fail with the socket's error.
   const timeval flush_limit = toTimeval(options().linger_timeout);
   bufferevent_set_timeouts(bev_.get(), nullptr, &flush_limit);
-  bufferevent_enable(bev_.get(), EV_WRITE);
+  enableEvents(EV_WRITE);
 }
 
 void LibeventConnection::startLinger() {
@@ -43,7 +43,7 @@ void LibeventConnection::startLinger() {
   // very bytes just flushed before the peer reads them.
   const timeval linger = toTimeval(options().linger_timeout);
   bufferevent_set_timeouts(bev_.get(), &linger, nullptr);  // (the write timeout goes)
-  bufferevent_enable(bev_.get(), EV_READ);
+  enableEvents(EV_READ);
 }
 
 CloseReason LibeventConnection::describeFailure(CloseCode io_code, int sys_error) {

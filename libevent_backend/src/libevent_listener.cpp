@@ -63,7 +63,9 @@ struct Acceptor {
     log(LogLevel::kWarning, "{}: accept failed: {}; pausing accepts for {} ms", loop->name(),
         std::strerror(error), kAcceptBackoff.tv_usec / 1000);
     evconnlistener_disable(listener.get());
-    event_add(backoff_timer.get(), &kAcceptBackoff);
+    if (event_add(backoff_timer.get(), &kAcceptBackoff) != 0) {
+      evconnlistener_enable(listener.get());  // a spinning accept beats a listener that never resumes
+    }
   }
 
   void close() {

@@ -1,6 +1,11 @@
 // Faults that must harm nobody but the connection at fault: running out of
 // descriptors, idle peers, garbage, floods, and too many connections.
 #include <catch2/catch.hpp>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <vector>
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
@@ -12,6 +17,7 @@
 #include <atomic>
 #include <thread>
 
+#include "spool/errors.h"
 #include "test_support.h"
 
 using namespace spool;
@@ -262,4 +268,47 @@ TEST_CASE("writing to a reset peer raises no SIGPIPE", "[conformance][faults]") 
   const auto reason = target.recordings[0]->get().reason;
   INFO(reason.describe());
   CHECK((reason.code == CloseCode::kIoError || reason.code == CloseCode::kPeerClosed));
+}
+
+TEST_CASE("a transport whose loops cannot get descriptors fails with SetupError", "[faults]") {
+  // Each loop needs a doorbell and a poller: with the descriptor limit just
+  // above what is open now, creating 16 loops must fail, as an error the
+  // caller can handle (never an abort).
+  rlimit saved{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  int highest = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    highest = std::max(highest, std::stoi(entry.path().filename().string()));
+  }
+  rlimit tight = saved;
+  tight.rlim_cur = static_cast<rlim_t>(highest) + 8;
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &tight) == 0);
+  // Take every free descriptor under the limit, then give three back: too
+  // few for 16 loops, enough for one.
+  std::vector<int> hoard;
+  for (int fd = ::dup(0); fd >= 0; fd = ::dup(0)) {
+    hoard.push_back(fd);
+  }
+  for (int i = 0; i < 3 && !hoard.empty(); ++i) {
+    ::close(hoard.back());
+    hoard.pop_back();
+  }
+  std::string error;
+  try {
+    TransportOptions options;
+    options.loops = 16;
+    auto transport = Transport::create(options);
+  } catch (const SetupError& e) {
+    error = e.what();
+  }
+  for (const int fd : hoard) {
+    ::close(fd);
+  }
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &saved) == 0);
+  INFO(error);
+  CHECK_FALSE(error.empty());
+  // With descriptors back, the same call works.
+  TransportOptions options;
+  options.loops = 16;
+  CHECK_NOTHROW(Transport::create(options));
 }

@@ -270,3 +270,26 @@ TEST_CASE("connections made with one TlsConfig share one client context", "[tls-
   CHECK_THROWS_AS(connectTls(*transport, side.listener->port(), client), SetupError);
   first->close();
 }
+
+TEST_CASE("a client that goes away mid-handshake gives its slot back at once", "[tls-handshake]") {
+  // Closed (FIN) or reset (RST) before the handshake completed: either way
+  // the server learns it at once, without waiting for a timeout.
+  const bool reset = GENERATE(false, true);
+  INFO((reset ? "reset" : "closed"));
+  RunningTransport transport(1);
+  auto record = std::make_shared<Watched<Recording>>();
+  ListenOptions options;
+  options.tls = serverTls();
+  options.connection.handshake_timeout = kWaitLimit;  // far beyond the wait below
+  auto listener = transport->listen(options, [record] { return std::make_unique<RecordingHandler>(record); });
+  {
+    RawClient client("127.0.0.1", listener->port());
+    client.sendAll(std::string("\x16\x03\x01\x00\x80", 5));  // the start of a ClientHello, no more
+    if (reset) {
+      client.reset();
+    }
+  }
+  REQUIRE(record->waitUntil([](const Recording& r) { return r.closed; }, std::chrono::seconds(10)));
+  CHECK(record->get().reason.code == CloseCode::kTlsError);
+  CHECK_FALSE(record->get().opened);
+}
