@@ -161,8 +161,13 @@ void TlsContext::applyProtocolSettings() {
       SSL_CTX_set_ciphersuites(ctx_.get(), config_.cipher_suites.c_str()) != 1) {
     fail("bad TLS 1.3 cipher suites '" + config_.cipher_suites + "'");
   }
-  // No renegotiation; small buffers while idle (many connections).
-  SSL_CTX_set_options(ctx_.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // No renegotiation; small buffers while idle (many connections). A peer
+  // that closes its TCP stream without close_notify (most memcached clients)
+  // is an ordinary EOF, as on plain TCP: OpenSSL 3 otherwise fails the
+  // connection ("unexpected eof while reading"), and what the peer sent
+  // before its FIN, and the responses still owed to it, would be lost.
+  SSL_CTX_set_options(ctx_.get(),
+                      SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
   SSL_CTX_set_mode(ctx_.get(), SSL_MODE_RELEASE_BUFFERS);
   if (role_ == Role::kServer) {
     static const unsigned char kSessionContext[] = "spool";
