@@ -101,7 +101,8 @@ int main(int argc, char** argv) {
                   duration(r.latency_p99_ns), duration(r.latency_p999_ns),
                   fmt::format("{:.4f}", r.write_syscalls_per_msg),
                   fmt::format("{:.4f}", r.voluntary_switches_per_msg),
-                  std::to_string(r.producer_libevent_locks), std::to_string(r.pending_rearms)});
+                  r.producer_libevent_locks < 0 ? std::string("-") : std::to_string(r.producer_libevent_locks),
+                  std::to_string(r.pending_rearms)});
   }
   if (json) {
     std::string results = "[";

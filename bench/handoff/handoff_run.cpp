@@ -192,6 +192,9 @@ HandoffResult HandoffBench::run(HandoffStrategy& strategy) {
   strategy.stop();
   HandoffResult result = summarize(end_ns - start_ns.load(), drained);
   result.pending_rearms = strategy.pendingRearms();
+  if (!strategy.countsProducerLocks()) {
+    result.producer_libevent_locks = -1;
+  }
   return result;
 }
 
@@ -207,7 +210,7 @@ HandoffResult HandoffBench::summarize(std::uint64_t elapsed_ns, bool drained) co
     send_sum += tally.send_ns_sum;
     window_full += tally.window_full;
     usage += tally.usage;
-    r.producer_libevent_locks += tally.locks;
+    r.producer_libevent_locks += static_cast<std::int64_t>(tally.locks);
     if (tally.stuck) {
       r.ok = false;
       r.error = "a producer waited over 10 s for its window";

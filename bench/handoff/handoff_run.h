@@ -27,7 +27,9 @@ struct HandoffResult {
   std::uint64_t latency_p50_ns = 0, latency_p99_ns = 0, latency_p999_ns = 0, latency_max_ns = 0;
   double write_syscalls_per_msg = 0;   ///< eventfd writes (spool's or libevent's own)
   double voluntary_switches_per_msg = 0;
-  std::uint64_t producer_libevent_locks = 0;
+  /// Locks producers took on the loops' libevent objects; -1 where the
+  /// strategy's bases have no locks to count (see countsProducerLocks()).
+  std::int64_t producer_libevent_locks = 0;
   double window_full_per_msg = 0;      ///< sends that found their channel's window full
   std::uint64_t pending_rearms = 0;    ///< inbox drains stopped by a half-finished push
   bool ok = true;                      ///< every message arrived exactly once, in time

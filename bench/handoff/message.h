@@ -50,6 +50,10 @@ class HandoffStrategy {
   /// Inbox strategies: drains that found a producer between its exchange
   /// and its link (kPending) and re-armed themselves. After stop().
   [[nodiscard]] virtual std::uint64_t pendingRearms() const noexcept { return 0; }
+  /// False when the loops' event bases are created without locks, so a
+  /// producer's libevent call could not be counted here (the spool strategy:
+  /// tests/libevent_backend/lock_count_test.cpp is that proof).
+  [[nodiscard]] virtual bool countsProducerLocks() const noexcept { return true; }
 };
 
 }  // namespace spool::bench

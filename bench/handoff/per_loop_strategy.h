@@ -12,7 +12,7 @@ namespace spool::bench {
 /// LoopT(index, sink) owns one loop; it has start(), stop() and a
 /// thread-safe post(Message*). Messages go to the loop they name.
 template <typename LoopT>
-class PerLoopStrategy final : public HandoffStrategy {
+class PerLoopStrategy : public HandoffStrategy {
  public:
   PerLoopStrategy(unsigned loops, MessageSink& sink) {
     for (unsigned i = 0; i < loops; ++i) {

@@ -30,6 +30,7 @@ class RunAndWaitStrategy final : public HandoffStrategy {
     }
   }
   void stop() override { inbox_->stop(); }
+  [[nodiscard]] bool countsProducerLocks() const noexcept override { return inbox_->countsProducerLocks(); }
 
  private:
   std::unique_ptr<HandoffStrategy> inbox_;

@@ -65,6 +65,9 @@ SendResult ConnectionBase::send(Buffer&& payload) {
     deliver(block);
     return SendResult::kOk;
   }
+  if (testing::producerMutantArmed()) [[unlikely]] {
+    producerMutant();
+  }
   core_->post(block);
   return SendResult::kOk;
 }

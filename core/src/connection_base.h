@@ -100,6 +100,10 @@ class ConnectionBase : public Connection {
   /// Frees the socket (with a reset when abort_) and the event-library
   /// objects. @return accepted bytes still in the output, never to be written.
   virtual std::size_t releaseIo() noexcept = 0;
+  /// Test-only (core::testing::armProducerMutant): what a broken send path
+  /// would do on a producer thread, so that a proof such as the lock-count
+  /// test can be shown to fail. Never called otherwise.
+  virtual void producerMutant() noexcept {}
   /// A count that grows whenever the socket takes bytes: the stuck-queue
   /// check's measure of progress (default: bytes confirmed written).
   [[nodiscard]] virtual std::uint64_t writeProgress() const noexcept {

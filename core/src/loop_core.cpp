@@ -54,6 +54,14 @@ void fatal(const std::string& message) {
   std::abort();
 }
 
+namespace testing {
+namespace {
+std::atomic<bool> g_producer_mutant{false};
+}  // namespace
+void armProducerMutant(bool armed) noexcept { g_producer_mutant.store(armed, std::memory_order_relaxed); }
+bool producerMutantArmed() noexcept { return g_producer_mutant.load(std::memory_order_relaxed); }
+}  // namespace testing
+
 void requireFreeDescriptors(int count, const std::string& what) {
   std::vector<int> probes;
   probes.reserve(static_cast<std::size_t>(count));

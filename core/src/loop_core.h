@@ -35,6 +35,16 @@ class ConnectionBase;
 /// descriptors it needs, instead of failing the call.
 void requireFreeDescriptors(int count, const std::string& what);
 
+namespace testing {
+/// Test-only switch: while armed, every Connection::send made off the loop
+/// thread also runs the backend's ConnectionBase::producerMutant(), a call
+/// into the event library that the real send path never makes. A test arms
+/// it to show that its proof would catch such a call. Costs one relaxed load
+/// per send when disarmed.
+void armProducerMutant(bool armed) noexcept;
+[[nodiscard]] bool producerMutantArmed() noexcept;
+}  // namespace testing
+
 /// The backend-neutral half of a loop thread. A backend derives from it and
 /// supplies the event library: how the loop polls the doorbell (wakeFd())
 /// and calls onDoorbell(), how it re-runs drain() on a later turn without a

@@ -108,6 +108,13 @@ void LibeventConnection::resumeReading() {
   });
 }
 
+void LibeventConnection::producerMutant() noexcept {
+  // What event_active() or a thread-safe bufferevent would do: touch the
+  // connection's event_base from the producer (its lock, when instrumented).
+  timeval now{};
+  event_base_gettimeofday_cached(loop_->base(), &now);
+}
+
 // ---------------------------------------------------------------------------
 // Opening
 

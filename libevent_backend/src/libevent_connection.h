@@ -75,6 +75,7 @@ class LibeventConnection final : public core::ConnectionBase {
   void startLinger() override;
   void stopIo() noexcept override;
   std::size_t releaseIo() noexcept override;
+  void producerMutant() noexcept override;
 
   void appendToOutput(detail::BufferBlock* block) noexcept;
   /// Copies into the space reserved for this drain batch; false on ENOMEM.

@@ -11,4 +11,9 @@ namespace spool::libevent::testing {
 void instrumentEventLocks(bool on) noexcept;
 [[nodiscard]] bool eventLocksInstrumented() noexcept;
 
+/// Test-only mutant: while armed, every send made off the loop thread also
+/// touches its connection's event_base (taking the base's lock when
+/// instrumented), as a broken send path would. See core::testing.
+void armProducerMutant(bool armed) noexcept;
+
 }  // namespace spool::libevent::testing

@@ -24,17 +24,23 @@ using namespace spool::test;
 using spool::libevent::testing::locksTakenByThisThread;
 
 
-TEST_CASE("producer threads take zero libevent locks while sending", "[locks][concurrency]") {
-  // Plain TCP, then TLS: SSL_write must stay inside the loop's bufferevent.
-  const bool tls = GENERATE(false, true);
-  INFO((tls ? "TLS" : "plain TCP"));
+namespace {
+
+struct ProducerRun {
+  std::vector<std::uint64_t> locks;  // libevent locks each producer took
+  std::uint64_t wakeups = 0;
+};
+
+/// 4 producers send `per_producer` 32-byte messages each to 16 connections
+/// of an instrumented transport (every libevent object has its lock, so a
+/// producer calling into libevent would be counted), and wait until every
+/// byte arrived. `mutant`: the test-only switch that makes each off-loop
+/// send also touch its connection's event_base, as a broken send path would.
+ProducerRun sendFromProducers(bool tls, bool mutant, int per_producer) {
   constexpr int kConnections = 16;
   constexpr int kProducers = 4;
-  constexpr int kPerProducer = 300'000;  // 1.2M messages
   constexpr std::size_t kMessage = 32;
-
-  // Every libevent object gets its lock, so that a producer calling into
-  // libevent (event_active, bufferevent_write, ...) would be counted.
+  // Read when each base and bufferevent is made: on until every connection is.
   spool::libevent::testing::instrumentEventLocks(true);
   RunningTransport transport(2);
   auto accepted = std::make_shared<Watched<AcceptLog>>();
@@ -42,9 +48,7 @@ TEST_CASE("producer threads take zero libevent locks while sending", "[locks][co
   if (tls) {
     listen_options.tls = serverTls();
   }
-  auto listener = transport->listen(listen_options, [accepted] {
-    return std::make_unique<TargetHandler>(accepted);
-  });
+  auto listener = transport->listen(listen_options, [accepted] { return std::make_unique<TargetHandler>(accepted); });
   auto received = std::make_shared<Watched<std::uint64_t>>(0);
   std::vector<ConnectionPtr> clients;
   for (int i = 0; i < kConnections; ++i) {
@@ -57,50 +61,73 @@ TEST_CASE("producer threads take zero libevent locks while sending", "[locks][co
   }
   REQUIRE(accepted->waitUntil([](const AcceptLog& l) { return l.connections.size() == kConnections; }));
   const AcceptLog targets = accepted->get();
+  spool::libevent::testing::instrumentEventLocks(false);  // no later object needs it
 
-  std::vector<std::uint64_t> locks(kProducers, ~0ull);
-  std::vector<std::uint64_t> refusals(kProducers, 0);
+  ProducerRun run;
+  run.locks.assign(kProducers, ~0ull);
   std::atomic<int> unexpected_results{0};  // Catch2 assertions are not thread-safe
+  spool::libevent::testing::armProducerMutant(mutant);
   std::vector<std::thread> producers;
   for (int p = 0; p < kProducers; ++p) {
     producers.emplace_back([&, p] {
       const std::string payload(kMessage, static_cast<char>('a' + p));
-      for (int i = 0; i < kPerProducer; ++i) {
+      const std::uint64_t before = locksTakenByThisThread();
+      for (int i = 0; i < per_producer; ++i) {
         const int c = (i + p) % kConnections;
-        auto& conn = targets.connections[c];
-        auto& writable = targets.recordings[c];
         Buffer buffer = Buffer::copyOf(payload);
         for (;;) {
-          const int seen = writable->get().writable_calls;
-          const SendResult result = conn->send(std::move(buffer));
+          const int seen = targets.recordings[c]->get().writable_calls;
+          const SendResult result = targets.connections[c]->send(std::move(buffer));
           if (result != SendResult::kBackpressure) {
             unexpected_results += result == SendResult::kOk ? 0 : 1;
             break;
           }
-          ++refusals[p];  // the payload is still ours: wait for onWritable
-          writable->waitUntil([seen](const Recording& r) { return r.writable_calls > seen; },
-                              std::chrono::milliseconds(100));
+          // The payload is still ours: wait for onWritable (re-checked).
+          targets.recordings[c]->waitUntil([seen](const Recording& r) { return r.writable_calls > seen; },
+                                           std::chrono::milliseconds(100));
         }
       }
-      locks[p] = locksTakenByThisThread();
+      run.locks[p] = locksTakenByThisThread() - before;
     });
   }
   for (auto& t : producers) {
     t.join();
   }
+  spool::libevent::testing::armProducerMutant(false);
   REQUIRE(unexpected_results == 0);
-  const std::uint64_t expected = std::uint64_t{kProducers} * kPerProducer * kMessage;
+  const std::uint64_t expected = std::uint64_t{kProducers} * static_cast<std::uint64_t>(per_producer) * kMessage;
   REQUIRE(received->waitUntil([&](std::uint64_t total) { return total == expected; }));
-  for (int p = 0; p < kProducers; ++p) {
-    INFO("producer " << p << " (" << refusals[p] << " refusals)");
-    CHECK(locks[p] == 0);
+  run.wakeups = total(transport->stats()).wakeups_requested;
+  return run;
+}
+
+}  // namespace
+
+TEST_CASE("producer threads take zero libevent locks while sending", "[locks][concurrency]") {
+  // Plain TCP, then TLS: SSL_write must stay inside the loop's bufferevent.
+  const bool tls = GENERATE(false, true);
+  INFO((tls ? "TLS" : "plain TCP"));
+  const ProducerRun run = sendFromProducers(tls, /*mutant=*/false, 300'000);  // 1.2M messages
+  WARN("1.2M sends: " << run.wakeups << " eventfd writes");
+  for (std::size_t p = 0; p < run.locks.size(); ++p) {
+    INFO("producer " << p);
+    CHECK(run.locks[p] == 0);
   }
-  // The instrumentation works: the loops themselves did take libevent locks.
-  CHECK(spool::libevent::testing::locksTakenTotal() > 0);
-  const auto stats = total(transport->stats());
-  WARN("1.2M sends: " << stats.wakeups_requested << " eventfd writes, " << stats.drain_batches
-                      << " drain batches, largest " << stats.largest_batch);
-  CHECK(stats.wakeups_requested < stats.messages_drained / 10);
+}
+
+TEST_CASE("the same proof fails when a producer touches its connection's event base", "[locks][concurrency]") {
+  // The mutant: each off-loop send also reads the connection's event_base
+  // (event_base_gettimeofday_cached, which takes the base's lock), the kind
+  // of call a thread-safe bufferevent or event_active would make. The check
+  // above must see it, on the objects the producers really touch.
+  const bool tls = GENERATE(false, true);
+  INFO((tls ? "TLS" : "plain TCP"));
+  constexpr int kPerProducer = 20'000;
+  const ProducerRun run = sendFromProducers(tls, /*mutant=*/true, kPerProducer);
+  for (std::size_t p = 0; p < run.locks.size(); ++p) {
+    INFO("producer " << p);
+    CHECK(run.locks[p] >= kPerProducer);  // at least one lock per send
+  }
 }
 
 TEST_CASE("the counter sees event_active from a non-loop thread", "[locks][concurrency]") {
