@@ -323,6 +323,11 @@ void FollyConnection::onOutputDone() noexcept {
   }
 }
 
+void FollyConnection::producerMutant() noexcept {
+  // folly's own way of reaching a loop, from the producer thread.
+  loop_->base().runInEventBaseThread([] {});
+}
+
 std::uint64_t FollyConnection::writeProgress() const noexcept {
   return socket_ ? socket_->getRawBytesWritten() : 0;
 }

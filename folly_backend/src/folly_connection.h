@@ -80,6 +80,7 @@ class FollyConnection final : public core::ConnectionBase,
   void stopIo() noexcept override;
   std::size_t releaseIo() noexcept override;
   [[nodiscard]] std::uint64_t writeProgress() const noexcept override;
+  void producerMutant() noexcept override;
 
   // folly::AsyncReader::ReadCallback
   void getReadBuffer(void** buffer, size_t* length) override;
