@@ -78,7 +78,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// (pauseReading(), resumeReading(), ...) may be called. Thread-safe:
   /// ordered like a send (after every send and task the calling thread issued
   /// before). If the transport stops first, `fn` is destroyed without running.
-  /// Costs one allocation: for control, not for per-message work.
+  /// Allocates (the task, and the std::function's capture when it does not
+  /// fit inline): for control, not for per-message work.
   virtual void runInLoop(std::function<void()> fn) = 0;
 
   /// True until close() is called or the connection fails. Thread-safe.
