@@ -54,8 +54,12 @@ struct TransportOptions {
   /// sockets again (it re-arms itself if more remain).
   std::size_t drain_batch = 1024;
   /// Payloads up to this size are copied into the connection's output buffer
-  /// (and released at once); larger ones are referenced, zero-copy.
-  std::size_t copy_threshold = 512;
+  /// (and released at once); larger ones are referenced, zero-copy. A
+  /// referenced payload costs an output-buffer node (a malloc and a free) and
+  /// an iovec of its own in the kernel's writev; copying a payload of a few
+  /// KiB into shared buffers costs less than that (docs/benchmarks.md: 1 KiB
+  /// messages went from 0.95-1.2 M to 1.4-2.0 M msgs/s raising this from 512).
+  std::size_t copy_threshold = 2048;
   /// How long stop() lets connections flush before it aborts them.
   std::chrono::milliseconds stop_grace{2000};
   /// Accepted connections open at once, across all listeners and loops; a
