@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages spool needs to build, test and benchmark.
+# Installs the Debian 12 packages spool needs to build, test and benchmark,
+# and any packages named as arguments (install-folly.sh passes folly's).
 # Idempotent: only missing packages are installed. Must run as root (or via sudo).
 set -euo pipefail
 
@@ -10,6 +11,7 @@ packages=(
   memcached libmemcached-tools nutcracker libcache-memcached-fast-perl  # real peers
   gnuplot-nox python3                # benchmark plots and bench/report.py
   libjemalloc2                       # bench/run.sh --preload: the allocator's share of the send path
+  "$@"
 )
 
 missing=()

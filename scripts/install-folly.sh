@@ -10,7 +10,7 @@
 #   SPOOL_JOBS                  parallel build jobs (default: nproc)
 #
 # Idempotent: when the prefix already holds this version (its stamp file names
-# the same version), it returns at once. Prints the prefix on its last line.
+# the same version), it only checks the Debian packages and returns. Prints the prefix on its last line.
 # Installs folly's Debian build dependencies first (as root, or through sudo).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +18,16 @@ version=2023.02.20.00
 prefix=${SPOOL_FOLLY_PREFIX:-/opt/spool-deps/folly-$version}
 source=${1:-$root/../shared/deps/folly-v$version.tar.gz}
 stamp=$prefix/.spool-folly-version
+
+# spool's packages and folly's own dependencies, as Debian 12 packages them
+# (../shared/deps/README.md): folly's headers need them to build spool too,
+# so they are checked (quickly) even when folly is already installed.
+"$root/scripts/install-deps.sh" \
+  libboost-context-dev libboost-filesystem-dev libboost-program-options-dev \
+  libboost-regex-dev libboost-system-dev libboost-thread-dev \
+  libdouble-conversion-dev libgflags-dev libgoogle-glog-dev zlib1g-dev \
+  libzstd-dev liblz4-dev libsnappy-dev liblzma-dev libunwind-dev libdwarf-dev \
+  libaio-dev liburing-dev binutils-dev libbz2-dev libsodium-dev
 
 if [[ -f $stamp && $(cat "$stamp") == "$version" ]]; then
   echo "install-folly: folly $version already in $prefix" >&2
@@ -27,28 +37,6 @@ fi
 if [[ ! -e $source ]]; then
   echo "install-folly: no folly source at '$source' (give a tarball or folder)" >&2
   exit 2
-fi
-
-"$root/scripts/install-deps.sh"
-# folly's own dependencies, as Debian 12 packages them (../shared/deps/README.md).
-packages=(
-  libboost-context-dev libboost-filesystem-dev libboost-program-options-dev
-  libboost-regex-dev libboost-system-dev libboost-thread-dev
-  libdouble-conversion-dev libgflags-dev libgoogle-glog-dev zlib1g-dev
-  libzstd-dev liblz4-dev libsnappy-dev liblzma-dev libunwind-dev libdwarf-dev
-  libaio-dev liburing-dev binutils-dev libbz2-dev libsodium-dev
-)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "install-folly: installing ${missing[*]}" >&2
-  SUDO=""
-  [[ $(id -u) -eq 0 ]] || SUDO=sudo
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -q
-  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
 work=$(mktemp -d /tmp/spool-folly.XXXXXX)

@@ -16,6 +16,7 @@
 
 #include "instrument_locks.h"
 #include "lock_counter.h"
+#include "producer_scenario.h"
 #include "test_pki.h"
 #include "test_support.h"
 
@@ -31,73 +32,28 @@ struct ProducerRun {
   std::uint64_t wakeups = 0;
 };
 
-/// 4 producers send `per_producer` 32-byte messages each to 16 connections
-/// of an instrumented transport (every libevent object has its lock, so a
-/// producer calling into libevent would be counted), and wait until every
-/// byte arrived. `mutant`: the test-only switch that makes each off-loop
+/// The producer scenario (producer_scenario.h) on an instrumented transport:
+/// every libevent object has its lock, so a producer calling into libevent
+/// would be counted. `mutant`: the test-only switch that makes each off-loop
 /// send also touch its connection's event_base, as a broken send path would.
 ProducerRun sendFromProducers(bool tls, bool mutant, int per_producer) {
-  constexpr int kConnections = 16;
-  constexpr int kProducers = 4;
-  constexpr std::size_t kMessage = 32;
-  // Read when each base and bufferevent is made: on until every connection is.
-  spool::libevent::testing::instrumentEventLocks(true);
-  RunningTransport transport(2);
-  auto accepted = std::make_shared<Watched<AcceptLog>>();
-  ListenOptions listen_options;
-  if (tls) {
-    listen_options.tls = serverTls();
-  }
-  auto listener = transport->listen(listen_options, [accepted] { return std::make_unique<TargetHandler>(accepted); });
-  auto received = std::make_shared<Watched<std::uint64_t>>(0);
-  std::vector<ConnectionPtr> clients;
-  for (int i = 0; i < kConnections; ++i) {
-    ConnectOptions options;
-    options.port = listener->port();
-    if (tls) {
-      options.tls = clientTls();
-    }
-    clients.push_back(transport->connect(options, std::make_unique<ByteCounter>(received)));
-  }
-  REQUIRE(accepted->waitUntil([](const AcceptLog& l) { return l.connections.size() == kConnections; }));
-  const AcceptLog targets = accepted->get();
-  spool::libevent::testing::instrumentEventLocks(false);  // no later object needs it
-
   ProducerRun run;
-  run.locks.assign(kProducers, ~0ull);
-  std::atomic<int> unexpected_results{0};  // Catch2 assertions are not thread-safe
-  spool::libevent::testing::armProducerMutant(mutant);
-  std::vector<std::thread> producers;
-  for (int p = 0; p < kProducers; ++p) {
-    producers.emplace_back([&, p] {
-      const std::string payload(kMessage, static_cast<char>('a' + p));
-      const std::uint64_t before = locksTakenByThisThread();
-      for (int i = 0; i < per_producer; ++i) {
-        const int c = (i + p) % kConnections;
-        Buffer buffer = Buffer::copyOf(payload);
-        for (;;) {
-          const int seen = targets.recordings[c]->get().writable_calls;
-          const SendResult result = targets.connections[c]->send(std::move(buffer));
-          if (result != SendResult::kBackpressure) {
-            unexpected_results += result == SendResult::kOk ? 0 : 1;
-            break;
-          }
-          // The payload is still ours: wait for onWritable (re-checked).
-          targets.recordings[c]->waitUntil([seen](const Recording& r) { return r.writable_calls > seen; },
-                                           std::chrono::milliseconds(100));
-        }
-      }
-      run.locks[p] = locksTakenByThisThread() - before;
-    });
-  }
-  for (auto& t : producers) {
-    t.join();
-  }
+  run.locks.assign(4, ~0ull);
+  std::vector<std::uint64_t> before(4, 0);
+  ProducerScenario scenario;
+  scenario.tls = tls;
+  scenario.per_producer = per_producer;
+  scenario.on_start = [&before](int p) { before[p] = locksTakenByThisThread(); };
+  scenario.on_end = [&](int p) { run.locks[p] = locksTakenByThisThread() - before[p]; };
+  // Read when each base and bufferevent is made: on until every connection
+  // is, then the mutant (if asked) while the producers send.
+  spool::libevent::testing::instrumentEventLocks(true);
+  const ProducerScenarioResult result = runProducerScenario(scenario, [mutant] {
+    spool::libevent::testing::instrumentEventLocks(false);  // no later object needs it
+    spool::libevent::testing::armProducerMutant(mutant);
+  });
   spool::libevent::testing::armProducerMutant(false);
-  REQUIRE(unexpected_results == 0);
-  const std::uint64_t expected = std::uint64_t{kProducers} * static_cast<std::uint64_t>(per_producer) * kMessage;
-  REQUIRE(received->waitUntil([&](std::uint64_t total) { return total == expected; }));
-  run.wakeups = total(transport->stats()).wakeups_requested;
+  run.wakeups = result.wakeups;
   return run;
 }
 

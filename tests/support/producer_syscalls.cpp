@@ -1,6 +1,5 @@
 #include "producer_syscalls.h"
 
-#include <catch2/catch.hpp>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -8,12 +7,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <memory>
-#include <thread>
-#include <vector>
 
-#include "test_pki.h"
-#include "test_support.h"
+#include "producer_scenario.h"
 
 namespace {
 
@@ -75,64 +70,16 @@ ProducerSyscalls producerSyscalls() noexcept {
 }
 
 ProducerRunResult runProducers(bool tls, int per_producer) {
-  constexpr int kConnections = 16;
-  constexpr int kProducers = 4;
-  constexpr std::size_t kMessage = 32;
-
-  RunningTransport transport(2);
-  auto accepted = std::make_shared<Watched<AcceptLog>>();
-  ListenOptions listen_options;
-  if (tls) {
-    listen_options.tls = serverTls();
-  }
-  auto listener = transport->listen(listen_options, [accepted] { return std::make_unique<TargetHandler>(accepted); });
-  auto received = std::make_shared<Watched<std::uint64_t>>(0);
-  std::vector<ConnectionPtr> clients;
-  for (int i = 0; i < kConnections; ++i) {
-    ConnectOptions options;
-    options.port = listener->port();
-    if (tls) {
-      options.tls = clientTls();
-    }
-    clients.push_back(transport->connect(options, std::make_unique<ByteCounter>(received)));
-  }
-  REQUIRE(accepted->waitUntil([](const AcceptLog& l) { return l.connections.size() == kConnections; }));
-  const AcceptLog targets = accepted->get();
-  const std::uint64_t wakeups_before = total(transport->stats()).wakeups_requested;
-  resetProducerSyscalls();
-
-  std::atomic<int> unexpected_results{0};  // Catch2 assertions are not thread-safe
-  std::vector<std::thread> producers;
-  for (int p = 0; p < kProducers; ++p) {
-    producers.emplace_back([&, p] {
-      const ProducerScope producer;
-      const std::string payload(kMessage, static_cast<char>('a' + p));
-      for (int i = 0; i < per_producer; ++i) {
-        const int c = (i + p) % kConnections;
-        Buffer buffer = Buffer::copyOf(payload);
-        for (;;) {
-          const int seen = targets.recordings[c]->get().writable_calls;
-          const SendResult result = targets.connections[c]->send(std::move(buffer));
-          if (result != SendResult::kBackpressure) {
-            unexpected_results += result == SendResult::kOk ? 0 : 1;
-            break;
-          }
-          // The payload is still ours: wait for onWritable (re-checked).
-          targets.recordings[c]->waitUntil([seen](const Recording& r) { return r.writable_calls > seen; },
-                                           std::chrono::milliseconds(100));
-        }
-      }
-    });
-  }
-  for (auto& t : producers) {
-    t.join();
-  }
-  REQUIRE(unexpected_results == 0);
+  ProducerScenario scenario;
+  scenario.tls = tls;
+  scenario.per_producer = per_producer;
+  scenario.on_start = [](int) { t_producer = true; };
+  scenario.on_end = [](int) { t_producer = false; };
+  const ProducerScenarioResult run = runProducerScenario(scenario, [] { resetProducerSyscalls(); });
   ProducerRunResult result;
-  result.messages = std::uint64_t{kProducers} * static_cast<std::uint64_t>(per_producer);
-  REQUIRE(received->waitUntil([&](std::uint64_t got) { return got == result.messages * kMessage; }));
   result.syscalls = producerSyscalls();
-  result.wakeups = total(transport->stats()).wakeups_requested - wakeups_before;
+  result.wakeups = run.wakeups;
+  result.messages = run.messages;
   return result;
 }
 

@@ -1,0 +1,85 @@
+#include "producer_scenario.h"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_pki.h"
+#include "test_support.h"
+
+namespace spool::test {
+
+ProducerScenarioResult runProducerScenario(const ProducerScenario& scenario,
+                                           const std::function<void()>& before_sending) {
+  constexpr int kConnections = 16;
+  constexpr int kProducers = 4;
+  constexpr std::size_t kMessage = 32;
+
+  RunningTransport transport(2);
+  auto accepted = std::make_shared<Watched<AcceptLog>>();
+  ListenOptions listen_options;
+  if (scenario.tls) {
+    listen_options.tls = serverTls();
+  }
+  auto listener = transport->listen(listen_options, [accepted] { return std::make_unique<TargetHandler>(accepted); });
+  auto received = std::make_shared<Watched<std::uint64_t>>(0);
+  std::vector<ConnectionPtr> clients;
+  for (int i = 0; i < kConnections; ++i) {
+    ConnectOptions options;
+    options.port = listener->port();
+    if (scenario.tls) {
+      options.tls = clientTls();
+    }
+    clients.push_back(transport->connect(options, std::make_unique<ByteCounter>(received)));
+  }
+  REQUIRE(accepted->waitUntil([](const AcceptLog& l) { return l.connections.size() == kConnections; }));
+  const AcceptLog targets = accepted->get();
+  const std::uint64_t wakeups_before = total(transport->stats()).wakeups_requested;
+  if (before_sending) {
+    before_sending();
+  }
+
+  std::atomic<int> unexpected_results{0};  // Catch2 assertions are not thread-safe
+  std::vector<std::thread> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&, p] {
+      const std::string payload(kMessage, static_cast<char>('a' + p));
+      if (scenario.on_start) {
+        scenario.on_start(p);
+      }
+      for (int i = 0; i < scenario.per_producer; ++i) {
+        const int c = (i + p) % kConnections;
+        Buffer buffer = Buffer::copyOf(payload);
+        for (;;) {
+          const int seen = targets.recordings[c]->get().writable_calls;
+          const SendResult result = targets.connections[c]->send(std::move(buffer));
+          if (result != SendResult::kBackpressure) {
+            unexpected_results += result == SendResult::kOk ? 0 : 1;
+            break;
+          }
+          // The payload is still ours: wait for onWritable (re-checked).
+          targets.recordings[c]->waitUntil([seen](const Recording& r) { return r.writable_calls > seen; },
+                                           std::chrono::milliseconds(100));
+        }
+      }
+      if (scenario.on_end) {
+        scenario.on_end(p);
+      }
+    });
+  }
+  for (auto& t : producers) {
+    t.join();
+  }
+  REQUIRE(unexpected_results == 0);
+  ProducerScenarioResult result;
+  result.messages = std::uint64_t{kProducers} * static_cast<std::uint64_t>(scenario.per_producer);
+  REQUIRE(received->waitUntil([&](std::uint64_t got) { return got == result.messages * kMessage; }));
+  result.wakeups = total(transport->stats()).wakeups_requested - wakeups_before;
+  return result;
+}
+
+}  // namespace spool::test

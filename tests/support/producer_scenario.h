@@ -1,0 +1,31 @@
+// The scenario the producer proofs share: producer threads sending over a
+// million small messages to many connections, honouring backpressure.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace spool::test {
+
+struct ProducerScenario {
+  bool tls = false;
+  int per_producer = 300'000;  ///< messages each of the 4 producers sends
+  /// Run on each producer thread just before its first send and just after
+  /// its last (e.g. to mark the thread, or to read its lock count).
+  std::function<void(int producer)> on_start;
+  std::function<void(int producer)> on_end;
+};
+
+struct ProducerScenarioResult {
+  std::uint64_t messages = 0;
+  std::uint64_t wakeups = 0;  ///< doorbell writes the loops counted while producers ran
+};
+
+/// 4 producers send `per_producer` 32-byte messages each over 16 connections
+/// of a 2-loop transport (plain or TLS), waiting for onWritable when
+/// refused, until every byte arrived. `before_sending` runs on the test
+/// thread once every connection is up (e.g. to reset counters).
+ProducerScenarioResult runProducerScenario(const ProducerScenario& scenario,
+                                           const std::function<void()>& before_sending = {});
+
+}  // namespace spool::test
