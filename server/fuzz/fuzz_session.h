@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
@@ -22,29 +23,55 @@ inline Settings fuzzSettings() {
   return s;
 }
 
-/// Runs `data` through a Session split at a point chosen by its first byte.
-inline void runSession(std::string_view data) {
+/// Reports a broken invariant and stops: libFuzzer records the input as a crash.
+[[noreturn]] inline void fail(const char* what, std::size_t consumed, std::size_t pending,
+                              std::size_t output) {
+  std::fprintf(stderr, "spoold fuzz: %s (consumed %zu of %zu pending bytes, %zu output bytes)\n",
+               what, consumed, pending, output);
+  std::fflush(stderr);
+  __builtin_trap();
+}
+
+/// Runs `data` through a Session in two segments, split after `split` bytes
+/// (clamped to the input's size).
+///
+/// Every call to Session::process() must make progress: consume input, ask
+/// for more, or close. A call that returns without doing any of these (for
+/// example, one that keeps writing responses without consuming the command
+/// that caused them) would spin forever in a connection; here it traps, so
+/// each round consumes at least one byte and the loop ends without a cap.
+inline void runSession(std::string_view data, std::size_t split) {
   ServerContext ctx(fuzzSettings());
   Session session(ctx);
-  const std::size_t split = data.empty() ? 0 : static_cast<unsigned char>(data[0]) % (data.size() + 1);
+  split = split < data.size() ? split : data.size();
   std::string pending;
   for (const std::string_view segment : {data.substr(0, split), data.substr(split)}) {
     pending.append(segment);
-    for (int rounds = 0; rounds < 100000 && !pending.empty(); ++rounds) {
+    while (!pending.empty()) {
       Output out;
       const Session::Result r = session.process(pending, out);
       if (r.consumed > pending.size()) {
-        std::abort();  // never consume what is not there
+        fail("consumed more than it was given", r.consumed, pending.size(), out.size());
+      }
+      if (r.consumed == 0 && !r.need_more && r.action != Action::kClose) {
+        fail(out.empty() ? "returned without consuming input, asking for more or closing"
+                         : "produced output without consuming input",
+             r.consumed, pending.size(), out.size());
       }
       pending.erase(0, r.consumed);
       if (r.action == Action::kClose) {
         return;
       }
-      if (r.need_more || (r.consumed == 0 && out.empty() && r.action == Action::kNone)) {
-        break;
+      if (r.need_more) {
+        break;  // the rest is an incomplete command: wait for the next segment
       }
     }
   }
+}
+
+/// Runs `data` split at a point chosen by its first byte (text and meta).
+inline void runSession(std::string_view data) {
+  runSession(data, data.empty() ? 0 : static_cast<unsigned char>(data[0]) % (data.size() + 1));
 }
 
 }  // namespace spoold::fuzz

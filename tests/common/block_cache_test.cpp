@@ -55,26 +55,56 @@ TEST_CASE("blocks freed on another thread return to their owner", "[buffer][cach
 }
 
 TEST_CASE("a cache outlives its thread and is adopted by the next one", "[buffer][cache][concurrency]") {
+  constexpr int kInFlight = 200;
   std::vector<Buffer> in_flight;
+  std::set<const spool::detail::BlockCache*> producer_caches;
   std::thread producer([&] {
-    for (int i = 0; i < 200; ++i) {
+    for (int i = 0; i < kInFlight; ++i) {
       in_flight.push_back(Buffer::allocate(32));
+      BufferBlock* block = in_flight.back().release();
+      producer_caches.insert(block->cache);
+      in_flight.back() = Buffer::adopt(block);
     }
-  });  // exits with its blocks still in flight
+  });  // exits with its blocks still in flight: its cache is abandoned
   producer.join();
+  REQUIRE(producer_caches.size() == 1);
+  const spool::detail::BlockCache* abandoned = *producer_caches.begin();
+  REQUIRE(abandoned != nullptr);
+  std::set<const std::byte*> addresses;
   for (auto& buffer : in_flight) {
-    buffer.reset();  // returned to an abandoned cache: must not crash or leak
+    addresses.insert(buffer.data());
+    buffer.reset();  // returned to the abandoned cache: must not crash or leak
   }
   spool::detail::flushThreadFrees();
-  std::thread next([] {
+  REQUIRE(addresses.size() == std::size_t{kInFlight});
+
+  // The next thread to start adopts that cache (the last one abandoned) and
+  // takes the blocks freed after its owner had gone. A cache left by an
+  // earlier test may hold free blocks of its own, served first: allocate
+  // until every returned block is back, within a bound far above that.
+  constexpr int kBound = 200'000;
+  std::set<const spool::detail::BlockCache*> next_caches;
+  std::size_t returned = 0;
+  int allocated = 0;
+  bool intact = true;
+  std::thread next([&] {
     std::vector<Buffer> mine;
-    for (int i = 0; i < 400; ++i) {
-      mine.push_back(Buffer::allocate(32));
-      mine.back().append(std::string_view("ok"));
+    while (returned < addresses.size() && allocated < kBound) {
+      Buffer buffer = Buffer::allocate(32);
+      buffer.append(std::string_view("ok"));
+      intact = intact && buffer.view() == "ok";
+      returned += addresses.count(buffer.data());
+      BufferBlock* block = buffer.release();
+      next_caches.insert(block->cache);
+      mine.push_back(Buffer::adopt(block));
+      ++allocated;
     }
   });
   next.join();
-  SUCCEED("LeakSanitizer and ThreadSanitizer check the rest");
+  INFO("the next thread made " << allocated << " allocations");
+  CHECK(next_caches == std::set<const spool::detail::BlockCache*>{abandoned});
+  CHECK(returned == addresses.size());
+  CHECK(intact);
 }
 
 TEST_CASE("stress: producers allocate, a consumer frees", "[buffer][cache][concurrency][stress]") {

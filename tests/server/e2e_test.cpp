@@ -4,6 +4,8 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <thread>
@@ -53,23 +55,31 @@ std::string valueReply(const std::string& key, const std::string& value) {
   return "VALUE " + key + " 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\nEND\r\n";
 }
 
-/// Sends as much of `bytes` as the server takes without blocking, and stops
-/// once nothing has moved for `stall` (the server stopped reading and the
-/// kernel buffers are full). @return the bytes sent.
-std::size_t sendUntilStalled(int fd, std::string_view bytes, std::chrono::milliseconds stall) {
+/// Sends as much of `bytes` as the server takes, until it has stopped reading
+/// for good: the kernel refuses more (EAGAIN) after the server's queued input
+/// reached `limit` (stat spoold_queued_input_peak), the point where the loop
+/// stops reading while the runner is held back. Event-driven: it waits on
+/// the socket becoming writable and re-reads the stat, never on a guess of
+/// how long a stall lasts. @return the bytes sent (all of them when the
+/// server never stops reading).
+std::size_t sendUntilServerStopsReading(std::uint16_t port, int fd, std::string_view bytes,
+                                        std::uint64_t limit) {
   std::size_t sent = 0;
   const auto deadline = std::chrono::steady_clock::now() + kTimeout;
   while (sent < bytes.size() && std::chrono::steady_clock::now() < deadline) {
-    pollfd p{fd, POLLOUT, 0};
-    if (::poll(&p, 1, static_cast<int>(stall.count())) <= 0) {
-      break;
-    }
     const ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       sent += static_cast<std::size_t>(n);
-    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+      continue;
+    }
+    if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
       break;
     }
+    if (statNumber(port, "spoold_queued_input_peak") >= limit) {
+      break;  // buffers full and the server at its limit: it reads nothing more
+    }
+    pollfd p{fd, POLLOUT, 0};
+    (void)::poll(&p, 1, 100);  // writable again, or time to re-read the stat
   }
   return sent;
 }
@@ -293,7 +303,8 @@ TEST_CASE("input queued behind a slow runner is bounded: the loop stops reading"
     commands += setCommand("q" + std::to_string(i % 64), value, true);
   }
   commands += "mn\r\n";
-  const std::size_t sent = sendUntilStalled(client.fd(), commands, 1000ms);
+  const std::size_t sent = sendUntilServerStopsReading(server.port(), client.fd(), commands,
+                                                       settings.queued_input_limit);
   INFO("sent before the server stopped reading: " << sent);
   CHECK(sent < commands.size());
   const std::uint64_t peak = statNumber(server.port(), "spoold_queued_input_peak");
@@ -420,9 +431,18 @@ TEST_CASE("many clients on many threads", "[e2e][concurrency]") {
   const ExecMode mode = modeUnderTest();
   INFO("exec=" << name(mode));
   TestServer server(mode, TestServer::defaults(mode));
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 200;
+  {
+    RawClient setup(server.port());
+    REQUIRE(setup.roundTrip("set ctr 0 0 1\r\n0\r\n") == "STORED\r\n");
+  }
   std::vector<std::thread> threads;
-  std::vector<int> failures(4, 0);
-  for (int t = 0; t < 4; ++t) {
+  std::vector<int> failures(kThreads, 0);
+  // What each thread's "incr ctr 1" returned: each increment is atomic, so
+  // together they are exactly 1 .. kThreads * kRounds, each once.
+  std::vector<std::vector<std::uint64_t>> counts(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       std::optional<RawClient> connection;
       try {
@@ -432,12 +452,18 @@ TEST_CASE("many clients on many threads", "[e2e][concurrency]") {
         return;
       }
       RawClient& client = *connection;
-      for (int i = 0; i < 200; ++i) {
+      for (int i = 0; i < kRounds; ++i) {
         const std::string key = "t" + std::to_string(t) + "_" + std::to_string(i % 20);
         const std::string value = std::to_string(i * 31 + t);
+        const std::string count = client.roundTrip("incr ctr 1\r\n");
+        const bool numeric = count.size() > 2 && count.ends_with("\r\n") &&
+                             count.find_first_not_of("0123456789") == count.size() - 2;
+        if (numeric) {
+          counts[static_cast<std::size_t>(t)].push_back(std::stoull(count));
+        }
         if (client.roundTrip(setCommand(key, value)) != "STORED\r\n" ||
             client.roundTrip("get " + key + "\r\n", "END\r\n") != valueReply(key, value) ||
-            client.roundTrip("incr ctr 1\r\n").empty()) {
+            !numeric) {
           ++failures[static_cast<std::size_t>(t)];
         }
       }
@@ -446,7 +472,19 @@ TEST_CASE("many clients on many threads", "[e2e][concurrency]") {
   for (auto& thread : threads) {
     thread.join();
   }
-  CHECK(failures == std::vector<int>(4, 0));
+  CHECK(failures == std::vector<int>(kThreads, 0));
+  std::vector<std::uint64_t> all;
+  for (const auto& mine : counts) {
+    CHECK(std::is_sorted(mine.begin(), mine.end()));  // one client's increments, in order
+    all.insert(all.end(), mine.begin(), mine.end());
+  }
+  std::sort(all.begin(), all.end());
+  std::vector<std::uint64_t> expected(kThreads * kRounds);
+  std::iota(expected.begin(), expected.end(), 1);
+  CHECK(all == expected);
+  RawClient check(server.port());
+  CHECK(check.roundTrip("get ctr\r\n", "END\r\n") ==
+        valueReply("ctr", std::to_string(kThreads * kRounds)));
 }
 
 TEST_CASE("stats uses memcached's names plus spool's counters", "[e2e][stats]") {
