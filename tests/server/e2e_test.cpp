@@ -340,6 +340,23 @@ TEST_CASE("the connection limit refuses like memcached", "[e2e]") {
   CHECK(stats.find("STAT curr_connections 2\r\n") != std::string::npos);
 }
 
+namespace {
+
+/// A spool TLS client (trusting the test CA) connected to spoold; fails the
+/// test unless the handshake completes.
+spool::ConnectionPtr connectTlsClient(spool::Transport& transport, std::uint16_t port,
+                                     const std::shared_ptr<spool::test::Watched<spool::test::Recording>>& record) {
+  spool::ConnectOptions connect;
+  connect.port = port;
+  connect.tls = spool::test::clientTls();
+  auto conn = transport.connect(connect, std::make_unique<spool::test::RecordingHandler>(record));
+  REQUIRE(record->waitUntil([](const auto& r) { return r.opened || r.closed; }));
+  REQUIRE(record->get().opened);
+  return conn;
+}
+
+}  // namespace
+
 TEST_CASE("TLS (-Z) serves memcached commands over spool's TLS listener", "[e2e][tls]") {
   const ExecMode mode = modeUnderTest();
   INFO("exec=" << name(mode));
@@ -352,12 +369,7 @@ TEST_CASE("TLS (-Z) serves memcached commands over spool's TLS listener", "[e2e]
 
   spool::test::RunningTransport client_side(1);
   auto record = std::make_shared<spool::test::Watched<spool::test::Recording>>();
-  spool::ConnectOptions connect;
-  connect.port = server.port();
-  connect.tls = spool::test::clientTls();
-  auto conn = client_side->connect(connect, std::make_unique<spool::test::RecordingHandler>(record));
-  REQUIRE(record->waitUntil([](const auto& r) { return r.opened || r.closed; }));
-  REQUIRE(record->get().opened);
+  auto conn = connectTlsClient(*client_side, server.port(), record);
   (void)conn->send(std::string_view(setCommand("secret", "over tls") + "get secret\r\n"));
   const std::string expected = "STORED\r\n" + valueReply("secret", "over tls");
   CHECK(record->waitUntil([&](const auto& r) { return r.data.size() >= expected.size(); }));
@@ -390,12 +402,7 @@ TEST_CASE("silent clients on a TLS port cannot hold every connection slot", "[e2
   // Every slot is free again: a real client is served.
   spool::test::RunningTransport client_side(1);
   auto record = std::make_shared<spool::test::Watched<spool::test::Recording>>();
-  spool::ConnectOptions connect;
-  connect.port = server.port();
-  connect.tls = spool::test::clientTls();
-  auto conn = client_side->connect(connect, std::make_unique<spool::test::RecordingHandler>(record));
-  REQUIRE(record->waitUntil([](const auto& r) { return r.opened || r.closed; }));
-  CHECK(record->get().opened);
+  auto conn = connectTlsClient(*client_side, server.port(), record);
   (void)conn->send(std::string_view("version\r\n"));
   CHECK(record->waitUntil([](const auto& r) { return r.data.starts_with("VERSION "); }));
 }
