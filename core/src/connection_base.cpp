@@ -229,6 +229,22 @@ void ConnectionBase::notifyClose() noexcept {
   }  // the handler is destroyed here, on the loop thread
 }
 
+void ConnectionBase::connectTo(const SocketAddress& address) {
+  connect_address_ = address;
+  pending_self_ = shared_from_this();  // the queued task must not outlive the object
+  core_->post(&connect_task_);
+}
+
+void ConnectionBase::onConnectTask(LoopTask* task, bool cancelled) noexcept {
+  auto* conn = static_cast<MemberTask<ConnectionBase>*>(task)->owner;
+  const std::shared_ptr<Connection> keep = std::move(conn->pending_self_);
+  if (cancelled || conn->core_->stopping()) {
+    conn->failBeforeOpen(CloseReason{CloseCode::kTransportStopped, 0, "before the connection was made"});
+    return;
+  }
+  conn->startConnect();
+}
+
 void ConnectionBase::failBeforeOpen(CloseReason reason) noexcept {
   closing_.store(true, std::memory_order_release);
   state_ = State::kClosed;

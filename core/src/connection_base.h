@@ -12,6 +12,7 @@
 #include "loop_core.h"
 #include "loop_task.h"
 #include "send_budget.h"
+#include "socket_address.h"
 #include "spool/connection.h"
 #include "spool/handler.h"
 #include "spool/transport.h"
@@ -60,6 +61,10 @@ class ConnectionBase : public Connection {
   void dropQueued(detail::BufferBlock* block) noexcept;
   /// Starts closing: graceful flushes the output first; abort resets.
   void closeInLoop(CloseMode mode, CloseCode code, std::string detail);
+  /// Starts an outgoing connection to `address`: startConnect() runs on the
+  /// loop (or onClose with kTransportStopped if the loop stops first).
+  /// Thread-safe.
+  void connectTo(const SocketAddress& address);
 
  protected:
   enum class State : std::uint8_t {
@@ -87,6 +92,8 @@ class ConnectionBase : public Connection {
   }
 
   // What the backend supplies.
+  /// On the loop: open the outgoing connection to connectAddress().
+  virtual void startConnect() {}
   /// Makes everything accepted so far part of the output (staged copies).
   virtual void commitOutput() noexcept {}
   /// Graceful close: the output is being flushed; call startLinger() once it
@@ -133,6 +140,7 @@ class ConnectionBase : public Connection {
   void failBeforeOpen(CloseReason reason) noexcept;
   void setTlsPeer(TlsPeerInfo info) noexcept;
   [[nodiscard]] LoopCore& core() const noexcept { return *core_; }
+  [[nodiscard]] const SocketAddress& connectAddress() const noexcept { return connect_address_; }
   [[nodiscard]] const ConnectionOptions& options() const noexcept { return options_; }
   [[nodiscard]] const ConnectionWatchdog& watchdog() const noexcept { return watchdog_; }
   [[nodiscard]] bool isTls() const noexcept { return tls_; }
@@ -156,6 +164,7 @@ class ConnectionBase : public Connection {
   static void onCloseTask(LoopTask* task, bool cancelled) noexcept;
   static void onQueuedCloseTask(LoopTask* task, bool cancelled) noexcept;
   static void onDestroyTask(LoopTask* task, bool cancelled) noexcept;
+  static void onConnectTask(LoopTask* task, bool cancelled) noexcept;
   void postDestroy() noexcept;
   void notifyWritable();
   void finish();
@@ -207,6 +216,9 @@ class ConnectionBase : public Connection {
   MemberTask<ConnectionBase> close_task_{this, &ConnectionBase::onCloseTask};
   MemberTask<ConnectionBase> queued_close_task_{this, &ConnectionBase::onQueuedCloseTask};
   MemberTask<ConnectionBase> destroy_task_{this, &ConnectionBase::onDestroyTask};
+  SocketAddress connect_address_;
+  std::shared_ptr<Connection> pending_self_;  // keeps the object alive while connect_task_ is queued
+  MemberTask<ConnectionBase> connect_task_{this, &ConnectionBase::onConnectTask};
 };
 
 }  // namespace spool::core

@@ -129,26 +129,10 @@ void FollyConnection::openAccepted(int fd, bool holds_limit_slot) {
   onOpened();
 }
 
-void FollyConnection::connectTo(const core::SocketAddress& address) {
-  connect_address_ = address;
-  pending_self_ = selfAs<FollyConnection>();  // the queued task must not outlive the object
-  loop_->post(&connect_task_);
-}
-
-void FollyConnection::onConnectTask(LoopTask* task, bool cancelled) noexcept {
-  auto* conn = static_cast<MemberTask<FollyConnection>*>(task)->owner;
-  const Ptr keep = std::move(conn->pending_self_);
-  if (cancelled || conn->loop_->stopping()) {
-    conn->failBeforeOpen(CloseReason{CloseCode::kTransportStopped, 0, "before the connection was made"});
-    return;
-  }
-  conn->startConnect();
-}
-
 void FollyConnection::startConnect() {
   folly::SocketAddress address;
   try {
-    address.setFromSockaddr(connect_address_.get(), connect_address_.length);
+    address.setFromSockaddr(connectAddress().get(), connectAddress().length);
     if (tls_) {
       auto socket = folly::AsyncSSLSocket::newSocket(tls_->folly_context, &loop_->base());
       if (const std::string sni = tls_->context->sniName(); !sni.empty()) {

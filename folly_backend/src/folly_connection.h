@@ -57,8 +57,6 @@ class FollyConnection final : public core::ConnectionBase,
   /// handshake, with TLS). `holds_limit_slot`: the connection gives its
   /// ConnectionLimit slot back when it finishes.
   void openAccepted(int fd, bool holds_limit_slot);
-  /// Starts an outgoing connection. Thread-safe: posts the work to the loop.
-  void connectTo(const core::SocketAddress& address);
 
   // core::ConnectionBase
   void deliver(detail::BufferBlock* block) noexcept override;
@@ -71,7 +69,6 @@ class FollyConnection final : public core::ConnectionBase,
   FollyConnection(std::shared_ptr<FollyLoop> loop, HandlerPtr handler, const ConnectionOptions& options,
                   std::string peer, std::shared_ptr<const FollyTls> tls);
 
-  static void onConnectTask(LoopTask* task, bool cancelled) noexcept;
   static void onReferenceDone(void* buf, void* block) noexcept;
 
   // core::ConnectionBase
@@ -99,7 +96,7 @@ class FollyConnection final : public core::ConnectionBase,
 
   void attach(folly::AsyncSocket::UniquePtr socket);
   void onOpened();
-  void startConnect();
+  void startConnect() override;
   void onRead();
   /// Reading is wanted (open, or lingering for EOF) and not paused.
   void updateReading() noexcept;
@@ -128,10 +125,7 @@ class FollyConnection final : public core::ConnectionBase,
   std::deque<std::size_t> in_flight_;
   std::unique_ptr<folly::AsyncTimeout> watchdog_timer_;  // only when the watchdog is enabled
   std::unique_ptr<folly::AsyncTimeout> linger_timer_;
-  core::SocketAddress connect_address_;
   const std::size_t copy_threshold_;
-  Ptr pending_self_;  // keeps the object alive while connect_task_ is queued
-  MemberTask<FollyConnection> connect_task_{this, &FollyConnection::onConnectTask};
 };
 
 }  // namespace spool::folly_backend

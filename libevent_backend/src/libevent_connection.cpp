@@ -186,22 +186,6 @@ void LibeventConnection::openAccepted(evutil_socket_t fd, bool holds_limit_slot)
   markOpen();
 }
 
-void LibeventConnection::connectTo(const SocketAddress& address) {
-  connect_address_ = address;
-  pending_self_ = selfAs<LibeventConnection>();  // the queued task must not outlive the object
-  loop_->post(&connect_task_);
-}
-
-void LibeventConnection::onConnectTask(LoopTask* task, bool cancelled) noexcept {
-  auto* conn = static_cast<MemberTask<LibeventConnection>*>(task)->owner;
-  const Ptr keep = std::move(conn->pending_self_);
-  if (cancelled || conn->loop_->stopping()) {
-    conn->failBeforeOpen(CloseReason{CloseCode::kTransportStopped, 0, "before the connection was made"});
-    return;
-  }
-  conn->startConnect();
-}
-
 void LibeventConnection::startConnect() {
   std::string error;
   BufferEventPtr bev = makeBufferEvent(loop_->base(), -1, tls_.get(), bufferEventOptions(), error);
@@ -216,8 +200,8 @@ void LibeventConnection::startConnect() {
   }
   state_ = State::kConnecting;
   loop_->addConnection(selfAs<LibeventConnection>());
-  if (bufferevent_socket_connect(bev_.get(), connect_address_.get(),
-                                 static_cast<int>(connect_address_.length)) != 0) {
+  if (bufferevent_socket_connect(bev_.get(), connectAddress().get(),
+                                 static_cast<int>(connectAddress().length)) != 0) {
     fail(CloseCode::kConnectFailed, EVUTIL_SOCKET_ERROR(), {});
   }
 }

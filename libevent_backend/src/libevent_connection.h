@@ -41,8 +41,6 @@ class LibeventConnection final : public core::ConnectionBase {
   /// Takes over an accepted socket and calls onOpen(). `holds_limit_slot`:
   /// the connection gives its ConnectionLimit slot back when it finishes.
   void openAccepted(evutil_socket_t fd, bool holds_limit_slot);
-  /// Starts an outgoing connection. Thread-safe: posts the work to the loop.
-  void connectTo(const SocketAddress& address);
 
   // core::ConnectionBase
   void deliver(detail::BufferBlock* block) noexcept override;
@@ -66,7 +64,6 @@ class LibeventConnection final : public core::ConnectionBase {
   static void onEventCb(bufferevent* bev, short events, void* ctx);
   static void onOutputChangedCb(evbuffer* buffer, const evbuffer_cb_info* info, void* ctx);
   static void onReferenceDoneCb(const void* data, std::size_t size, void* ctx);
-  static void onConnectTask(LoopTask* task, bool cancelled) noexcept;
   static void onWatchdogCb(evutil_socket_t fd, short what, void* ctx);
 
   // core::ConnectionBase
@@ -101,7 +98,7 @@ class LibeventConnection final : public core::ConnectionBase {
   void noteOutputAdded() noexcept;
   /// Turns the write event off when nothing waits to be written (plain, open).
   void idleWriteEvent() noexcept;
-  void startConnect();
+  void startConnect() override;
   [[nodiscard]] bool startWatchdog();
   void applyReadWatermarks(std::size_t want);
 
@@ -112,15 +109,12 @@ class LibeventConnection final : public core::ConnectionBase {
   std::size_t read_low_watermark_ = 0;
   std::size_t input_seen_ = 0;  // input bytes already counted as received
   OutputStage stage_;           // small payloads of the current drain batch
-  SocketAddress connect_address_;
   const std::shared_ptr<const TlsContext> tls_;
   // Payloads up to this size are copied, larger ones referenced. With TLS it
   // is at least a full record: bufferevent_openssl calls SSL_write once per
   // buffer chain, so a referenced 1 KiB payload would go out as its own
   // record and its own write(); copies are coalesced into shared chains.
   const std::size_t copy_threshold_;
-  Ptr pending_self_;  // keeps the object alive while connect_task_ is queued
-  MemberTask<LibeventConnection> connect_task_{this, &LibeventConnection::onConnectTask};
 };
 
 }  // namespace spool::libevent
