@@ -131,6 +131,12 @@ def med(stats, key, metric):
     return None if s is None else s["median"]
 
 
+def range_of(stats, key, metric="mb_per_s"):
+    """"min–max" of a cell's metric over its repetitions, so a verdict shows how much it moved."""
+    s = stats.get(key, {}).get(metric)
+    return "-" if s is None else f"{s['min']:.0f}–{s['max']:.0f}"
+
+
 # ---------------------------------------------------------------- handoff
 
 HANDOFF_ORDER = ["spool", "spool-rearm", "mutex", "eventfd", "threadsafe", "wait", "folly-post"]
@@ -199,12 +205,13 @@ def handoff_targets(h):
 
 # ---------------------------------------------------------------- stream
 
-STREAM_ORDER = ["loop", "loop+tls", "spool", "spool+tls", LIBEVENT_SPOOL, LIBEVENT_SPOOL + "+tls", FOLLY_SPOOL,
+STREAM_ORDER = ["raw-loop", "loop", "loop+tls", "spool", "spool+tls", LIBEVENT_SPOOL, LIBEVENT_SPOOL + "+tls", FOLLY_SPOOL,
                 FOLLY_SPOOL + "+tls", "post", "threadsafe", "folly-post", "folly-wait"]
 
 
 def is_loop(mode):
-    return mode.split("+")[0] == "loop"
+    """Modes that generate on the loop thread (no producers): spool's `loop`, plain libevent's `raw-loop`."""
+    return mode.split("+")[0] in ("loop", "raw-loop")
 
 
 def stream_key(size, producers, mode):
@@ -230,20 +237,22 @@ def stream_markdown(st):
                 modes = [m for m in modes if not m.endswith("+tls")]  # loop+tls alone says nothing here
             note = ("; `+tls`: the same cell over TLS, run right after the plain one; its % of loop is of "
                     "`loop+tls`") if any(m.endswith("+tls") for m in modes) else ""
+            raw = med(st, stream_key(size, producers, "raw-loop"), "mb_per_s")
             for mode in modes:
                 k = stream_key(size, producers, mode)
                 loop = med(st, stream_key(size, producers, "loop+tls" if mode.endswith("+tls") else "loop"), "mb_per_s")
                 m = st[k]
                 tr = tls_vs_plain(st, k)
                 rows.append([f"`{mode}`", cell(m["msgs_per_s"]), cell(m["mb_per_s"]),
+                             f"{ratio(med(st, k, 'mb_per_s'), raw):.2f}×" if raw and not mode.endswith("+tls") else "-",
                              f"{100 * ratio(med(st, k, 'mb_per_s'), loop):.0f}%" if loop else "-"]
                             + ([] if not note else ["-" if tr is None else f"{tr:.2f}×"]) + [
                              us_from_us(med(st, k, "p50_us")), us_from_us(med(st, k, "p99_us")),
                              us_from_us(med(st, k, "p999_us")), f"{med(st, k, 'server_cpu_per_gb'):.2f}",
                              f"{med(st, k, 'frames_bad'):.0f}"])
-            parts.append(f"**{size} B messages, {producers} producer(s)** (`loop` generates on the loop thread"
-                         f"{note})\n\n" + table(
-                ["mode", "msgs/s median (min–max)", "MB/s", "% of loop"] + (["TLS / plain MB/s"] if note else [])
+            parts.append(f"**{size} B messages, {producers} producer(s)** (`raw-loop`: plain libevent, frames "
+                         f"generated on its loop thread; `loop`: spool's loop generates them{note})\n\n" + table(
+                ["mode", "msgs/s median (min–max)", "MB/s", "× raw-loop", "% of loop"] + (["TLS / plain MB/s"] if note else [])
                 + ["p50", "p99", "p99.9", "server CPU-s per GB", "bad frames"], rows))
     return "\n\n".join(parts)
 
@@ -275,6 +284,16 @@ def stream_targets(st):
         loop = med(st, (size, 1, "loop"), "mb_per_s")
         for producers in sorted({k[1] for k in st if k[0] == size and k[2] == spool_name}):
             spool = med(st, (size, producers, spool_name), "mb_per_s")
+            raw = med(st, (size, 1, "raw-loop"), "mb_per_s")
+            if raw and spool is not None:
+                out.append([f"stream {size} B, {producers} producer(s): spool ≥ 1.0× raw libevent loop-generated",
+                            f"{spool / raw:.2f}× ({range_of(st, (size, producers, spool_name))} vs "
+                            f"{range_of(st, (size, 1, 'raw-loop'))} MB/s)", verdict(spool >= raw)])
+                scpu = med(st, (size, producers, spool_name), "server_cpu_per_gb")
+                rcpu = med(st, (size, 1, "raw-loop"), "server_cpu_per_gb")
+                if scpu is not None and rcpu is not None:
+                    out.append([f"stream {size} B, {producers} producer(s): spool CPU per GB ≤ raw libevent's",
+                                f"{scpu:.2f} vs {rcpu:.2f} s/GB", verdict(scpu <= rcpu)])
             if loop and spool is not None:
                 out.append([f"stream {size} B, {producers} producer(s): spool ≥ 90% of loop",
                             f"{100 * spool / loop:.0f}%", verdict(spool >= 0.9 * loop)])

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The standard benchmark matrix: handoff, stream and server load, each cell
-# several times, baselines in the same run. Writes bench/results/<date>.json,
+# several times, baselines in the same run (stream: raw-loop, a plain libevent
+# server generating frames on its loop thread, is the upper bound). Writes
+# bench/results/<date>.json,
 # regenerates the tables in docs/benchmarks.md and draws the PNG plots.
 #
 # usage: bench/run.sh [options]
@@ -27,7 +29,8 @@
 #   --preload LIB     LD_PRELOAD for every server process (stream_server, spoold,
 #                     memcached), e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2:
 #                     shows what the allocator costs (see docs/benchmarks.md)
-#   --out FILE        results file (default: bench/results/<date>.json)
+#   --out FILE        results file (default: bench/results/<date>.json, or
+#                     <date>-<HHMM>.json when that exists); never overwritten
 #   --no-docs         leave docs/benchmarks.md and the plots alone
 #   --estimate        print the cells and the estimated duration, run nothing
 # Prints its estimated duration first and the actual one at the end: about
@@ -177,7 +180,7 @@ if [[ -n $folly_build ]]; then
 fi
 per_producers=3  # spool, post, threadsafe
 [[ -n $folly_build ]] && per_producers=5  # and spool-folly, folly-post
-stream_cells=$((reps * ($(words $stream_sizes) * (1 + per_producers * $(words $stream_producers) +
+stream_cells=$((reps * ($(words $stream_sizes) * (2 + per_producers * $(words $stream_producers) +
   $(words $folly_wait_producers)) + 2 * $(words $stream_tls_sizes))))
 server_starts=$((reps * $(words $servers) * 2 * (1 + (${#tls_scenarios[@]} > 0))))
 server_cells=$((reps * $(words $servers) * 2 * (${#scenarios[@]} + ${#tls_scenarios[@]})))
@@ -192,8 +195,17 @@ estimate=$(awk -v h="$handoff_cells" -v hd="$handoff_duration" -v hs="$handoff_s
     printf "%d", h * (hs * hd + 0.2 * hr) + s * (a[1] + a[2] + 0.25) + v * (b[1] + b[2] + 0.25) + st * 0.5 }')
 minutes() { printf '%d min %02d s' $(($1 / 60)) $(($1 % 60)); }
 
+# Every run keeps its own results file: a second run on the same day gets the
+# time of day in its name instead of replacing the first one's.
 date_tag=$(date -u +%Y-%m-%d)
-[[ -n $out ]] || out="$repo/bench/results/$date_tag.json"
+if [[ -z $out ]]; then
+  out="$repo/bench/results/$date_tag.json"
+  [[ -e $out ]] && out="$repo/bench/results/$date_tag-$(date -u +%H%M).json"
+fi
+if [[ -e $out ]] && ((!estimate_only)); then
+  echo "run.sh: $out exists; results files are kept, pass another --out" >&2
+  exit 2
+fi
 work=$(mktemp -d)
 raw="$work/raw.jsonl"
 : >"$raw"
@@ -287,6 +299,8 @@ if has_part stream; then
       # the same moment of the machine.
       tls_here=0
       [[ " $stream_tls_sizes " == *" $size "* ]] && tls_here=1
+      log "stream raw-loop ${size}B rep $rep"
+      run_stream raw-loop "$size" 1 0
       log "stream loop ${size}B rep $rep"
       run_stream loop "$size" 1 0
       if ((tls_here)); then

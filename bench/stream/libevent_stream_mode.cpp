@@ -1,11 +1,18 @@
 // The stream server's libevent baselines, written the way applications do
-// it without spool: one event_base per loop (with libevent's locks on),
-// bufferevents per connection, and either
+// it without spool: one event_base per loop, bufferevents per connection, and
 //   post:       a mutex-protected vector + event_active on empty -> non-empty
 //               (Envoy, muduo); the loop appends to the bufferevent, or
 //   threadsafe: bufferevent_write from the producer into a
-//               BEV_OPT_THREADSAFE bufferevent (the old libevent way).
-// Both keep the same window as spool mode (send_budget.h).
+//               BEV_OPT_THREADSAFE bufferevent (the old libevent way), or
+//   raw-loop:   no producers and no handoff at all: the loop thread encodes
+//               each frame straight into the bufferevent's output
+//               (evbuffer_reserve_space / commit, no intermediate copy) while
+//               the output is under the window, and again from the write
+//               callback once it drained to the low watermark. Its base runs
+//               without locks. It is the upper bound spool's stream is held
+//               to: what a plain libevent server does when nothing crosses a
+//               thread.
+// post and threadsafe keep the same window as spool mode (send_budget.h).
 #include <event2/buffer.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
@@ -43,7 +50,8 @@ struct PostItem {
 
 /// One loop: its base, its listening socket and (post mode) its queue.
 struct LibeventLoop {
-  LoopThread thread{true};  // declared first: destroyed last
+  explicit LibeventLoop(bool locking) : thread(locking) {}
+  LoopThread thread;  // declared first: destroyed last
   LibeventStreamMode* mode = nullptr;
   EvListenerPtr listener;
   EventPtr run_event;
@@ -63,7 +71,7 @@ class BevSlot final : public StreamSlot {
  public:
   BevSlot(LibeventLoop& loop, BufferEventPtr bev, const StreamConfig& config, SlotRegistry& registry)
       : loop_(loop), registry_(registry), bev_(std::move(bev)), budget_(config.highWatermark(), config.lowWatermark()),
-        size_(config.msg_size), threadsafe_(config.mode == "threadsafe") {}
+        size_(config.msg_size), high_(config.highWatermark()), threadsafe_(config.mode == "threadsafe") {}
 
   SendOutcome send() noexcept override {
     if (closed.load(std::memory_order_acquire)) {
@@ -102,6 +110,25 @@ class BevSlot final : public StreamSlot {
     }
   }
   bufferevent* bev() const noexcept { return bev_.get(); }
+  LibeventLoop& loop() const noexcept { return loop_; }
+
+  /// raw-loop, loop thread: encodes frames in place into the output until it
+  /// holds a window's worth; returns how many.
+  std::uint64_t fill() noexcept {
+    evbuffer* output = bufferevent_get_output(bev_.get());
+    std::uint64_t count = 0;
+    while (evbuffer_get_length(output) < high_) {
+      evbuffer_iovec vec;
+      if (evbuffer_reserve_space(output, static_cast<ev_ssize_t>(size_), &vec, 1) != 1) {
+        break;  // out of memory: the write callback tries again
+      }
+      encodeMessage(static_cast<std::byte*>(vec.iov_base), size_, nowNs(), next_seq++);
+      vec.iov_len = size_;
+      evbuffer_commit_space(output, &vec, 1);
+      ++count;
+    }
+    return count;
+  }
 
   static void onOutputCb(evbuffer*, const evbuffer_cb_info* info, void* ctx) {
     auto* slot = static_cast<BevSlot*>(ctx);
@@ -129,6 +156,7 @@ class BevSlot final : public StreamSlot {
   BufferEventPtr bev_;  // freed after the loops stopped (producers may still hold the slot)
   SendBudget budget_;
   const std::size_t size_;
+  const std::size_t high_;
   const bool threadsafe_;
 };
 
@@ -148,6 +176,7 @@ class LibeventStreamMode final : public StreamMode {
 
   std::uint16_t start() override;
   void stop() override;
+  std::uint64_t loopMessages() const override { return loop_sent_.load(); }
 
   // Loop thread.
   void accept(LibeventLoop& loop, evutil_socket_t fd);
@@ -161,19 +190,26 @@ class LibeventStreamMode final : public StreamMode {
     evbuffer* input = bufferevent_get_input(bev);
     evbuffer_drain(input, evbuffer_get_length(input));
   }
+  // raw-loop: the output drained to the low watermark.
+  static void onRawWriteCb(bufferevent*, void* ctx) {
+    auto* slot = static_cast<BevSlot*>(ctx);
+    slot->loop().mode->loop_sent_.fetch_add(slot->fill(), std::memory_order_relaxed);
+  }
+  bool rawLoop() const noexcept { return config_.mode == "raw-loop"; }
 
   const StreamConfig& config_;
   SlotRegistry& registry_;
   std::vector<std::unique_ptr<LibeventLoop>> loops_;
   std::mutex slots_mutex_;
   std::vector<std::shared_ptr<BevSlot>> slots_;  // every connection ever opened
+  std::atomic<std::uint64_t> loop_sent_{0};      // raw-loop
   bool stopped_ = false;
 };
 
 std::uint16_t LibeventStreamMode::start() {
   std::uint16_t port = config_.port;
   for (unsigned i = 0; i < config_.loops; ++i) {
-    auto loop = std::make_unique<LibeventLoop>();
+    auto loop = std::make_unique<LibeventLoop>(!rawLoop());
     loop->mode = this;
     loop->run_event = makeEvent(loop->thread.base(), -1, 0, &LibeventLoop::onRunCb, loop.get());
     sockaddr_in addr{};
@@ -214,9 +250,17 @@ void LibeventStreamMode::accept(LibeventLoop& loop, evutil_socket_t fd) {
   }
   bufferevent_set_max_single_write(bev.get(), kMaxSingleWrite);
   auto slot = std::make_shared<BevSlot>(loop, std::move(bev), config_, registry_);
-  bufferevent_setcb(slot->bev(), &onReadCb, nullptr, &BevSlot::onEventCb, slot.get());
-  evbuffer_add_cb(bufferevent_get_output(slot->bev()), &BevSlot::onOutputCb, slot.get());
+  if (rawLoop()) {
+    bufferevent_setcb(slot->bev(), &onReadCb, &onRawWriteCb, &BevSlot::onEventCb, slot.get());
+    bufferevent_setwatermark(slot->bev(), EV_WRITE, config_.lowWatermark(), 0);
+  } else {
+    bufferevent_setcb(slot->bev(), &onReadCb, nullptr, &BevSlot::onEventCb, slot.get());
+    evbuffer_add_cb(bufferevent_get_output(slot->bev()), &BevSlot::onOutputCb, slot.get());
+  }
   bufferevent_enable(slot->bev(), EV_READ | EV_WRITE);
+  if (rawLoop()) {
+    loop_sent_.fetch_add(slot->fill(), std::memory_order_relaxed);
+  }
   {
     std::lock_guard lock(slots_mutex_);
     slots_.push_back(slot);

@@ -32,19 +32,22 @@ void onSignal(int) { g_signalled = 1; }
 #define SPOOL_BENCH_FOLLY_MODES_HELP                                                        \
   ",\nfolly-post (EventBase::runInEventBaseThread per message, AsyncSocket::writeChain),\n" \
   "folly-wait (runInEventBaseThreadAndWait per message)"
-constexpr const char* kModeList = "spool | loop | post | threadsafe | folly-post | folly-wait";
+constexpr const char* kModeList = "spool | loop | raw-loop | post | threadsafe | folly-post | folly-wait";
 #else
 #define SPOOL_BENCH_FOLLY_MODES_HELP ""
-constexpr const char* kModeList = "spool | loop | post | threadsafe";
+constexpr const char* kModeList = "spool | loop | raw-loop | post | threadsafe";
 #endif
 
 enum class ModeFamily { kSpool, kLibevent, kFolly, kUnknown };
+
+/// Modes where the loop generates the frames and no producer runs.
+bool generatesOnLoop(const std::string& mode) { return mode == "loop" || mode == "raw-loop"; }
 
 ModeFamily familyOf(const std::string& mode) {
   if (mode == "spool" || mode == "loop") {
     return ModeFamily::kSpool;
   }
-  if (mode == "post" || mode == "threadsafe") {
+  if (mode == "post" || mode == "threadsafe" || mode == "raw-loop") {
     return ModeFamily::kLibevent;
   }
   if (mode == "folly-post" || mode == "folly-wait") {
@@ -81,7 +84,9 @@ std::unique_ptr<StreamMode> makeMode(const StreamConfig& config, SlotRegistry& r
                                      ModeFamily family) {
   switch (family) {
     case ModeFamily::kLibevent:
-      evthread_use_pthreads();  // before any event_base: the baselines need libevent's locks
+      if (config.mode != "raw-loop") {
+        evthread_use_pthreads();  // before any event_base: post and threadsafe need libevent's locks
+      }
       return makeLibeventStreamMode(config, registry);
 #ifdef SPOOL_BENCH_HAVE_FOLLY
     case ModeFamily::kFolly: return makeFollyStreamMode(config, registry);
@@ -101,11 +106,12 @@ int main(int argc, char** argv) {
       "stream_server",
       "Producers push [u32 len][u64 ts][u64 seq, pattern] messages to every client.\n"
       "modes: spool (producers -> Connection::send), loop (generated on the loop\n"
-      "thread: no handoff), post (mutex + event_active), threadsafe (bufferevent_write\n"
+      "thread: no handoff), raw-loop (plain libevent, generated on the loop thread\n"
+      "into the bufferevent: the upper bound), post (mutex + event_active), threadsafe (bufferevent_write\n"
       "from the producer on a BEV_OPT_THREADSAFE bufferevent)" SPOOL_BENCH_FOLLY_MODES_HELP);
   args.add("port", &port, "TCP port on 127.0.0.1 (0: any free port)");
   args.add("loops", &config.loops, "loop threads");
-  args.add("producers", &config.producers, "producer threads (ignored in loop mode)");
+  args.add("producers", &config.producers, "producer threads (ignored in loop and raw-loop modes)");
   args.add("msg-size", &msg_size, "bytes per message on the wire, header included");
   args.add("window", &window, "accepted-but-unwritten bytes per connection, at most");
   args.add("mode", &config.mode, kModeList);
@@ -148,7 +154,7 @@ int main(int argc, char** argv) {
   std::fflush(stderr);
 
   ProducerPool producers(registry);
-  if (config.mode != "loop") {
+  if (!generatesOnLoop(config.mode)) {
     producers.start();
   }
   const auto limit = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -166,7 +172,7 @@ int main(int argc, char** argv) {
       .add("cpu_sys_s", cpu.sys_s)
       .add("seconds", elapsed)
       .add("loops", config.loops)
-      .add("producers", config.mode == "loop" ? 0u : config.producers)
+      .add("producers", generatesOnLoop(config.mode) ? 0u : config.producers)
       .add("msg_size", std::uint64_t{config.msg_size})
       .add("window", std::uint64_t{config.window})
       .add("tls", config.tls())
