@@ -441,6 +441,103 @@ def backend_targets(backends, versus):
     return out
 
 
+# ---------------------------------------------------------------- open loop
+
+def aggregate_openloop(raw):
+    """{(server, offered rate): {metric: median_range}} from run.sh's openloop cells."""
+    cells = defaultdict(lambda: defaultdict(list))
+    for line in raw:
+        if line["part"] != "openloop" or "error" in line["result"]:
+            continue
+        c, r = line["cell"], line["result"]
+        for k in ("ops_per_s", "p50_us", "p99_us", "p999_us", "errors"):
+            cells[(c["server"], c["rate"])][k].append(r.get(k))
+    return {k: {m: median_range(v) for m, v in metrics.items()} for k, metrics in cells.items()}
+
+
+def saturation(ol, server):
+    """The lowest offered rate whose median achieved rate fell below 90% of it; None if none did."""
+    for rate in sorted({r for s, r in ol if s == server}):
+        if med(ol, (server, rate), "ops_per_s") < 0.9 * rate:
+            return rate
+    return None
+
+
+def openloop_servers(ol):
+    names = {s for s, _ in ol}
+    return sorted(names, key=lambda n: (n == "memcached", n))
+
+
+def openloop_markdown(ol):
+    if not ol:
+        return "_Not run._"
+    servers = openloop_servers(ol)
+    rows = []
+    for rate in sorted({r for _, r in ol}):
+        row = [si(rate)]
+        for name in servers:
+            k = (name, rate)
+            row.append("-" if k not in ol else
+                       f"{si(med(ol, k, 'ops_per_s'))} · {us_from_us(med(ol, k, 'p50_us'))} · "
+                       f"{us_from_us(med(ol, k, 'p99_us'))}")
+        rows.append(row)
+    sat = ", ".join(f"`{n}` {si(saturation(ol, n)) + '/s' if saturation(ol, n) else 'not reached'}"
+                    for n in servers)
+    return ("Each cell: achieved ops/s · p50 · p99 (medians; latency from each request's scheduled time). "
+            f"Saturation (achieved < 90% of offered): {sat}.\n\n"
+            + table(["offered ops/s"] + [f"`{n}`" for n in servers], rows))
+
+
+def openloop_targets(ol):
+    if "memcached" not in {s for s, _ in ol}:
+        return []
+    out = []
+    mc_sat = saturation(ol, "memcached")
+    sustained = sorted(r for s, r in ol if s == "memcached" and (mc_sat is None or r < mc_sat))
+    for name in (n for n in openloop_servers(ol) if n != "memcached"):
+        worse = [r for r in sustained if (name, r) in ol and
+                 med(ol, (name, r), "p99_us") > med(ol, ("memcached", r), "p99_us")]
+        missing = [r for r in sustained if (name, r) not in ol]
+        out.append([f"open loop: {name} p99 ≤ memcached p99 at every rate memcached sustains (-t 2)",
+                    "all " + str(len(sustained)) + " rates" if not worse and not missing else
+                    "higher at " + ", ".join(si(r) for r in worse + missing),
+                    verdict(not worse and not missing)])
+        sat = saturation(ol, name)
+        later = mc_sat is not None and (sat is None or sat > mc_sat)
+        out.append([f"open loop: {name} saturates later than memcached",
+                    f"{si(sat) + '/s' if sat else 'not reached'} vs {si(mc_sat) + '/s' if mc_sat else 'not reached'}"
+                    + ("" if mc_sat is not None else " (memcached did not saturate: raise the rates)"),
+                    verdict(later) if mc_sat is not None else "**unknown**"])
+    return out
+
+
+def openloop_plot(ol, plots_dir):
+    """p50 (dashed) and p99 (solid) against offered load, one curve per server."""
+    if not ol:
+        return ""
+    plots = []
+    for i, name in enumerate(openloop_servers(ol)):
+        data = os.path.join(plots_dir, f"openloop_{name}.dat")
+        with open(data, "w") as f:
+            for rate in sorted(r for s, r in ol if s == name):
+                f.write(f"{rate} {med(ol, (name, rate), 'p50_us'):.6g} {med(ol, (name, rate), 'p99_us'):.6g}\n")
+        base = os.path.basename(data)
+        plots.append(f"'{base}' using 1:3 with linespoints lw 2 lc {i + 1} title '{name} p99'")
+        plots.append(f"'{base}' using 1:2 with linespoints dt 2 lc {i + 1} title '{name} p50'")
+    return f"""set terminal pngcairo size 1000,500 noenhanced
+set output 'openloop_latency.png'
+set title 'open loop: latency against offered load, binary gets, 50 connections, -t 2 (medians)'
+set xlabel 'offered ops/s'
+set ylabel 'latency (us)'
+set logscale y
+unset logscale x
+set grid
+set key outside right
+unset style
+plot {', '.join(plots)}
+"""
+
+
 # ---------------------------------------------------------------- plots
 
 def gnuplot(script, plots_dir):
@@ -488,7 +585,7 @@ def backends_plot(backends, versus, plots_dir):
                           rows, True)
 
 
-def draw_plots(h, st, sv, plots_dir):
+def draw_plots(h, st, sv, ol, plots_dir):
     os.makedirs(plots_dir, exist_ok=True)
     script = backends_plot(backend_ratios(st, sv), folly_post_ratios(h, st), plots_dir)
     if h:
@@ -507,27 +604,7 @@ def draw_plots(h, st, sv, plots_dir):
         script += plot_clustered(os.path.join(plots_dir, "stream_throughput.png"),
                                  "stream: MB/s by mode, 16 connections, 1 MiB window (median)", "MB/s",
                                  ran, rows, True)
-    if sv:
-        series = sorted({(name, threads) for (_, name, threads) in sv})
-        plots = []
-        for name, threads in series:
-            data = os.path.join(plots_dir, f"server_{name}_{threads}.dat")
-            with open(data, "w") as f:
-                for (sc, n, t) in sorted(sv):
-                    if n == name and t == threads and sc.startswith("get-"):
-                        f.write(f"{med(sv, (sc, n, t), 'ops_per_s'):.6g} {med(sv, (sc, n, t), 'p99_us'):.6g}\n")
-            plots.append(f"'{os.path.basename(data)}' using 1:2 with points pointsize 1.5 title '{name} -t {threads}'")
-        script += f"""set terminal pngcairo size 1000,500 noenhanced
-set output 'server_p99_vs_throughput.png'
-set title 'server: p99 latency against throughput, small gets (median per cell)'
-set xlabel 'ops/s'
-set ylabel 'p99 (us)'
-set logscale y
-set grid
-set key outside right
-unset style
-plot {', '.join(plots)}
-"""
+    script += openloop_plot(ol, plots_dir)
     if script:
         gnuplot(script, plots_dir)
         for name in os.listdir(plots_dir):
@@ -581,9 +658,13 @@ def main():
     with open(args.raw) as f:
         raw = [json.loads(l) for l in f if l.strip()]
     h, st, sv, failures, skipped = aggregate(raw)
+    ol = aggregate_openloop(raw)
+    failures += [f"openloop {line['cell']}: {line['result']['error']}" for line in raw
+                 if line["part"] == "openloop" and "error" in line["result"]]
     tls = tls_summary(st)
     backends, versus = backend_ratios(st, sv), folly_post_ratios(h, st)
-    targets = handoff_targets(h) + stream_targets(st) + server_targets(sv) + backend_targets(backends, versus)
+    targets = (handoff_targets(h) + stream_targets(st) + server_targets(sv) + openloop_targets(ol)
+               + backend_targets(backends, versus))
     now = args.date or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     info = machine()
     info["server_preload"] = args.preload or "none (glibc malloc)"
@@ -597,7 +678,7 @@ def main():
     if backends or versus:
         results["libevent_vs_folly"] = backends
         results["spool_vs_folly_post"] = versus
-    results.update({"handoff": key(h), "stream": key(st), "server": key(sv), "raw": raw})
+    results.update({"handoff": key(h), "stream": key(st), "server": key(sv), "openloop": key(ol), "raw": raw})
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
     for t in targets:
@@ -631,6 +712,8 @@ def main():
         text = replace_block(text, "handoff", handoff_markdown(h))
         text = replace_block(text, "stream", stream_markdown(st))
         text = replace_block(text, "server", server_markdown(sv))
+        if has_block(text, "openloop"):
+            text = replace_block(text, "openloop", openloop_markdown(ol))
         if has_block(text, "backends"):
             text = replace_block(text, "backends", backends_markdown(backends, versus))
         elif backends or versus:
@@ -639,7 +722,7 @@ def main():
         with open(args.docs, "w") as f:
             f.write(text)
     if args.plots:
-        draw_plots(h, st, sv, args.plots)
+        draw_plots(h, st, sv, ol, args.plots)
     return 1 if failures else 0
 
 

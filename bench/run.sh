@@ -14,9 +14,9 @@
 #                     folly's own modes folly-post and folly-wait (1 producer
 #                     only: it is ~100x slower), and the server part's spoold
 #                     from both builds (spoold-folly-inline, -workers)
-#   --parts LIST      comma-separated: handoff,stream,server (default: all three;
-#                     server needs spoold, or runs memcached alone with
-#                     --memcached-only)
+#   --parts LIST      comma-separated: handoff,stream,server,openloop (default:
+#                     all four; server and openloop need spoold, or run
+#                     memcached alone with --memcached-only)
 #   --spoold PATH     the server to measure (default: <build>/server/spoold)
 #   --reps N          runs per cell (default 3): medians with min-max
 #   --quick           a few small cells, 1 run each, short durations: checks the
@@ -43,7 +43,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 build="$repo/build"
 folly_build=""
-parts="handoff,stream,server"
+parts="handoff,stream,server,openloop"
 spoold=""
 reps=3
 quick=0
@@ -89,7 +89,7 @@ for tool in handoff stream_server stream_client mcload; do
   }
 done
 [[ -n $spoold ]] || spoold="$build/server/spoold"
-if has_part server && ((!memcached_only && !estimate_only)) && [[ ! -x $spoold ]]; then
+if { has_part server || has_part openloop; } && ((!memcached_only && !estimate_only)) && [[ ! -x $spoold ]]; then
   echo "run.sh: $spoold not found (spoold not built yet?); use --memcached-only, --spoold PATH or --parts handoff,stream" >&2
   exit 1
 fi
@@ -109,7 +109,7 @@ if [[ -n $folly_build ]]; then
       exit 1
     }
   done
-  if has_part server && ((!memcached_only && !estimate_only)) && [[ ! -x $folly_spoold ]]; then
+  if { has_part server || has_part openloop; } && ((!memcached_only && !estimate_only)) && [[ ! -x $folly_spoold ]]; then
     echo "run.sh: $folly_spoold not found (spoold not built in --folly-build?); use --parts handoff,stream" >&2
     exit 1
   fi
@@ -119,7 +119,7 @@ if [[ -n $folly_build ]]; then
   folly_prefix=$(sed -n 's/^SPOOL_FOLLY_PREFIX:[A-Z]*=//p' "$folly_build/CMakeCache.txt" 2>/dev/null || true)
   folly_info="folly $(cat "$folly_prefix/.spool-folly-version" 2>/dev/null || echo '(version unknown)'); --folly-build's spool backend: ${folly_backend:-unknown}"
 fi
-if has_part server && ((!estimate_only)) && ! command -v memcached >/dev/null; then
+if { has_part server || has_part openloop; } && ((!estimate_only)) && ! command -v memcached >/dev/null; then
   echo "run.sh: memcached not installed (the server part's baseline); scripts/install-deps.sh installs it" >&2
   exit 1
 fi
@@ -148,11 +148,18 @@ for proto in binary text; do
   scenarios+=("set64k-$proto-c10-d4|--protocol $proto --conns 10 --depth 4 --set-ratio 1 --keys 100 --value-size 65536")
 done
 tls_scenarios=("get-binary-tls-c50-d16|--protocol binary --tls --conns 50 --depth 16 --keys 10000 --value-size 32")
+# openloop: binary gets from 50 connections (at most 16 outstanding each) at
+# fixed offered rates, latency from each request's scheduled time, every
+# server with -t 2; a server's higher rates are skipped once it falls below
+# 90% of what was offered (saturated).
+openloop_warmup=0.5; openloop_duration=1.5
+openloop_rates="50000 100000 200000 300000 400000 500000 600000 800000 1000000"
 if ((quick)); then
   handoff_duration=0.2; handoff_configs="1:1 2:2"
   stream_warmup=0.2; stream_duration=0.5; stream_sizes="1024"; stream_producers="1"; stream_tls_sizes="1024"
   server_warmup=0.2; server_duration=0.5
   scenarios=("${scenarios[2]}" "${scenarios[7]}")
+  openloop_warmup=0.2; openloop_duration=0.5; openloop_rates="50000 200000"
 fi
 # With --folly-build: spool from both builds at every stream cell, folly's
 # own modes beside them (folly-wait at 1 producer only), and spoold from both
@@ -184,15 +191,18 @@ stream_cells=$((reps * ($(words $stream_sizes) * (2 + per_producers * $(words $s
   $(words $folly_wait_producers)) + 2 * $(words $stream_tls_sizes))))
 server_starts=$((reps * $(words $servers) * 2 * (1 + (${#tls_scenarios[@]} > 0))))
 server_cells=$((reps * $(words $servers) * 2 * (${#scenarios[@]} + ${#tls_scenarios[@]})))
+openloop_cells=$((reps * $(words $servers) * $(words $openloop_rates)))
 has_part handoff || handoff_cells=0
+has_part openloop || openloop_cells=0
 has_part stream || stream_cells=0
 has_part server || { server_starts=0; server_cells=0; }
 estimate=$(awk -v h="$handoff_cells" -v hd="$handoff_duration" -v hs="$handoff_strategies" \
   -v hr="$handoff_runs" -v s="$stream_cells" \
   -v sd="$stream_warmup + $stream_duration" -v v="$server_cells" -v vd="$server_warmup + $server_duration" \
-  -v st="$server_starts" 'BEGIN {
-    split(sd, a, "+"); split(vd, b, "+")
-    printf "%d", h * (hs * hd + 0.2 * hr) + s * (a[1] + a[2] + 0.25) + v * (b[1] + b[2] + 0.25) + st * 0.5 }')
+  -v st="$server_starts" -v o="$openloop_cells" -v od="$openloop_warmup + $openloop_duration" 'BEGIN {
+    split(sd, a, "+"); split(vd, b, "+"); split(od, c, "+")
+    printf "%d", h * (hs * hd + 0.2 * hr) + s * (a[1] + a[2] + 0.25) + v * (b[1] + b[2] + 0.25) + st * 0.5 \
+      + o * (c[1] + c[2] + 0.4) }')
 minutes() { printf '%d min %02d s' $(($1 / 60)) $(($1 % 60)); }
 
 # Every run keeps its own results file: a second run on the same day gets the
@@ -226,7 +236,7 @@ json_or_error() {
   if [[ $1 == \{*\} ]]; then printf '%s' "$1"; else printf '{"error": "%s"}' "$2"; fi
 }
 
-log "$handoff_cells handoff, $stream_cells stream and $server_cells server cells: about $(minutes "$estimate")"
+log "$handoff_cells handoff, $stream_cells stream, $server_cells server and at most $openloop_cells open-loop cells: about $(minutes "$estimate")"
 # The 15-minute budget is the standard matrix's; --folly-build adds its own cells.
 [[ -n $folly_build ]] || ((estimate <= 900)) || log "that is over the 15-minute budget of the standard matrix"
 ((!estimate_only)) || exit 0
@@ -444,6 +454,36 @@ if has_part server; then
         run_scenarios "$server" "$threads" 0 "${scenarios[@]}"
         run_scenarios "$server" "$threads" 1 "${tls_scenarios[@]}"
       done
+    done
+  done
+fi
+
+# ---------------------------------------------------------------- open loop
+# run_openloop SERVER: one server start (-t 2), then each offered rate in
+# turn until the server saturates.
+run_openloop() {
+  local server=$1 port result achieved
+  port=$(free_port)
+  start_server "$server" 2 "$port" 0 || { echo "run.sh: $server did not start" >&2; cat "$work/server.err" >&2; exit 1; }
+  for rate in $openloop_rates; do
+    log "openloop $server rate $rate rep $rep"
+    result=$("$bin/mcload" --port "$port" --threads 2 --conns 50 --depth 16 --protocol binary --keys 10000 \
+      --value-size 32 --rate "$rate" --warmup "$openloop_warmup" --duration "$openloop_duration" \
+      --server-pid "$server_pid" --json) || log "mcload reported errors: $result"
+    record openloop "{\"server\": \"$server\", \"threads\": 2, \"rate\": $rate}" \
+      "$(json_or_error "$result" "mcload printed no result")"
+    achieved=$(sed -n 's/.*"ops_per_s": \([0-9.e+]*\).*/\1/p' <<<"$result")
+    if [[ -z $achieved ]] || awk -v a="$achieved" -v r="$rate" 'BEGIN { exit !(a < 0.9 * r) }'; then
+      log "openloop $server saturated at $rate/s (achieved ${achieved:-nothing})"
+      break
+    fi
+  done
+  stop_server
+}
+if has_part openloop; then
+  for rep in $(seq "$reps"); do
+    for server in $servers; do
+      run_openloop "$server"
     done
   done
 fi

@@ -96,8 +96,12 @@ bool LoadConn::readResponses(bool measuring, LoadTally& tally) {
 
 void LoadConn::refill(std::uint64_t now) {
   McOp op{};
-  while (in_flight_.size() < depth_ && source_(op)) {
+  while (in_flight_.size() < depth_ && (interval_ns_ == 0 || next_due_ns_ <= now) && source_(op)) {
     op.sent_ns = now;
+    if (interval_ns_ != 0) {
+      op.sent_ns = next_due_ns_;
+      next_due_ns_ += interval_ns_;
+    }
     protocol_->encode(op, keys_, out_);
     in_flight_.push_back(op);
   }

@@ -43,6 +43,25 @@ class LoadConn {
   [[nodiscard]] bool hasBuffered() const noexcept { return channel_->hasBuffered(); }
   [[nodiscard]] bool idle() const noexcept { return in_flight_.empty() && !wantsWrite(); }
 
+  /// Open loop: from now on a request is due every `interval_ns`, the first
+  /// at `first_ns`. Each is issued once due (or, with `depth` requests
+  /// already outstanding, as soon as one completes) and its latency counts
+  /// from when it was due, not from when it was written: a server that
+  /// stalls is charged for every request it kept waiting.
+  void pace(std::uint64_t first_ns, std::uint64_t interval_ns) noexcept {
+    next_due_ns_ = first_ns;
+    interval_ns_ = interval_ns;
+  }
+  /// `depth` requests are outstanding: nothing more is issued until one completes.
+  [[nodiscard]] bool full() const noexcept { return in_flight_.size() >= depth_; }
+  /// When the next paced request is due (0: not paced).
+  [[nodiscard]] std::uint64_t nextDue() const noexcept { return interval_ns_ ? next_due_ns_ : 0; }
+  /// Issues what is due at `now` and writes. False once the connection is unusable.
+  bool issueDue(std::uint64_t now) {
+    refill(now);
+    return flush();
+  }
+
  private:
   bool readResponses(bool measuring, LoadTally& tally);
   void refill(std::uint64_t now);
@@ -61,6 +80,8 @@ class LoadConn {
   std::size_t in_end_ = 0;
   std::string out_;
   std::size_t written_ = 0;
+  std::uint64_t next_due_ns_ = 0;
+  std::uint64_t interval_ns_ = 0;  // 0: closed loop (top up to depth at once)
 };
 
 }  // namespace spool::bench

@@ -25,6 +25,8 @@ namespace {
 
 // Bounds on the work that is not timed by --duration.
 constexpr std::chrono::seconds kPrefillLimit{120};
+// How long an idle client thread sleeps in epoll before it checks the clock.
+constexpr std::uint64_t kIdleWaitNs = 10'000'000;
 
 std::unique_ptr<LoadConn> openConn(const LoadConfig& config, const TlsClient& tls, const KeySpace& keys,
                                    unsigned depth, OpSource source) {
@@ -68,16 +70,44 @@ void drive(std::vector<std::unique_ptr<LoadConn>>& conns, std::uint64_t measure_
       arm(i);
     }
   };
+  // Open loop: sleep until the earliest paced request is due (connections
+  // with `depth` outstanding wait for a response instead), then issue it.
+  const auto wait_for = [&](std::uint64_t now) {
+    std::uint64_t wait_ns = kIdleWaitNs;
+    for (std::size_t i = 0; i < conns.size(); ++i) {
+      const std::uint64_t due = conns[i]->nextDue();
+      if (alive[i] && due != 0 && !conns[i]->full()) {
+        wait_ns = std::min(wait_ns, due > now ? due - now : 0);
+      }
+    }
+    return timespec{static_cast<time_t>(wait_ns / 1'000'000'000), static_cast<long>(wait_ns % 1'000'000'000)};
+  };
+  const auto issue_due = [&](std::uint64_t now) {
+    for (std::size_t i = 0; i < conns.size(); ++i) {
+      const std::uint64_t due = conns[i]->nextDue();
+      if (!alive[i] || due == 0 || due > now || conns[i]->full()) {
+        continue;
+      }
+      if (!conns[i]->issueDue(now)) {
+        alive[i] = false;
+        epoll_ctl(ep, EPOLL_CTL_DEL, conns[i]->fd(), nullptr);
+      } else if (conns[i]->wantsWrite() != want_out[i]) {
+        arm(i);
+      }
+    }
+  };
   for (std::size_t i = 0; i < conns.size(); ++i) {
     step(i, nowNs());
   }
   epoll_event events[64];
   for (std::uint64_t now = nowNs(); now < until_ns; now = nowNs()) {
-    const int n = epoll_wait(ep, events, 64, 10);
+    const timespec timeout = wait_for(now);
+    const int n = epoll_pwait2(ep, events, 64, &timeout, nullptr);
     now = nowNs();
     for (int k = 0; k < n; ++k) {
       step(events[k].data.u64, now);
     }
+    issue_due(now);
     if (stop_when_idle) {
       bool idle = true;
       for (std::size_t i = 0; i < conns.size(); ++i) {
@@ -118,6 +148,18 @@ bool prefill(const LoadConfig& config, const TlsClient& tls, const KeySpace& key
 
 namespace {
 
+/// Open loop: thread `t`'s connections (global numbers t, t + threads, ...)
+/// each get every conns-th slot of one schedule at `config.rate` from `start`.
+void paceOpenLoop(const LoadConfig& config, unsigned t, std::uint64_t start,
+                  std::vector<std::unique_ptr<LoadConn>>& conns) {
+  const double interval = 1e9 * config.conns / config.rate;
+  for (std::size_t j = 0; j < conns.size(); ++j) {
+    const std::uint64_t c = t + j * config.threads;
+    conns[j]->pace(start + static_cast<std::uint64_t>(interval * static_cast<double>(c) / config.conns),
+                   std::max<std::uint64_t>(1, static_cast<std::uint64_t>(interval)));
+  }
+}
+
 /// A client thread's connections and what they counted.
 struct ClientThread {
   std::vector<std::unique_ptr<LoadConn>> conns;
@@ -139,6 +181,7 @@ std::string reportJson(const LoadConfig& config, const LoadTally& t, double ops_
       .add("key_size", config.key_size)
       .add("value_size", config.value_size)
       .add("duration_s", config.duration)
+      .add("offered_rate", config.rate)
       .add("ops", t.gets + t.sets)
       .add("ops_per_s", ops_per_s)
       .add("gets", t.gets)
@@ -167,6 +210,7 @@ int runLoad(const LoadConfig& config, const TlsClient& tls, const KeySpace& keys
   std::latch connected(config.threads + 1);
   std::atomic<std::uint64_t> measure_from{0};
   std::atomic<std::uint64_t> end{0};
+  std::atomic<std::uint64_t> start_ns{0};
   std::latch go(1);
   std::vector<std::thread> threads;
   for (unsigned t = 0; t < config.threads; ++t) {
@@ -191,6 +235,9 @@ int runLoad(const LoadConfig& config, const TlsClient& tls, const KeySpace& keys
       }
       connected.arrive_and_wait();
       go.wait();
+      if (config.rate > 0) {
+        paceOpenLoop(config, t, start_ns.load(), me.conns);
+      }
       if (me.error.empty()) {
         drive(me.conns, measure_from.load(), end.load(), false, me.tally);
       }
@@ -198,6 +245,7 @@ int runLoad(const LoadConfig& config, const TlsClient& tls, const KeySpace& keys
   }
   connected.arrive_and_wait();
   const std::uint64_t start = nowNs();
+  start_ns.store(start);
   measure_from.store(start + static_cast<std::uint64_t>(config.warmup * 1e9));
   end.store(measure_from.load() + static_cast<std::uint64_t>(config.duration * 1e9));
   go.count_down();

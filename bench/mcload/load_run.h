@@ -26,6 +26,11 @@ struct LoadConfig {
   double duration = 5.0;
   int server_pid = 0;
   bool no_prefill = false;
+  /// Open loop: requests per second offered in all, spread evenly over the
+  /// connections (each issues one every conns/rate seconds, staggered);
+  /// latency counts from each request's scheduled time. 0: closed loop
+  /// (every connection keeps `depth` requests in flight).
+  double rate = 0;
 };
 
 /// Stores every key once so that gets hit. False (with a message) on failure.

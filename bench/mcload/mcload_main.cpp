@@ -21,7 +21,10 @@ int main(int argc, char** argv) {
   args.add("tls-ca", &config.tls_ca, "CA file to verify the server (default: no verification)");
   args.add("conns", &config.conns, "connections in all");
   args.add("threads", &config.threads, "client threads (connections split between them)");
-  args.add("depth", &config.depth, "requests in flight per connection (pipeline depth)");
+  args.add("depth", &config.depth, "requests in flight per connection (pipeline depth; with --rate, the most)");
+  args.add("rate", &config.rate,
+           "open loop: requests/s offered in all, at fixed intervals; latency from each request's\n"
+           "scheduled time (0: closed loop, each connection keeps --depth in flight)");
   args.add("set-ratio", &config.set_ratio, "fraction of requests that are sets (0..1)");
   args.add("keys", &config.key_count, "distinct keys");
   args.add("key-size", &config.key_size, "bytes per key");
@@ -34,7 +37,7 @@ int main(int argc, char** argv) {
   args.parse(argc, argv);
   if (!makeMcProtocol(config.protocol) || config.conns == 0 || config.threads == 0 || config.depth == 0 ||
       config.key_count == 0 || config.key_size < KeySpace::minKeySize(config.key_count) || config.key_size > 250 ||
-      config.value_size == 0 || config.value_size > (1 << 20) || config.set_ratio < 0 || config.set_ratio > 1 ||
+      config.value_size == 0 || config.value_size > (1 << 20) || config.set_ratio < 0 || config.set_ratio > 1 || config.rate < 0 ||
       config.duration <= 0) {
     std::fprintf(stderr, "mcload: bad configuration (protocol text|meta|binary; key-size >= %u for %llu keys; "
                  "1 <= value-size <= 1 MiB; 0 <= set-ratio <= 1)\n",
