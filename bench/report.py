@@ -538,6 +538,64 @@ plot {', '.join(plots)}
 """
 
 
+# ---------------------------------------------------------------- idle connections
+
+def aggregate_idle(raw):
+    """{(server, threads, idle count): {metric: median_range}} from run.sh's idle cells."""
+    cells = defaultdict(lambda: defaultdict(list))
+    for line in raw:
+        if line["part"] != "idle" or "error" in line["result"]:
+            continue
+        c, r = line["cell"], line["result"]
+        for k in ("ops_per_s", "ops_per_server_cpu_s", "p99_us", "idle_open_s", "server_rss_per_idle_conn_bytes"):
+            cells[(c["server"], c["threads"], c["idle"])][k].append(r.get(k))
+    return {k: {m: median_range(v) for m, v in metrics.items()} for k, metrics in cells.items()}
+
+
+def idle_rows(ic):
+    """[(server, threads, idle count, alone key, with-idle key)] for every pair run."""
+    out = []
+    for (name, threads, idle) in sorted(ic):
+        if idle > 0 and (name, threads, 0) in ic:
+            out.append((name, threads, idle, (name, threads, 0), (name, threads, idle)))
+    return out
+
+
+def idle_markdown(ic):
+    if not ic:
+        return "_Not run._"
+    rows = []
+    for name, threads, idle, alone, busy in idle_rows(ic):
+        rss = med(ic, busy, "server_rss_per_idle_conn_bytes")
+        rows.append([f"`{name}`", threads, cell(ic[alone]["ops_per_s"]), cell(ic[busy]["ops_per_s"]),
+                     f"{ratio(med(ic, busy, 'ops_per_s'), med(ic, alone, 'ops_per_s')):.2f}×",
+                     cell(ic[busy]["idle_open_s"], lambda v: f"{v:.2f} s"),
+                     "-" if rss is None else cell(ic[busy]["server_rss_per_idle_conn_bytes"], lambda v: f"{v:.0f} B")])
+    idle = max(k[2] for k in ic)
+    return table(["server", "threads", "ops/s, 50 active", f"ops/s, 50 active + {idle} idle", "with / without",
+                  f"time to open {idle}", "RSS per idle connection"], rows)
+
+
+def idle_targets(ic):
+    out = []
+    for name, threads, idle, alone, busy in idle_rows(ic):
+        if name == "memcached":
+            continue
+        rss = med(ic, busy, "server_rss_per_idle_conn_bytes")
+        if rss is not None:
+            out.append([f"idle: {name} -t {threads} ≤ 1 KiB RSS per idle connection", f"{rss:.0f} B "
+                        f"({range_of(ic, busy, 'server_rss_per_idle_conn_bytes')})", verdict(rss <= 1024)])
+        mc = ("memcached", threads, idle)
+        if mc in ic:
+            t, tm = med(ic, busy, "idle_open_s"), med(ic, mc, "idle_open_s")
+            out.append([f"idle: {name} -t {threads} accepts {idle} connections at least as fast as memcached",
+                        f"{t:.2f} s vs {tm:.2f} s", verdict(t <= tm)])
+        r = ratio(med(ic, busy, "ops_per_s"), med(ic, alone, "ops_per_s"))
+        out.append([f"idle: {name} -t {threads} active throughput with {idle} idle ≥ 0.9× without",
+                    f"{r:.2f}×", verdict(r >= 0.9)])
+    return out
+
+
 # ---------------------------------------------------------------- plots
 
 def gnuplot(script, plots_dir):
@@ -658,13 +716,13 @@ def main():
     with open(args.raw) as f:
         raw = [json.loads(l) for l in f if l.strip()]
     h, st, sv, failures, skipped = aggregate(raw)
-    ol = aggregate_openloop(raw)
-    failures += [f"openloop {line['cell']}: {line['result']['error']}" for line in raw
-                 if line["part"] == "openloop" and "error" in line["result"]]
+    ol, ic = aggregate_openloop(raw), aggregate_idle(raw)
+    failures += [f"{line['part']} {line['cell']}: {line['result']['error']}" for line in raw
+                 if line["part"] in ("openloop", "idle") and "error" in line["result"]]
     tls = tls_summary(st)
     backends, versus = backend_ratios(st, sv), folly_post_ratios(h, st)
     targets = (handoff_targets(h) + stream_targets(st) + server_targets(sv) + openloop_targets(ol)
-               + backend_targets(backends, versus))
+               + idle_targets(ic) + backend_targets(backends, versus))
     now = args.date or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     info = machine()
     info["server_preload"] = args.preload or "none (glibc malloc)"
@@ -678,7 +736,8 @@ def main():
     if backends or versus:
         results["libevent_vs_folly"] = backends
         results["spool_vs_folly_post"] = versus
-    results.update({"handoff": key(h), "stream": key(st), "server": key(sv), "openloop": key(ol), "raw": raw})
+    results.update({"handoff": key(h), "stream": key(st), "server": key(sv), "openloop": key(ol), "idle": key(ic),
+                    "raw": raw})
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
     for t in targets:
@@ -714,6 +773,8 @@ def main():
         text = replace_block(text, "server", server_markdown(sv))
         if has_block(text, "openloop"):
             text = replace_block(text, "openloop", openloop_markdown(ol))
+        if has_block(text, "idle"):
+            text = replace_block(text, "idle", idle_markdown(ic))
         if has_block(text, "backends"):
             text = replace_block(text, "backends", backends_markdown(backends, versus))
         elif backends or versus:

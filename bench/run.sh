@@ -14,9 +14,9 @@
 #                     folly's own modes folly-post and folly-wait (1 producer
 #                     only: it is ~100x slower), and the server part's spoold
 #                     from both builds (spoold-folly-inline, -workers)
-#   --parts LIST      comma-separated: handoff,stream,server,openloop (default:
-#                     all four; server and openloop need spoold, or run
-#                     memcached alone with --memcached-only)
+#   --parts LIST      comma-separated: handoff,stream,server,openloop,idle
+#                     (default: all; server, openloop and idle need spoold, or
+#                     run memcached alone with --memcached-only)
 #   --spoold PATH     the server to measure (default: <build>/server/spoold)
 #   --reps N          runs per cell (default 3): medians with min-max
 #   --quick           a few small cells, 1 run each, short durations: checks the
@@ -43,7 +43,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 build="$repo/build"
 folly_build=""
-parts="handoff,stream,server,openloop"
+parts="handoff,stream,server,openloop,idle"
 spoold=""
 reps=3
 quick=0
@@ -154,12 +154,19 @@ tls_scenarios=("get-binary-tls-c50-d16|--protocol binary --tls --conns 50 --dept
 # 90% of what was offered (saturated).
 openloop_warmup=0.5; openloop_duration=1.5
 openloop_rates="50000 100000 200000 300000 400000 500000 600000 800000 1000000"
+# idle: how cost grows with connections. Binary gets from 50 connections x
+# depth 16 against each server with 1 and 2 loops, first alone, then with
+# idle_count more connections open beside them (each answered once, then
+# silent): the time to open them, the server's RSS per idle connection, and
+# the active throughput with them open.
+idle_count=10000
 if ((quick)); then
   handoff_duration=0.2; handoff_configs="1:1 2:2"
   stream_warmup=0.2; stream_duration=0.5; stream_sizes="1024"; stream_producers="1"; stream_tls_sizes="1024"
   server_warmup=0.2; server_duration=0.5
   scenarios=("${scenarios[2]}" "${scenarios[7]}")
   openloop_warmup=0.2; openloop_duration=0.5; openloop_rates="50000 200000"
+  idle_count=1000
 fi
 # With --folly-build: spool from both builds at every stream cell, folly's
 # own modes beside them (folly-wait at 1 producer only), and spoold from both
@@ -193,16 +200,18 @@ server_starts=$((reps * $(words $servers) * 2 * (1 + (${#tls_scenarios[@]} > 0))
 server_cells=$((reps * $(words $servers) * 2 * (${#scenarios[@]} + ${#tls_scenarios[@]})))
 openloop_cells=$((reps * $(words $servers) * $(words $openloop_rates)))
 has_part handoff || handoff_cells=0
+idle_cells=$((reps * $(words $servers) * 2 * 2))
 has_part openloop || openloop_cells=0
+has_part idle || idle_cells=0
 has_part stream || stream_cells=0
 has_part server || { server_starts=0; server_cells=0; }
 estimate=$(awk -v h="$handoff_cells" -v hd="$handoff_duration" -v hs="$handoff_strategies" \
   -v hr="$handoff_runs" -v s="$stream_cells" \
   -v sd="$stream_warmup + $stream_duration" -v v="$server_cells" -v vd="$server_warmup + $server_duration" \
-  -v st="$server_starts" -v o="$openloop_cells" -v od="$openloop_warmup + $openloop_duration" 'BEGIN {
+  -v st="$server_starts" -v i="$idle_cells" -v n="$idle_count" -v o="$openloop_cells" -v od="$openloop_warmup + $openloop_duration" 'BEGIN {
     split(sd, a, "+"); split(vd, b, "+"); split(od, c, "+")
     printf "%d", h * (hs * hd + 0.2 * hr) + s * (a[1] + a[2] + 0.25) + v * (b[1] + b[2] + 0.25) + st * 0.5 \
-      + o * (c[1] + c[2] + 0.4) }')
+      + o * (c[1] + c[2] + 0.4) + i * (b[1] + b[2] + 0.25 + 0.5 + n / 20000) }')
 minutes() { printf '%d min %02d s' $(($1 / 60)) $(($1 % 60)); }
 
 # Every run keeps its own results file: a second run on the same day gets the
@@ -236,7 +245,7 @@ json_or_error() {
   if [[ $1 == \{*\} ]]; then printf '%s' "$1"; else printf '{"error": "%s"}' "$2"; fi
 }
 
-log "$handoff_cells handoff, $stream_cells stream, $server_cells server and at most $openloop_cells open-loop cells: about $(minutes "$estimate")"
+log "$handoff_cells handoff, $stream_cells stream, $server_cells server, at most $openloop_cells open-loop and $idle_cells idle-connection cells: about $(minutes "$estimate")"
 # The 15-minute budget is the standard matrix's; --folly-build adds its own cells.
 [[ -n $folly_build ]] || ((estimate <= 900)) || log "that is over the 15-minute budget of the standard matrix"
 ((!estimate_only)) || exit 0
@@ -374,7 +383,7 @@ wait_listening() {
 spoold_of() { if [[ $1 == spoold-folly-* ]]; then echo "$folly_spoold"; else echo "$spoold"; fi; }
 start_server() {
   local name=$1 threads=$2 port=$3 with_tls=$4
-  local common=(-p "$port" -l 127.0.0.1 -U 0 -t "$threads" -m 1024 -c 4096) tls_args=()
+  local common=(-p "$port" -l 127.0.0.1 -U 0 -t "$threads" -m 1024 -c $((idle_count + 4096))) tls_args=()
   ((with_tls)) && tls_args=(-Z -o "ssl_chain_cert=$work/cert.pem,ssl_key=$work/key.pem")
   case $name in
     memcached)
@@ -484,6 +493,37 @@ if has_part openloop; then
   for rep in $(seq "$reps"); do
     for server in $servers; do
       run_openloop "$server"
+    done
+  done
+fi
+
+# ---------------------------------------------------------------- idle connections
+# run_idle SERVER THREADS: the active load alone, then (a fresh server) with
+# idle_count idle connections beside it.
+run_idle() {
+  local server=$1 threads=$2 port result idle
+  for idle in 0 "$idle_count"; do
+    port=$(free_port)
+    start_server "$server" "$threads" "$port" 0 || { echo "run.sh: $server did not start" >&2; cat "$work/server.err" >&2; exit 1; }
+    log "idle $server t=$threads with $idle idle connections rep $rep"
+    result=$("$bin/mcload" --port "$port" --threads 2 --conns 50 --depth 16 --protocol binary --keys 10000 \
+      --value-size 32 --idle-conns "$idle" --warmup "$server_warmup" --duration "$server_duration" \
+      --server-pid "$server_pid" --json) || log "mcload reported errors: $result"
+    record idle "{\"server\": \"$server\", \"threads\": $threads, \"idle\": $idle}" \
+      "$(json_or_error "$result" "mcload printed no result")"
+    stop_server
+  done
+}
+if has_part idle; then
+  # The client holds idle_count + 50 sockets, and each server idle_count +
+  # 50 connections of -c idle_count + 4096 (the soft limit only: servers
+  # raise theirs to -c within the hard limit).
+  ulimit -Sn $((idle_count + 8192)) 2>/dev/null || ulimit -Sn "$(ulimit -Hn)"
+  for rep in $(seq "$reps"); do
+    for server in $servers; do
+      for threads in 1 2; do
+        run_idle "$server" "$threads"
+      done
     done
   done
 fi

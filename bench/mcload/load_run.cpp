@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "idle_conns.h"
 #include "json.h"
 #include "load_conn.h"
 #include "table.h"
@@ -27,6 +28,8 @@ namespace {
 constexpr std::chrono::seconds kPrefillLimit{120};
 // How long an idle client thread sleeps in epoll before it checks the clock.
 constexpr std::uint64_t kIdleWaitNs = 10'000'000;
+// Bound on opening the idle connections.
+constexpr double kIdleOpenLimitS = 120;
 
 std::unique_ptr<LoadConn> openConn(const LoadConfig& config, const TlsClient& tls, const KeySpace& keys,
                                    unsigned depth, OpSource source) {
@@ -167,8 +170,19 @@ struct ClientThread {
   std::string error;  // setup failure
 };
 
+void addIdleJson(JsonObject& o, const IdleConns& idle) {
+  o.add("idle_conns", static_cast<std::uint64_t>(idle.fds.size())).add("idle_open_s", idle.open_s);
+  if (idle.server_rss_before_kb && idle.server_rss_after_kb && !idle.fds.empty()) {
+    o.add("server_rss_before_kb", static_cast<std::int64_t>(*idle.server_rss_before_kb))
+        .add("server_rss_after_idle_kb", static_cast<std::int64_t>(*idle.server_rss_after_kb))
+        .add("server_rss_per_idle_conn_bytes",
+             static_cast<double>(*idle.server_rss_after_kb - *idle.server_rss_before_kb) * 1024.0 /
+                 static_cast<double>(idle.fds.size()));
+  }
+}
+
 std::string reportJson(const LoadConfig& config, const LoadTally& t, double ops_per_s,
-                       std::optional<double> server_cpu) {
+                       std::optional<double> server_cpu, const IdleConns& idle) {
   JsonObject o;
   o.add("benchmark", "mcload")
       .add("protocol", config.protocol)
@@ -197,6 +211,9 @@ std::string reportJson(const LoadConfig& config, const LoadTally& t, double ops_
     o.add("server_cpu_s", *server_cpu)
         .add("ops_per_server_cpu_s", *server_cpu > 0 ? static_cast<double>(t.gets + t.sets) / *server_cpu : 0.0);
   }
+  if (config.idle_conns > 0) {
+    addIdleJson(o, idle);
+  }
   if (!t.first_error.empty()) {
     o.add("first_error", t.first_error);
   }
@@ -206,6 +223,15 @@ std::string reportJson(const LoadConfig& config, const LoadTally& t, double ops_
 }  // namespace
 
 int runLoad(const LoadConfig& config, const TlsClient& tls, const KeySpace& keys, bool json) {
+  IdleConns idle;
+  if (config.idle_conns > 0) {
+    openIdleConns(config.host, config.port, *makeMcProtocol(config.protocol), keys, config.idle_conns,
+                  config.server_pid, kIdleOpenLimitS, idle);
+    if (!idle.error.empty()) {
+      std::fprintf(stderr, "mcload: %s\n", idle.error.c_str());
+      return 1;
+    }
+  }
   std::vector<ClientThread> clients(config.threads);
   std::latch connected(config.threads + 1);
   std::atomic<std::uint64_t> measure_from{0};
@@ -282,7 +308,7 @@ int runLoad(const LoadConfig& config, const TlsClient& tls, const KeySpace& keys
   }
   const double ops_per_s = static_cast<double>(total.gets + total.sets) / config.duration;
   if (json) {
-    std::printf("%s\n", reportJson(config, total, ops_per_s, server_cpu).c_str());
+    std::printf("%s\n", reportJson(config, total, ops_per_s, server_cpu, idle).c_str());
   } else {
     TextTable table({"protocol", "conns", "depth", "ops/s", "hits", "misses", "p50", "p99", "p99.9", "max",
                      "server CPU s", "ops/CPU-s", "errors"});

@@ -31,6 +31,10 @@ struct LoadConfig {
   /// latency counts from each request's scheduled time. 0: closed loop
   /// (every connection keeps `depth` requests in flight).
   double rate = 0;
+  /// Connections opened (plain TCP, one after another, each answered once)
+  /// before the load and left idle and open while it runs; the report gives
+  /// how long they took and the server's RSS growth per connection.
+  unsigned idle_conns = 0;
 };
 
 /// Stores every key once so that gets hit. False (with a message) on failure.

@@ -31,6 +31,9 @@ int main(int argc, char** argv) {
   args.add("value-size", &config.value_size, "bytes per value");
   args.add("warmup", &config.warmup, "seconds run but not counted");
   args.add("duration", &config.duration, "seconds measured after the warm-up");
+  args.add("idle-conns", &config.idle_conns,
+           "first open this many more connections (plain TCP), each answered once, and keep them\n"
+           "idle during the load; reports the time taken and the server's RSS per idle connection");
   args.add("server-pid", &config.server_pid, "server process: report its CPU seconds in the measured window");
   args.add("no-prefill", &config.no_prefill, "do not store every key before the run");
   args.add("json", &json, "print one JSON object instead of a table");
@@ -38,9 +41,9 @@ int main(int argc, char** argv) {
   if (!makeMcProtocol(config.protocol) || config.conns == 0 || config.threads == 0 || config.depth == 0 ||
       config.key_count == 0 || config.key_size < KeySpace::minKeySize(config.key_count) || config.key_size > 250 ||
       config.value_size == 0 || config.value_size > (1 << 20) || config.set_ratio < 0 || config.set_ratio > 1 || config.rate < 0 ||
-      config.duration <= 0) {
+      config.duration <= 0 || (config.idle_conns > 0 && config.tls)) {
     std::fprintf(stderr, "mcload: bad configuration (protocol text|meta|binary; key-size >= %u for %llu keys; "
-                 "1 <= value-size <= 1 MiB; 0 <= set-ratio <= 1)\n",
+                 "1 <= value-size <= 1 MiB; 0 <= set-ratio <= 1; --idle-conns without --tls)\n",
                  KeySpace::minKeySize(config.key_count), static_cast<unsigned long long>(config.key_count));
     return 2;
   }
