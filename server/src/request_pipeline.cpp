@@ -42,7 +42,7 @@ void RequestPipeline::queueLocked(spool::InputBuffer& input) {
   if (n == 0) {
     return;
   }
-  queue_.push_back(input.take(n));
+  queue_.push(input.take(n));
   queued_bytes_ += n;
   raiseQueuedInputPeak();
   if (queued_bytes_ >= ctx_.settings.queued_input_limit && !reading_paused_) {
@@ -61,8 +61,7 @@ void RequestPipeline::raiseQueuedInputPeak() noexcept {
 }
 
 bool RequestPipeline::popLocked(spool::Buffer& chunk) {
-  chunk = std::move(queue_.front());
-  queue_.pop_front();
+  chunk = queue_.pop();
   queued_bytes_ -= chunk.size();
   if (resume_posted_ || !resumeDueLocked()) {
     return false;

@@ -4,11 +4,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
 
+#include "buffer_queue.h"
 #include "metadump.h"
 #include "output.h"
 #include "server_context.h"
@@ -120,7 +120,7 @@ class RequestPipeline final : public Task,
   // Shared, under mutex_.
   std::mutex mutex_;
   std::condition_variable writable_cv_;
-  std::deque<spool::Buffer> queue_;
+  BufferQueue queue_;
   std::size_t queued_bytes_ = 0;
   spool::Buffer held_;            // a refused response waiting for onWritable
   bool busy_ = false;             // a runner owns the session
