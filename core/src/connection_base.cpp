@@ -121,11 +121,11 @@ std::optional<TlsPeerInfo> ConnectionBase::tlsPeer() const {
   if (!tls_ready_.load(std::memory_order_acquire)) {
     return std::nullopt;
   }
-  return tls_peer_;
+  return *tls_peer_;
 }
 
 void ConnectionBase::setTlsPeer(TlsPeerInfo info) noexcept {
-  tls_peer_ = std::move(info);
+  tls_peer_ = std::make_unique<const TlsPeerInfo>(std::move(info));
   tls_ready_.store(true, std::memory_order_release);
 }
 
@@ -230,14 +230,14 @@ void ConnectionBase::notifyClose() noexcept {
 }
 
 void ConnectionBase::connectTo(const SocketAddress& address) {
-  connect_address_ = address;
-  pending_self_ = shared_from_this();  // the queued task must not outlive the object
-  core_->post(&connect_task_);
+  outgoing_ = std::make_unique<Outgoing>(this, address);
+  outgoing_->pending_self = shared_from_this();  // the queued task must not outlive the object
+  core_->post(&outgoing_->task);
 }
 
 void ConnectionBase::onConnectTask(LoopTask* task, bool cancelled) noexcept {
   auto* conn = static_cast<MemberTask<ConnectionBase>*>(task)->owner;
-  const std::shared_ptr<Connection> keep = std::move(conn->pending_self_);
+  const std::shared_ptr<Connection> keep = std::move(conn->outgoing_->pending_self);
   if (cancelled || conn->core_->stopping()) {
     conn->failBeforeOpen(CloseReason{CloseCode::kTransportStopped, 0, "before the connection was made"});
     return;

@@ -140,7 +140,8 @@ class ConnectionBase : public Connection {
   void failBeforeOpen(CloseReason reason) noexcept;
   void setTlsPeer(TlsPeerInfo info) noexcept;
   [[nodiscard]] LoopCore& core() const noexcept { return *core_; }
-  [[nodiscard]] const SocketAddress& connectAddress() const noexcept { return connect_address_; }
+  /// Only in startConnect() and after: the address connectTo() was given.
+  [[nodiscard]] const SocketAddress& connectAddress() const noexcept { return outgoing_->address; }
   [[nodiscard]] const ConnectionOptions& options() const noexcept { return options_; }
   [[nodiscard]] const ConnectionWatchdog& watchdog() const noexcept { return watchdog_; }
   [[nodiscard]] bool isTls() const noexcept { return tls_; }
@@ -198,7 +199,9 @@ class ConnectionBase : public Connection {
   bool writable_scheduled_ = false;
   bool queued_close_posted_ = false;
   CloseReason queued_close_reason_;
-  std::optional<TlsPeerInfo> tls_peer_;  // written once, before tls_ready_ is set
+  // Written once, before tls_ready_ is set. Allocated then: a plain or idle
+  // connection does not carry the certificate details' room.
+  std::unique_ptr<const TlsPeerInfo> tls_peer_;
   std::atomic<bool> tls_ready_{false};
 
   SendBudget budget_;  // its two hot lines are aligned apart
@@ -216,9 +219,15 @@ class ConnectionBase : public Connection {
   MemberTask<ConnectionBase> close_task_{this, &ConnectionBase::onCloseTask};
   MemberTask<ConnectionBase> queued_close_task_{this, &ConnectionBase::onQueuedCloseTask};
   MemberTask<ConnectionBase> destroy_task_{this, &ConnectionBase::onDestroyTask};
-  SocketAddress connect_address_;
-  std::shared_ptr<Connection> pending_self_;  // keeps the object alive while connect_task_ is queued
-  MemberTask<ConnectionBase> connect_task_{this, &ConnectionBase::onConnectTask};
+  // Outgoing connections only (allocated by connectTo(), so an accepted
+  // connection does not carry it): where to, and the task that starts it.
+  struct Outgoing {
+    explicit Outgoing(ConnectionBase* owner, const SocketAddress& to) : address(to), task{owner, &onConnectTask} {}
+    SocketAddress address;
+    std::shared_ptr<Connection> pending_self;  // keeps the object alive while `task` is queued
+    MemberTask<ConnectionBase> task;
+  };
+  std::unique_ptr<Outgoing> outgoing_;
 };
 
 }  // namespace spool::core
