@@ -118,7 +118,7 @@ void LibeventConnection::producerMutant() noexcept {
 // ---------------------------------------------------------------------------
 // Opening
 
-bool LibeventConnection::attach(BufferEventPtr bev) {
+bool LibeventConnection::attach(BufferEventPtr bev, short events) {
   bev_ = std::move(bev);
   bufferevent_setcb(bev_.get(), &onReadCb, &onWriteCb, &onEventCb, this);
   // Tells us how many bytes each write moved to the kernel: the send budget
@@ -129,7 +129,7 @@ bool LibeventConnection::attach(BufferEventPtr bev) {
   bufferevent_set_max_single_read(bev_.get(), kMaxSingleRead);
   bufferevent_set_max_single_write(bev_.get(), kMaxSingleWrite);
   applyReadWatermarks(0);
-  return bufferevent_enable(bev_.get(), EV_READ | EV_WRITE) == 0 && startWatchdog();
+  return bufferevent_enable(bev_.get(), events) == 0 && startWatchdog();
 }
 
 void LibeventConnection::enableEvents(short what) noexcept {
@@ -171,7 +171,12 @@ void LibeventConnection::openAccepted(evutil_socket_t fd, bool holds_limit_slot)
     failBeforeOpen(CloseReason{tls_ ? CloseCode::kTlsError : CloseCode::kIoError, 0, error});
     return;
   }
-  if (!attach(std::move(bev))) {
+  // A plain connection starts with its read event only: the write event is
+  // enabled when output is left after an eager write (noteOutputAdded), so
+  // accepting costs one epoll_ctl, not three (add read, add write, and
+  // idleWriteEvent's removal after a wake-up for nothing). TLS needs both
+  // for its handshake.
+  if (!attach(std::move(bev), tls_ ? EV_READ | EV_WRITE : EV_READ)) {
     releaseIo();  // closes the socket
     failBeforeOpen(CloseReason{CloseCode::kIoError, ENOMEM, "cannot set up the connection's events"});
     return;
@@ -193,7 +198,7 @@ void LibeventConnection::startConnect() {
     failBeforeOpen(CloseReason{tls_ ? CloseCode::kTlsError : CloseCode::kConnectFailed, 0, error});
     return;
   }
-  if (!attach(std::move(bev))) {
+  if (!attach(std::move(bev), EV_READ | EV_WRITE)) {  // the write event reports the connect
     releaseIo();
     failBeforeOpen(CloseReason{CloseCode::kConnectFailed, ENOMEM, "cannot set up the connection's events"});
     return;

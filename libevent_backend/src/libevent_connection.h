@@ -77,9 +77,9 @@ class LibeventConnection final : public core::ConnectionBase {
   void appendToOutput(detail::BufferBlock* block) noexcept;
   /// Copies into the space reserved for this drain batch; false on ENOMEM.
   [[nodiscard]] bool stageCopy(const std::byte* data, std::size_t size) noexcept;
-  /// Takes the bufferevent and sets up its callbacks and events; false when
-  /// libevent could not (out of memory or descriptors).
-  [[nodiscard]] bool attach(BufferEventPtr bev);
+  /// Takes the bufferevent, sets up its callbacks and enables `events`;
+  /// false when libevent could not (out of memory or descriptors).
+  [[nodiscard]] bool attach(BufferEventPtr bev, short events);
   /// bufferevent_enable, failing the connection when libevent cannot.
   void enableEvents(short what) noexcept;
   /// Why the bufferevent failed: OpenSSL's errors if any, else errno.

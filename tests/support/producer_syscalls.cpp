@@ -16,6 +16,7 @@ thread_local bool t_producer = false;
 std::atomic<std::uint64_t> g_writes{0};
 std::atomic<std::uint64_t> g_socket_calls{0};
 std::atomic<std::uint64_t> g_epoll_calls{0};
+std::atomic<std::uint64_t> g_all_epoll_calls{0};  // any thread
 
 void note(std::atomic<std::uint64_t>& counter) noexcept {
   if (t_producer) {
@@ -50,6 +51,7 @@ ssize_t sendmsg(int fd, const struct msghdr* message, int flags) {
 }
 int epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
   note(g_epoll_calls);
+  g_all_epoll_calls.fetch_add(1, std::memory_order_relaxed);
   return static_cast<int>(syscall(SYS_epoll_ctl, epfd, op, fd, event));
 }
 }
@@ -64,6 +66,8 @@ void resetProducerSyscalls() noexcept {
   g_socket_calls = 0;
   g_epoll_calls = 0;
 }
+
+std::uint64_t epollCtlCalls() noexcept { return g_all_epoll_calls.load(); }
 
 ProducerSyscalls producerSyscalls() noexcept {
   return ProducerSyscalls{g_writes.load(), g_socket_calls.load(), g_epoll_calls.load()};

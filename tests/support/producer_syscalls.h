@@ -26,6 +26,8 @@ class ProducerScope {
 };
 
 void resetProducerSyscalls() noexcept;
+/// epoll_ctl calls made by any thread of the process since it started.
+[[nodiscard]] std::uint64_t epollCtlCalls() noexcept;
 [[nodiscard]] ProducerSyscalls producerSyscalls() noexcept;
 
 /// The scenario: 4 producers send `per_producer` 32-byte messages each over
