@@ -108,13 +108,13 @@ class LibeventConnection final : public core::ConnectionBase {
   bool eager_write_noted_ = false;  // in the loop's eager_writes_
   std::size_t read_low_watermark_ = 0;
   std::size_t input_seen_ = 0;  // input bytes already counted as received
-  OutputStage stage_;           // small payloads of the current drain batch
   const std::shared_ptr<const TlsContext> tls_;
   // Payloads up to this size are copied, larger ones referenced. With TLS it
   // is at least a full record: bufferevent_openssl calls SSL_write once per
   // buffer chain, so a referenced 1 KiB payload would go out as its own
   // record and its own write(); copies are coalesced into shared chains.
   const std::size_t copy_threshold_;
+  OutputStage stage_{tls_ != nullptr};  // small payloads of the current drain batch (after tls_)
 };
 
 }  // namespace spool::libevent
