@@ -11,6 +11,8 @@ packages=(
   memcached libmemcached-tools nutcracker libcache-memcached-fast-perl  # real peers
   gnuplot-nox python3                # benchmark plots and bench/report.py
   libjemalloc2                       # bench/run.sh --preload: the allocator's share of the send path
+  file adduser systemd man-db groff-base procps  # package.sh, check-package.sh: CPack's
+                                     # shlibdeps, the package's user, systemd-analyze, man page lint, ps
   "$@"
 )
 

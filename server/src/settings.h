@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "spool/version.h"
+
 namespace spoold {
 
 /// Where commands run.
@@ -42,7 +44,8 @@ struct Settings {
   std::string ssl_min_version = "tlsv1.2";  ///< tlsv1.2 or tlsv1.3
 };
 
-/// The version spoold reports: the memcached protocol level it follows, then its own.
-inline constexpr const char* kVersion = "1.6.18-spoold-0.1.0";
+/// The version spoold reports: the memcached protocol level it follows, then
+/// spool's (the project's one version, from CMake).
+inline constexpr const char* kVersion = "1.6.18-spoold-" SPOOL_VERSION;
 
 }  // namespace spoold
