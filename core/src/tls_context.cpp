@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "spool/errors.h"
+#include "spool/transport.h"
 #include "tls_context_cache.h"
 
 namespace spool::core {
@@ -250,6 +251,18 @@ SslPtr TlsContext::newSsl(std::string& error) const {
   }
   return ssl;
 }
+
+}  // namespace spool::core
+
+namespace spool {
+
+void Transport::checkServerTls(const TlsConfig& config) {
+  core::TlsContext::create(config, core::TlsContext::Role::kServer);
+}
+
+}  // namespace spool
+
+namespace spool::core {
 
 std::string tlsConfigKey(const TlsConfig& config) {
   // Length-prefixed fields: no two configurations share a key.

@@ -283,3 +283,35 @@ TEST_CASE("refresh_certs without -Z answers as memcached's", "[server][tls][diff
   CHECK(statValue(server.port(), "time_since_server_cert_refresh").empty());  // -Z only, as memcached
   CHECK(statValue(peer.port(), "time_since_server_cert_refresh").empty());
 }
+
+TEST_CASE("with -s and -Z the socket is plain and refresh_certs still checks the files", "[server][tls][differential]") {
+  spool::test::TempDir dir;
+  const CertFiles theirs(dir, "memcached");
+  const CertFiles ours(dir, "spoold");
+  const std::string their_socket = dir.file("memcached.sock");
+  ChildProcess peer({requireProgram("memcached", "memcached"), "-u", "root", "-U", "0", "-t", "2", "-s",
+                     their_socket, "-Z", "-o", "ssl_chain_cert=" + theirs.cert + ",ssl_key=" + theirs.key});
+  REQUIRE(waitForUnixListener(their_socket));
+  Settings settings = TestServer::defaults(ExecMode::kInline);
+  settings.unix_socket = dir.file("spoold.sock");
+  settings.tls = true;
+  settings.ssl_chain_cert = ours.cert;
+  settings.ssl_key = ours.key;
+  TestServer server(ExecMode::kInline, settings);
+  RawClient their_client(their_socket);
+  RawClient our_client(settings.unix_socket);
+  CHECK(our_client.roundTrip("refresh_certs\r\n") == "OK\r\n");
+  CHECK(their_client.roundTrip("refresh_certs\r\n") == "OK\r\n");
+  writeFile(theirs.key, "not a key\n");
+  writeFile(ours.key, "not a key\n");
+  std::string expected = their_client.roundTrip("refresh_certs\r\n");
+  replaceAll(expected, theirs.dir, ours.dir);
+  CHECK_THAT(expected, Catch::StartsWith("Error loading the key: "));
+  CHECK(our_client.roundTrip("refresh_certs\r\n") == expected);
+
+  // Bad files stop the start, as memcached's ssl_init does.
+  Settings bad = settings;
+  bad.unix_socket = dir.file("bad.sock");
+  Server refused(bad);
+  CHECK_THROWS_AS(refused.start(), spool::TlsFileError);
+}

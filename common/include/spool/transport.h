@@ -170,6 +170,12 @@ class Transport {
   [[nodiscard]] virtual ConnectionPtr connect(const ConnectOptions& options,
                                               HandlerPtr handler) = 0;
 
+  /// Builds (and drops) a server TLS context from `config`: the checks
+  /// listen() and Listener::replaceTls() make, for a program that must
+  /// vouch for its TLS files without a TLS listener. Thread-safe; reads the
+  /// files. @throws TlsFileError or SetupError, as listen() would.
+  static void checkServerTls(const TlsConfig& config);
+
   [[nodiscard]] virtual unsigned loopCount() const noexcept = 0;
   [[nodiscard]] virtual std::vector<LoopStats> stats() const = 0;
 };
