@@ -77,7 +77,7 @@ void writeFile(const std::string& path, const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("-s, -a and -b parse as memcached's", "[server][listen]") {
+TEST_CASE("flags -s, -a and -b parse as memcached's", "[server][listen]") {
   const CommandLine line = parse({"-s", "/tmp/x.sock", "-a", "0766", "-b", "512"});
   REQUIRE(line.run);
   CHECK(line.settings.unix_socket == "/tmp/x.sock");
@@ -91,7 +91,7 @@ TEST_CASE("-s, -a and -b parse as memcached's", "[server][listen]") {
   CHECK_THAT(errors, Catch::Contains("UDP is not supported"));
 }
 
-TEST_CASE("-o ssl_* takes memcached's spellings and refuses what spool cannot do", "[server][tls]") {
+TEST_CASE("options -o ssl_* take memcached's spellings and refuse what spool cannot do", "[server][tls]") {
   const CommandLine line = parse({"-Z", "-o",
                                   "ssl_chain_cert=c.pem,ssl_key=k.pem,ssl_ca_cert=ca.pem,ssl_verify_mode=3,"
                                   "ssl_ciphers=HIGH,ssl_min_version=3,ssl_keyformat=1,ssl_wbuf_size=16,"
@@ -117,7 +117,7 @@ TEST_CASE("-o ssl_* takes memcached's spellings and refuses what spool cannot do
   }
 }
 
-TEST_CASE("-l lists parse as memcached's, notls: only with -Z", "[server][listen]") {
+TEST_CASE("lists of -l parse as memcached's, notls: only with -Z", "[server][listen]") {
   std::vector<ListenAddress> out;
   std::string error;
   REQUIRE(parseListenList("notls:127.0.0.1:1234,127.0.0.1:1235;[::1]:7,::1,*", 11211, true, out, error));
@@ -135,7 +135,7 @@ TEST_CASE("-l lists parse as memcached's, notls: only with -Z", "[server][listen
   CHECK(parse({"-l", "notls:127.0.0.1:5"}).exit_code == 2);
 }
 
-TEST_CASE("-s listens on the Unix socket only, with -a's mode", "[server][listen]") {
+TEST_CASE("spoold -s listens on the Unix socket only, with -a's mode", "[server][listen]") {
   spool::test::TempDir dir;
   Settings settings = TestServer::defaults(ExecMode::kInline);
   settings.unix_socket = dir.file("spoold.sock");
@@ -157,7 +157,7 @@ TEST_CASE("-s listens on the Unix socket only, with -a's mode", "[server][listen
   CHECK_FALSE(std::filesystem::exists(settings.unix_socket));  // removed at stop
 }
 
-TEST_CASE("-s and its stats settings match memcached's", "[server][listen][differential]") {
+TEST_CASE("spoold -s and its stats settings match memcached's", "[server][listen][differential]") {
   spool::test::TempDir dir;
   const std::string theirs = dir.file("memcached.sock");
   const std::string memcached = requireProgram("memcached", "memcached");
