@@ -41,7 +41,9 @@ int main(int argc, char** argv) {
     server.start();
   } catch (const spool::AddressInUseError&) {
     // memcached's words and exit status (EX_OSERR) for the same mistake.
-    std::cerr << "failed to listen on one of interface(s) " << cli.settings.listen
+    // With -s: a live server's socket, which spoold does not take over.
+    std::cerr << "failed to listen on one of interface(s) "
+              << (cli.settings.unix_socket.empty() ? cli.settings.listen : cli.settings.unix_socket)
               << ": Address already in use\n";
     return 71;
   } catch (const spool::SetupError& e) {
