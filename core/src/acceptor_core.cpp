@@ -44,23 +44,23 @@ void replaceStaleSocket(const SocketAddress& address, const std::string& path) {
   }
 }
 
-BoundSockets bindUnixSockets(const ListenOptions& options, std::size_t count) {
-  const SocketAddress address = SocketAddress::unixPath(options.unix_path);
-  BoundSockets bound;
-  bound.name = address.toString();
-  replaceStaleSocket(address, options.unix_path);
+/// The one listening socket at `address`, its file given `options.unix_mode`
+/// and recorded in `bound.unix_file` (removed again if this fails later).
+FdGuard bindUnixSocket(const SocketAddress& address, const ListenOptions& options, BoundSockets& bound) {
   FdGuard sock{::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
   if (sock.fd < 0) {
     throwErrno("socket(AF_UNIX)", errno);
   }
   if (::bind(sock.fd, address.get(), address.length) != 0) {
-    if (errno == EADDRINUSE) {
+    if (errno == EADDRINUSE) {  // another server bound it since replaceStaleSocket() looked
       throw AddressInUseError("cannot bind " + bound.name + ": " + std::strerror(EADDRINUSE));
     }
     throwErrno("cannot bind " + bound.name, errno);
   }
   struct stat st {};
-  ::stat(options.unix_path.c_str(), &st);
+  if (::stat(options.unix_path.c_str(), &st) != 0) {
+    throwErrno("cannot stat " + bound.name, errno);
+  }
   bound.unix_file = std::make_unique<UnixSocketFile>(options.unix_path, st.st_dev, st.st_ino);
   // Before listen(): until then a client's connect() is refused, so no one
   // gets in under the permissions bind() gave the file.
@@ -70,6 +70,16 @@ BoundSockets bindUnixSockets(const ListenOptions& options, std::size_t count) {
   if (::listen(sock.fd, options.backlog) != 0) {
     throwErrno("cannot listen on " + bound.name, errno);
   }
+  return sock;
+}
+
+BoundSockets bindUnixSockets(const ListenOptions& options, std::size_t count) {
+  const SocketAddress address = SocketAddress::unixPath(options.unix_path);
+  BoundSockets bound;
+  bound.name = address.toString();
+  replaceStaleSocket(address, options.unix_path);
+  FdGuard sock = bindUnixSocket(address, options, bound);
+  // No SO_REUSEPORT for AF_UNIX: each loop gets a descriptor of the same socket.
   for (std::size_t i = 1; i < count; ++i) {
     FdGuard copy{::fcntl(sock.fd, F_DUPFD_CLOEXEC, 0)};
     if (copy.fd < 0) {
