@@ -28,7 +28,8 @@ void replaceStaleSocket(const SocketAddress& address, const std::string& path) {
     return;  // nothing there (or nothing we may see: bind() will say)
   }
   if (!S_ISSOCK(st.st_mode)) {
-    throw SetupError("cannot listen on " + address.toString() + ": the file exists and is not a socket");
+    throw SetupError("cannot listen on " + address.toString() +
+                     ": the file exists and is not a socket");
   }
   // Non-blocking: a live listener whose backlog is full answers EAGAIN.
   FdGuard probe{::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
@@ -46,7 +47,8 @@ void replaceStaleSocket(const SocketAddress& address, const std::string& path) {
 
 /// The one listening socket at `address`, its file given `options.unix_mode`
 /// and recorded in `bound.unix_file` (removed again if this fails later).
-FdGuard bindUnixSocket(const SocketAddress& address, const ListenOptions& options, BoundSockets& bound) {
+FdGuard bindUnixSocket(const SocketAddress& address, const ListenOptions& options,
+                       BoundSockets& bound) {
   FdGuard sock{::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
   if (sock.fd < 0) {
     throwErrno("socket(AF_UNIX)", errno);

@@ -68,8 +68,8 @@ class UnixSocketFile {
 /// What a listener listens with: one socket per loop.
 struct BoundSockets {
   std::vector<FdGuard> sockets;
-  std::uint16_t port = 0;  ///< the bound TCP port; 0 for a Unix socket
-  std::string name;        ///< "127.0.0.1:11211" or "unix:/path", for messages
+  std::uint16_t port = 0;                     ///< the bound TCP port; 0 for a Unix socket
+  std::string name;                           ///< "127.0.0.1:11211" or "unix:/path", for messages
   std::unique_ptr<UnixSocketFile> unix_file;  ///< Unix sockets only
 };
 

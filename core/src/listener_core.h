@@ -111,12 +111,12 @@ class ListenerCore final : public Listener {
 /// @throws SetupError (AddressInUseError when the address is taken).
 /// `replace_tls`: see ListenerCore.
 template <typename Acceptor, typename Loop, typename Start>
-std::shared_ptr<Listener> listenOnLoops(const std::vector<std::shared_ptr<Loop>>& loops,
-                                        const ListenOptions& options, Start start,
-                                        std::function<void(const TlsConfig&)> replace_tls = nullptr) {
+std::shared_ptr<Listener> listenOnLoops(
+    const std::vector<std::shared_ptr<Loop>>& loops, const ListenOptions& options, Start start,
+    std::function<void(const TlsConfig&)> replace_tls = nullptr) {
   BoundSockets bound = bindListeners(options, loops.size());
-  auto listener =
-      std::make_shared<ListenerCore<Acceptor>>(bound.port, std::move(bound.unix_file), std::move(replace_tls));
+  auto listener = std::make_shared<ListenerCore<Acceptor>>(bound.port, std::move(bound.unix_file),
+                                                           std::move(replace_tls));
   for (std::size_t i = 0; i < loops.size(); ++i) {
     Loop& loop = *loops[i];
     const int fd = bound.sockets[i].release();

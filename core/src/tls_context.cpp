@@ -22,7 +22,8 @@ namespace {
 
 /// Fails with a TlsFileError: `what`, OpenSSL's reasons, and the first of
 /// them on its own.
-[[noreturn]] void failFile(const std::string& what, TlsFileError::Kind kind, const std::string& file) {
+[[noreturn]] void failFile(const std::string& what, TlsFileError::Kind kind,
+                           const std::string& file) {
   const unsigned long first = ERR_peek_error();
   char reason[256] = {};
   if (first != 0) {
@@ -40,8 +41,9 @@ void requireReadable(const std::string& path, const char* what, TlsFileError::Ki
     // OpenSSL's own words for it, as when it opens the file itself.
     char reason[256] = {};
     ERR_error_string_n(ERR_SYSTEM_FLAG | static_cast<unsigned long>(error), reason, sizeof(reason));
-    throw TlsFileError(std::string("TLS: cannot open ") + what + " '" + path + "': " + std::strerror(error), kind,
-                       path, reason);
+    throw TlsFileError(
+        std::string("TLS: cannot open ") + what + " '" + path + "': " + std::strerror(error), kind,
+        path, reason);
   }
   std::fclose(file);
 }
@@ -129,8 +131,8 @@ void TlsContext::loadCertificate() {
   if (SSL_CTX_use_PrivateKey_file(ctx_.get(), config_.private_key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
     // OpenSSL notices a mismatch already here; say it in words.
     const bool mismatched = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
-    failFile(mismatched ? mismatch : "cannot load private key '" + config_.private_key_file + "'", key,
-             config_.private_key_file);
+    failFile(mismatched ? mismatch : "cannot load private key '" + config_.private_key_file + "'",
+             key, config_.private_key_file);
   }
   if (SSL_CTX_check_private_key(ctx_.get()) != 1) {
     failFile(mismatch, key, config_.private_key_file);
@@ -148,7 +150,8 @@ void TlsContext::loadVerification() {
   if (!config_.ca_file.empty() || !config_.ca_directory.empty()) {
     if (SSL_CTX_load_verify_locations(ctx_.get(), config_.ca_file.empty() ? nullptr : config_.ca_file.c_str(),
                                       config_.ca_directory.empty() ? nullptr : config_.ca_directory.c_str()) != 1) {
-      failFile("cannot load CA '" + config_.ca_file + config_.ca_directory + "'", TlsFileError::Kind::kCaFile,
+      failFile("cannot load CA '" + config_.ca_file + config_.ca_directory + "'",
+               TlsFileError::Kind::kCaFile,
                config_.ca_file.empty() ? config_.ca_directory : config_.ca_file);
     }
   } else if (verify != PeerVerification::kNone) {

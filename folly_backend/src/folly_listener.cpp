@@ -4,11 +4,11 @@
 #include <unistd.h>
 
 #include "acceptor_core.h"
-#include "listener_core.h"
 #include "folly_connection.h"
-#include "tls_slot.h"
+#include "listener_core.h"
 #include "spool/errors.h"
 #include "spool/log.h"
+#include "tls_slot.h"
 
 namespace spool::folly_backend {
 
@@ -26,10 +26,11 @@ struct Acceptor final : folly::AsyncServerSocket::AcceptCallback {
                           AcceptInfo) noexcept override {
     sockaddr_storage storage{};
     const socklen_t length = client.getAddress(&storage);
-    const std::string peer = admission.peerName(reinterpret_cast<const sockaddr*>(&storage), length);
+    const std::string peer =
+        admission.peerName(reinterpret_cast<const sockaddr*>(&storage), length);
     if (HandlerPtr handler = admission.admit(fd.toFd(), peer)) {
-      FollyConnection::create(loop->self(), std::move(handler), admission.options().connection, peer,
-                              tls ? tls->get() : nullptr)
+      FollyConnection::create(loop->self(), std::move(handler), admission.options().connection,
+                              peer, tls ? tls->get() : nullptr)
           ->openAccepted(fd.toFd(), /*holds_limit_slot=*/true);
     }
   }
@@ -61,7 +62,8 @@ std::shared_ptr<Listener> listenOnLoops(const std::vector<std::shared_ptr<FollyL
   // Each connection's AsyncSSLSocket is made from the FollyTls (the
   // folly::SSLContext) current when it is accepted: replaceTls swaps it.
   const auto make = [](const TlsConfig& config) {
-    return std::make_shared<const FollyTls>(core::TlsContext::create(config, core::TlsContext::Role::kServer));
+    return std::make_shared<const FollyTls>(
+        core::TlsContext::create(config, core::TlsContext::Role::kServer));
   };
   std::shared_ptr<core::TlsSlot<FollyTls>> tls;
   std::function<void(const TlsConfig&)> replace_tls;

@@ -8,14 +8,14 @@
 #include <chrono>
 #include <cstring>
 
-#include "libevent_connection.h"
 #include "acceptor_core.h"
+#include "libevent_connection.h"
 #include "listener_core.h"
 #include "socket_address.h"
-#include "tls_context.h"
-#include "tls_slot.h"
 #include "spool/errors.h"
 #include "spool/log.h"
+#include "tls_context.h"
+#include "tls_slot.h"
 
 namespace spool::libevent {
 namespace {
@@ -34,7 +34,8 @@ struct Acceptor {
 
   EventLoop* loop;  // owns this acceptor
   core::Admission admission;
-  std::shared_ptr<core::TlsSlot<TlsContext>> tls;  // shared by all loops' acceptors; null without TLS
+  std::shared_ptr<core::TlsSlot<TlsContext>>
+      tls;               // shared by all loops' acceptors; null without TLS
   ListenerPtr listener;  // evconnlistener; loop thread only
   EventPtr backoff_timer;
 
@@ -52,8 +53,8 @@ struct Acceptor {
   void accept(evutil_socket_t fd, sockaddr* addr, int length) {
     const std::string peer = admission.peerName(addr, static_cast<socklen_t>(length));
     if (HandlerPtr handler = admission.admit(fd, peer)) {
-      LibeventConnection::create(loop->self(), std::move(handler), admission.options().connection, peer,
-                                 tls ? tls->get() : nullptr)
+      LibeventConnection::create(loop->self(), std::move(handler), admission.options().connection,
+                                 peer, tls ? tls->get() : nullptr)
           ->openAccepted(fd, /*holds_limit_slot=*/true);
     }
   }
@@ -91,9 +92,11 @@ std::shared_ptr<Listener> listenOnLoops(const std::vector<std::shared_ptr<EventL
   std::shared_ptr<core::TlsSlot<TlsContext>> tls;
   std::function<void(const TlsConfig&)> replace_tls;
   if (options.tls) {
-    tls = std::make_shared<core::TlsSlot<TlsContext>>(TlsContext::create(*options.tls, TlsContext::Role::kServer));
+    tls = std::make_shared<core::TlsSlot<TlsContext>>(
+        TlsContext::create(*options.tls, TlsContext::Role::kServer));
     replace_tls = [slot = tls](const TlsConfig& config) {
-      slot->set(TlsContext::create(config, TlsContext::Role::kServer));  // throws before replacing anything
+      slot->set(TlsContext::create(config,
+                                   TlsContext::Role::kServer));  // throws before replacing anything
     };
   }
   auto start = [&](EventLoop& loop, int fd) {

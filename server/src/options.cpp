@@ -81,7 +81,8 @@ bool parseCount(const char* text, unsigned min, unsigned& out) {
 
 /// -a: an octal mode such as 0766 or 700.
 bool parseOctalMask(std::string_view text, unsigned& out) {
-  if (text.empty() || text.size() > 5 || text.find_first_not_of("01234567") != std::string_view::npos) {
+  if (text.empty() || text.size() > 5 ||
+      text.find_first_not_of("01234567") != std::string_view::npos) {
     return false;
   }
   out = 0;
@@ -159,8 +160,9 @@ bool applyOption(int opt, const char* arg, Settings& s, std::ostream& err) {
 void printUsage(std::ostream& out) {
   out << "spoold " << kVersion << " - a memcached-compatible server built on spool\n"
       << "-p, --port=<num>          TCP port to listen on (default: 11211)\n"
-      << "-l, --listen=<addr>       interface(s) to listen on, comma separated, each <addr>[:<port>]\n"
-      << "                          (default: 127.0.0.1); with -Z, notls:<addr>:<port> is plain TCP\n"
+      << "-l, --listen=<addr>       interfaces, comma separated, each <addr>[:<port>]\n"
+      << "                          (default: 127.0.0.1); with -Z, notls:<addr>:<port>\n"
+      << "                          listens without TLS\n"
       << "-t, --threads=<num>       number of event loop threads (default: 4)\n"
       << "-m, --memory-limit=<mb>   item memory in megabytes (default: 64)\n"
       << "-c, --conn-limit=<num>    max simultaneous connections (default: 1024)\n"

@@ -56,7 +56,8 @@ void Server::start() {
     listen.unix_path = s.unix_socket;
     listen.unix_mode = s.unix_mask;
     if (s.tls) {
-      spool::Transport::checkServerTls(tlsConfig(s));  // memcached loads them at start-up all the same
+      spool::Transport::checkServerTls(
+          tlsConfig(s));  // memcached loads them at start-up all the same
     }
     listeners_.push_back(transport_->listen(listen, factory));
   } else {
@@ -97,9 +98,11 @@ std::string Server::refreshCerts() {
   }
   const spool::TlsConfig tls = tlsConfig(ctx_.settings);
   try {
-    std::lock_guard lock(tls_mutex_);  // one refresh at a time; start() may still be adding listeners
+    std::lock_guard lock(
+        tls_mutex_);  // one refresh at a time; start() may still be adding listeners
     if (tls_listeners_.empty()) {
-      spool::Transport::checkServerTls(tls);  // -s: no TLS listener, but the files are checked as memcached does
+      spool::Transport::checkServerTls(
+          tls);  // -s: no TLS listener, but the files are checked as memcached does
     }
     for (const auto& listener : tls_listeners_) {
       listener->replaceTls(tls);

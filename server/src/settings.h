@@ -41,12 +41,12 @@ struct Settings {
   std::string ssl_ciphers;       ///< TLS 1.2 cipher list, OpenSSL syntax
   std::string ssl_min_version = "tlsv1.2";  ///< tlsv1.2 or tlsv1.3
   int ssl_keyformat = 1;                    ///< OpenSSL's SSL_FILETYPE_PEM; the only one served
-  std::size_t ssl_wbuf_size = 16u << 10;    ///< -o ssl_wbuf_size=<KiB>: only 16 (spool's record size)
-  bool ssl_session_cache = false;           ///< -o ssl_session_cache (spool always resumes sessions)
+  std::size_t ssl_wbuf_size = 16u << 10;  ///< -o ssl_wbuf_size=<KiB>: only 16 (spool's record size)
+  bool ssl_session_cache = false;         ///< -o ssl_session_cache (spool always resumes sessions)
   // Listening (memcached's -s, -a, -b).
-  std::string unix_socket;                  ///< -s <path>: listen there only, no TCP
-  unsigned unix_mask = 0700;                ///< -a <octal>: the socket file's mode
-  int backlog = 1024;                       ///< -b: listen backlog
+  std::string unix_socket;    ///< -s <path>: listen there only, no TCP
+  unsigned unix_mask = 0700;  ///< -a <octal>: the socket file's mode
+  int backlog = 1024;         ///< -b: listen backlog
 };
 
 /// The version spoold reports: the memcached protocol level it follows, then its own.

@@ -166,7 +166,8 @@ void emitConns(ServerContext& ctx, Emitter& emit) {
   const RelTime now = ctx.clock.now();
   for (const auto& [id, entry] : ctx.connections.snapshot()) {
     // A Unix socket's clients are named "unix:<path>" by the transport.
-    emit(fmt::format("{}:addr", id), entry.peer.starts_with("unix:") ? entry.peer : "tcp:" + entry.peer);
+    emit(fmt::format("{}:addr", id),
+         entry.peer.starts_with("unix:") ? entry.peer : "tcp:" + entry.peer);
     emit(fmt::format("{}:state", id), "conn_parse_cmd");
     emit(fmt::format("{}:secs_since_open", id), now - entry.opened);
   }

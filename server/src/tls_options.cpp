@@ -26,8 +26,8 @@ bool parseMinVersion(const std::string& value, std::string& out, std::ostream& e
   return false;
 }
 
-bool parseNumber(std::string_view key, const std::string& value, std::uint64_t max, std::uint64_t& out,
-                 std::ostream& err) {
+bool parseNumber(std::string_view key, const std::string& value, std::uint64_t max,
+                 std::uint64_t& out, std::ostream& err) {
   if (!parseU64(value, out) || out > max) {
     err << "spoold: invalid " << key << " '" << value << "'\n";
     return false;
@@ -37,7 +37,8 @@ bool parseNumber(std::string_view key, const std::string& value, std::uint64_t m
 
 }  // namespace
 
-bool applyTlsOption(std::string_view key, const std::string& value, Settings& s, std::ostream& err) {
+bool applyTlsOption(std::string_view key, const std::string& value, Settings& s,
+                    std::ostream& err) {
   std::uint64_t number = 0;
   if (key == "ssl_chain_cert") {
     s.ssl_chain_cert = value;
@@ -94,7 +95,8 @@ spool::TlsConfig tlsConfig(const Settings& s) {
     case 1: tls.verify_peer = spool::PeerVerification::kOptional; break;
     default: tls.verify_peer = spool::PeerVerification::kRequired; break;  // 2 require, 3 once
   }
-  tls.min_version = s.ssl_min_version == "tlsv1.3" ? spool::TlsVersion::kTls13 : spool::TlsVersion::kTls12;
+  tls.min_version =
+      s.ssl_min_version == "tlsv1.3" ? spool::TlsVersion::kTls13 : spool::TlsVersion::kTls12;
   tls.cipher_list = s.ssl_ciphers;
   return tls;
 }
@@ -123,7 +125,8 @@ bool parseListenEntry(std::string_view entry, ListenAddress& out, std::string& e
     bracketed = true;
   }
   const std::size_t colon = entry.find(':');
-  if (colon != std::string_view::npos && (bracketed || entry.find(':', colon + 1) == std::string_view::npos)) {
+  if (colon != std::string_view::npos &&
+      (bracketed || entry.find(':', colon + 1) == std::string_view::npos)) {
     const std::string_view port = entry.substr(colon + 1);
     std::uint64_t number = 0;
     if (!parseU64(port, number) || number > 65535) {
@@ -142,8 +145,8 @@ bool parseListenEntry(std::string_view entry, ListenAddress& out, std::string& e
 
 }  // namespace
 
-bool parseListenList(std::string_view list, std::uint16_t port, bool tls, std::vector<ListenAddress>& out,
-                     std::string& error) {
+bool parseListenList(std::string_view list, std::uint16_t port, bool tls,
+                     std::vector<ListenAddress>& out, std::string& error) {
   constexpr std::string_view kNoTls = "notls";
   while (!list.empty()) {
     const std::size_t end = list.find_first_of(",;");
@@ -171,9 +174,10 @@ bool parseListenList(std::string_view list, std::uint16_t port, bool tls, std::v
 
 std::string refreshCertsError(const spool::TlsFileError& error) {
   using Kind = spool::TlsFileError::Kind;
-  const char* what = error.kind() == Kind::kCertificateChain ? "Error loading the certificate chain: "
-                     : error.kind() == Kind::kPrivateKey     ? "Error loading the key: "
-                                                             : "Error loading the CA certificate: ";
+  const char* what = error.kind() == Kind::kCertificateChain
+                         ? "Error loading the certificate chain: "
+                     : error.kind() == Kind::kPrivateKey ? "Error loading the key: "
+                                                         : "Error loading the CA certificate: ";
   return what + error.file() + " : " + error.reason() + "\r\n";
 }
 

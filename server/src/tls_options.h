@@ -38,8 +38,8 @@ struct ListenAddress {
 /// with more than one colon and no brackets has no port); the port defaults
 /// to `port`; "notls:" is valid only with -Z. False with the reason in
 /// `error`.
-bool parseListenList(std::string_view list, std::uint16_t port, bool tls, std::vector<ListenAddress>& out,
-                     std::string& error);
+bool parseListenList(std::string_view list, std::uint16_t port, bool tls,
+                     std::vector<ListenAddress>& out, std::string& error);
 
 /// memcached's refresh_certs error line for a TLS file that failed to load
 /// ("Error loading the key: <file> : <OpenSSL's reason>\r\n").

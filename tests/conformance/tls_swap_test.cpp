@@ -35,7 +35,8 @@ struct Client {
   void requireEcho(const std::string& text) {
     const std::size_t before = record->get().data.size();
     REQUIRE(conn->send(std::string_view(text)) == SendResult::kOk);
-    REQUIRE(record->waitUntil([&](const Recording& r) { return r.data.size() >= before + text.size(); }));
+    REQUIRE(record->waitUntil(
+        [&](const Recording& r) { return r.data.size() >= before + text.size(); }));
     CHECK(record->get().data.substr(before) == text);
   }
 };
@@ -67,7 +68,8 @@ TEST_CASE("replaceTls gives new connections the new certificate", "[conformance]
   CHECK_THAT(before.serverSubject(), Catch::Contains("CN=localhost"));
 }
 
-TEST_CASE("replaceTls with bad files throws and keeps the current certificate", "[conformance][tls-swap]") {
+TEST_CASE("replaceTls with bad files throws and keeps the current certificate",
+          "[conformance][tls-swap]") {
   RunningTransport transport(2);
   ListenOptions options;
   options.tls = serverTls();
@@ -100,6 +102,7 @@ TEST_CASE("replaceTls with bad files throws and keeps the current certificate", 
 
 TEST_CASE("replaceTls on a listener without TLS is refused", "[conformance][tls-swap]") {
   RunningTransport transport(1);
-  auto listener = transport->listen(ListenOptions{}, [] { return std::make_unique<EchoHandler>(); });
+  auto listener =
+      transport->listen(ListenOptions{}, [] { return std::make_unique<EchoHandler>(); });
   CHECK_THROWS_AS(listener->replaceTls(serverTls()), SetupError);
 }

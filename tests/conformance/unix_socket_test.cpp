@@ -53,7 +53,8 @@ void leaveStaleSocket(const std::string& path) {
 /// Echoes, and publishes the peer address it was accepted with.
 class PeerEcho final : public EchoHandler {
  public:
-  explicit PeerEcho(std::shared_ptr<Watched<std::vector<std::string>>> peers) : peers_(std::move(peers)) {}
+  explicit PeerEcho(std::shared_ptr<Watched<std::vector<std::string>>> peers)
+      : peers_(std::move(peers)) {}
   void onOpen(Connection& conn) override {
     peers_->update([&](std::vector<std::string>& p) { p.push_back(conn.peerAddress()); });
   }
@@ -75,7 +76,8 @@ TEST_CASE("a Unix socket listener echoes on every loop, port 0", "[conformance][
   const std::string path = dir.file("echo.sock");
   RunningTransport transport(2);
   auto peers = std::make_shared<Watched<std::vector<std::string>>>();
-  auto listener = transport->listen(unixOptions(path), [peers] { return std::make_unique<PeerEcho>(peers); });
+  auto listener =
+      transport->listen(unixOptions(path), [peers] { return std::make_unique<PeerEcho>(peers); });
   CHECK(listener->port() == 0);
   constexpr int kClients = 8;  // the loops share one socket: each must get its share served
   for (int i = 0; i < kClients; ++i) {
@@ -88,7 +90,8 @@ TEST_CASE("a Unix socket listener echoes on every loop, port 0", "[conformance][
   CHECK(total(transport->stats()).connections_total == kClients);
 }
 
-TEST_CASE("a Unix socket connection pushes back on a client that does not read", "[conformance][unix]") {
+TEST_CASE("a Unix socket connection pushes back on a client that does not read",
+          "[conformance][unix]") {
   TempDir dir;
   const std::string path = dir.file("flow.sock");
   RunningTransport transport(2);
@@ -96,7 +99,8 @@ TEST_CASE("a Unix socket connection pushes back on a client that does not read",
   ListenOptions options = unixOptions(path);
   options.connection.send_high_watermark = 256 << 10;
   options.connection.send_low_watermark = 64 << 10;
-  auto listener = transport->listen(options, [log] { return std::make_unique<TargetHandler>(log); });
+  auto listener =
+      transport->listen(options, [log] { return std::make_unique<TargetHandler>(log); });
   RawClient client(UnixSocketPath{path});
   REQUIRE(log->waitUntil([](const AcceptLog& l) { return l.connections.size() == 1; }));
   const ConnectionPtr conn = log->get().connections[0];
@@ -137,7 +141,8 @@ TEST_CASE("a stale Unix socket file is replaced", "[conformance][unix]") {
   const std::string path = dir.file("stale.sock");
   leaveStaleSocket(path);
   RunningTransport transport(2);
-  auto listener = transport->listen(unixOptions(path), [] { return std::make_unique<EchoHandler>(); });
+  auto listener =
+      transport->listen(unixOptions(path), [] { return std::make_unique<EchoHandler>(); });
   requireEcho(path, "fresh");
 }
 
@@ -153,7 +158,11 @@ TEST_CASE("a Unix socket path a live listener holds is refused", "[conformance][
   requireEcho(path, "still mine");  // the refused attempts took nothing away
 
   ListenOptions not_a_socket = unixOptions(dir.file("plain-file"));
-  { std::FILE* f = std::fopen(not_a_socket.unix_path.c_str(), "w"); REQUIRE(f != nullptr); std::fclose(f); }
+  {
+    std::FILE* f = std::fopen(not_a_socket.unix_path.c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fclose(f);
+  }
   CHECK_THROWS_AS(second->listen(not_a_socket, factory), SetupError);
   CHECK(fileExists(not_a_socket.unix_path));  // never removed: it is not a socket
 }

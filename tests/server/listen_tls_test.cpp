@@ -56,7 +56,8 @@ std::string statLines(const std::string& reply, const std::vector<std::string>& 
 }
 
 void replaceAll(std::string& text, const std::string& from, const std::string& to) {
-  for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+  for (std::size_t at = text.find(from); at != std::string::npos;
+       at = text.find(from, at + to.size())) {
     text.replace(at, from.size(), to);
   }
 }
@@ -91,11 +92,13 @@ TEST_CASE("flags -s, -a and -b parse as memcached's", "[server][listen]") {
   CHECK_THAT(errors, Catch::Contains("UDP is not supported"));
 }
 
-TEST_CASE("options -o ssl_* take memcached's spellings and refuse what spool cannot do", "[server][tls]") {
-  const CommandLine line = parse({"-Z", "-o",
-                                  "ssl_chain_cert=c.pem,ssl_key=k.pem,ssl_ca_cert=ca.pem,ssl_verify_mode=3,"
-                                  "ssl_ciphers=HIGH,ssl_min_version=3,ssl_keyformat=1,ssl_wbuf_size=16,"
-                                  "ssl_session_cache"});
+TEST_CASE("options -o ssl_* take memcached's spellings and refuse what spool cannot do",
+          "[server][tls]") {
+  const CommandLine line =
+      parse({"-Z", "-o",
+             "ssl_chain_cert=c.pem,ssl_key=k.pem,ssl_ca_cert=ca.pem,ssl_verify_mode=3,"
+             "ssl_ciphers=HIGH,ssl_min_version=3,ssl_keyformat=1,ssl_wbuf_size=16,"
+             "ssl_session_cache"});
   REQUIRE(line.run);
   const Settings& s = line.settings;
   CHECK(s.ssl_ca_cert == "ca.pem");
@@ -107,8 +110,9 @@ TEST_CASE("options -o ssl_* take memcached's spellings and refuse what spool can
   CHECK(s.ssl_session_cache);
   CHECK(parse({"-o", "ssl_min_version=2"}).settings.ssl_min_version == "tlsv1.2");
   CHECK(parse({"-o", "ssl_min_version=tlsv1.3"}).settings.ssl_min_version == "tlsv1.3");
-  for (const char* refused : {"ssl_kernel_tls", "ssl_keyformat=2", "ssl_wbuf_size=32", "ssl_min_version=0",
-                              "ssl_min_version=1", "ssl_min_version=4", "ssl_verify_mode=4", "ssl_bogus=1"}) {
+  for (const char* refused :
+       {"ssl_kernel_tls", "ssl_keyformat=2", "ssl_wbuf_size=32", "ssl_min_version=0",
+        "ssl_min_version=1", "ssl_min_version=4", "ssl_verify_mode=4", "ssl_bogus=1"}) {
     INFO(refused);
     std::string errors;
     CHECK(parse({"-o", refused}, &errors).exit_code == 2);
@@ -120,7 +124,8 @@ TEST_CASE("options -o ssl_* take memcached's spellings and refuse what spool can
 TEST_CASE("lists of -l parse as memcached's, notls: only with -Z", "[server][listen]") {
   std::vector<ListenAddress> out;
   std::string error;
-  REQUIRE(parseListenList("notls:127.0.0.1:1234,127.0.0.1:1235;[::1]:7,::1,*", 11211, true, out, error));
+  REQUIRE(parseListenList("notls:127.0.0.1:1234,127.0.0.1:1235;[::1]:7,::1,*", 11211, true, out,
+                          error));
   REQUIRE(out.size() == 5);
   CHECK((out[0].host == "127.0.0.1" && out[0].port == 1234 && !out[0].tls));
   CHECK((out[1].host == "127.0.0.1" && out[1].port == 1235 && out[1].tls));
@@ -146,7 +151,8 @@ TEST_CASE("spoold -s listens on the Unix socket only, with -a's mode", "[server]
     CHECK(server.port() == 0);  // no TCP listener
     CHECK(fileMode(settings.unix_socket) == 0760);
     RawClient client(settings.unix_socket);
-    CHECK(client.roundTrip("set k 0 0 1\r\nv\r\nget k\r\n", "END\r\n") == "STORED\r\nVALUE k 0 1\r\nv\r\nEND\r\n");
+    CHECK(client.roundTrip("set k 0 0 1\r\nv\r\nget k\r\n", "END\r\n") ==
+          "STORED\r\nVALUE k 0 1\r\nv\r\nEND\r\n");
     const std::string stats = client.roundTrip("stats settings\r\n", "END\r\n");
     CHECK_THAT(stats, Catch::Contains("STAT domain_socket " + settings.unix_socket + "\r\n"));
     CHECK_THAT(stats, Catch::Contains("STAT umask 760\r\n"));
@@ -161,8 +167,8 @@ TEST_CASE("spoold -s and its stats settings match memcached's", "[server][listen
   spool::test::TempDir dir;
   const std::string theirs = dir.file("memcached.sock");
   const std::string memcached = requireProgram("memcached", "memcached");
-  ChildProcess peer({memcached, "-u", "root", "-U", "0", "-t", "2", "-s", theirs, "-a", "0766", "-b", "99", "-l",
-                     "127.0.0.1", "-p", "0"});
+  ChildProcess peer({memcached, "-u", "root", "-U", "0", "-t", "2", "-s", theirs, "-a", "0766",
+                     "-b", "99", "-l", "127.0.0.1", "-p", "0"});
   REQUIRE(waitForUnixListener(theirs));
   Settings settings = TestServer::defaults(ExecMode::kInline);
   settings.unix_socket = dir.file("spoold.sock");
@@ -213,24 +219,28 @@ struct CertFiles {
 
 }  // namespace
 
-TEST_CASE("refresh_certs answers as memcached's and swaps spoold's certificate", "[server][tls][differential]") {
+TEST_CASE("refresh_certs answers as memcached's and swaps spoold's certificate",
+          "[server][tls][differential]") {
   const spool::test::TestPki& pki = spool::test::TestPki::get();
   spool::test::TempDir dir;
   const CertFiles theirs(dir, "memcached");
   const CertFiles ours(dir, "spoold");
   const std::uint16_t their_plain = freePort();
   const std::string options =
-      ",ssl_verify_mode=1,ssl_min_version=3,ssl_session_cache,ssl_ciphers=HIGH,ssl_ca_cert=" + pki.ca_cert;
-  Memcached peer({"-Z", "-o", "ssl_chain_cert=" + theirs.cert + ",ssl_key=" + theirs.key + options, "-l",
-                  "notls:127.0.0.1:" + std::to_string(their_plain)});
+      ",ssl_verify_mode=1,ssl_min_version=3,ssl_session_cache,ssl_ciphers=HIGH,ssl_ca_cert=" +
+      pki.ca_cert;
+  Memcached peer({"-Z", "-o", "ssl_chain_cert=" + theirs.cert + ",ssl_key=" + theirs.key + options,
+                  "-l", "notls:127.0.0.1:" + std::to_string(their_plain)});
   std::string errors;
-  Settings settings = parse({"-Z", "-o", "ssl_chain_cert=" + ours.cert + ",ssl_key=" + ours.key + options},
-                            &errors).settings;
+  Settings settings =
+      parse({"-Z", "-o", "ssl_chain_cert=" + ours.cert + ",ssl_key=" + ours.key + options}, &errors)
+          .settings;
   INFO(errors);
   settings.threads = 2;
   const std::uint16_t our_plain = freePort();
   const std::uint16_t our_tls = freePort();
-  settings.listen = "notls:127.0.0.1:" + std::to_string(our_plain) + ",127.0.0.1:" + std::to_string(our_tls);
+  settings.listen =
+      "notls:127.0.0.1:" + std::to_string(our_plain) + ",127.0.0.1:" + std::to_string(our_tls);
   TestServer server(ExecMode::kInline, settings);
   RawClient their_client(their_plain);
   RawClient our_client(our_plain);
@@ -242,10 +252,12 @@ TEST_CASE("refresh_certs answers as memcached's and swaps spoold's certificate",
     return actual;
   };
   const std::vector<std::string> ssl_keys{"ssl_"};
-  std::string expected = statLines(their_client.roundTrip("stats settings\r\n", "END\r\n"), ssl_keys);
+  std::string expected =
+      statLines(their_client.roundTrip("stats settings\r\n", "END\r\n"), ssl_keys);
   replaceAll(expected, theirs.dir, ours.dir);
   CHECK(statLines(our_client.roundTrip("stats settings\r\n", "END\r\n"), ssl_keys) == expected);
-  CHECK_THAT(our_client.roundTrip("stats\r\n", "END\r\n"), Catch::Contains("STAT time_since_server_cert_refresh "));
+  CHECK_THAT(our_client.roundTrip("stats\r\n", "END\r\n"),
+             Catch::Contains("STAT time_since_server_cert_refresh "));
   CHECK(serverSubject(our_tls).find("CN=localhost") != std::string::npos);
 
   CHECK(same("refresh_certs\r\n") == "OK\r\n");
@@ -253,7 +265,8 @@ TEST_CASE("refresh_certs answers as memcached's and swaps spoold's certificate",
   for (const CertFiles* files : {&theirs, &ours}) {
     writeFile(files->cert, "not a certificate\n");
   }
-  CHECK_THAT(same("refresh_certs\r\n"), Catch::StartsWith("Error loading the certificate chain: " + ours.cert));
+  CHECK_THAT(same("refresh_certs\r\n"),
+             Catch::StartsWith("Error loading the certificate chain: " + ours.cert));
   for (const CertFiles* files : {&theirs, &ours}) {
     copyFile(pki.other_name_cert, files->cert);  // the old key does not match it
   }
@@ -262,7 +275,8 @@ TEST_CASE("refresh_certs answers as memcached's and swaps spoold's certificate",
     std::filesystem::remove(files->cert);
   }
   CHECK_THAT(same("refresh_certs\r\n"), Catch::Contains("No such file or directory"));
-  CHECK(serverSubject(our_tls).find("CN=localhost") != std::string::npos);  // failures changed nothing
+  CHECK(serverSubject(our_tls).find("CN=localhost") !=
+        std::string::npos);  // failures changed nothing
 
   for (const CertFiles* files : {&theirs, &ours}) {
     copyFile(pki.other_name_cert, files->cert);
@@ -280,17 +294,20 @@ TEST_CASE("refresh_certs without -Z answers as memcached's", "[server][tls][diff
   const std::string expected = their_client.roundTrip("refresh_certs\r\n");
   CHECK(expected == "Error TLS not enabled\r\n");
   CHECK(our_client.roundTrip("refresh_certs\r\n") == expected);
-  CHECK(statValue(server.port(), "time_since_server_cert_refresh").empty());  // -Z only, as memcached
+  CHECK(
+      statValue(server.port(), "time_since_server_cert_refresh").empty());  // -Z only, as memcached
   CHECK(statValue(peer.port(), "time_since_server_cert_refresh").empty());
 }
 
-TEST_CASE("with -s and -Z the socket is plain and refresh_certs still checks the files", "[server][tls][differential]") {
+TEST_CASE("with -s and -Z the socket is plain and refresh_certs still checks the files",
+          "[server][tls][differential]") {
   spool::test::TempDir dir;
   const CertFiles theirs(dir, "memcached");
   const CertFiles ours(dir, "spoold");
   const std::string their_socket = dir.file("memcached.sock");
-  ChildProcess peer({requireProgram("memcached", "memcached"), "-u", "root", "-U", "0", "-t", "2", "-s",
-                     their_socket, "-Z", "-o", "ssl_chain_cert=" + theirs.cert + ",ssl_key=" + theirs.key});
+  ChildProcess peer({requireProgram("memcached", "memcached"), "-u", "root", "-U", "0", "-t", "2",
+                     "-s", their_socket, "-Z", "-o",
+                     "ssl_chain_cert=" + theirs.cert + ",ssl_key=" + theirs.key});
   REQUIRE(waitForUnixListener(their_socket));
   Settings settings = TestServer::defaults(ExecMode::kInline);
   settings.unix_socket = dir.file("spoold.sock");

@@ -190,7 +190,8 @@ RawClient::RawClient(const UnixSocketPath& unix_socket) {
     const int error = errno;
     ::close(fd_);
     fd_ = -1;
-    throw std::runtime_error("RawClient: connect " + unix_socket.path + ": " + std::strerror(error));
+    throw std::runtime_error("RawClient: connect " + unix_socket.path + ": " +
+                             std::strerror(error));
   }
 }
 
