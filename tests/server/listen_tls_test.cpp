@@ -221,6 +221,8 @@ struct CertFiles {
 
 TEST_CASE("refresh_certs answers as memcached's and swaps spoold's certificate",
           "[server][tls][differential]") {
+  // Workers mode runs refresh_certs on a worker thread, inline on a loop.
+  const ExecMode mode = GENERATE(ExecMode::kInline, ExecMode::kWorkers);
   const spool::test::TestPki& pki = spool::test::TestPki::get();
   spool::test::TempDir dir;
   const CertFiles theirs(dir, "memcached");
@@ -237,11 +239,12 @@ TEST_CASE("refresh_certs answers as memcached's and swaps spoold's certificate",
           .settings;
   INFO(errors);
   settings.threads = 2;
+  settings.workers = 2;
   const std::uint16_t our_plain = freePort();
   const std::uint16_t our_tls = freePort();
   settings.listen =
       "notls:127.0.0.1:" + std::to_string(our_plain) + ",127.0.0.1:" + std::to_string(our_tls);
-  TestServer server(ExecMode::kInline, settings);
+  TestServer server(mode, settings);
   RawClient their_client(their_plain);
   RawClient our_client(our_plain);
   const auto same = [&](const std::string& request, const std::string& terminator = "\r\n") {
