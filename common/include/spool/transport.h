@@ -149,10 +149,11 @@ class Transport {
   /// socket (ListenOptions::unix_path), where SO_REUSEPORT does not exist,
   /// every loop watches the one non-blocking listening socket and accepts
   /// what it can; a loop that finds nothing to accept (another was faster)
-  /// just waits again. Not on a loop
-  /// thread. @throws AddressInUseError when another socket (another process
-  /// or another Transport) holds the address; SetupError when it cannot be
-  /// resolved or bound, or TLS cannot be set up.
+  /// just waits again. Not on a loop thread.
+  /// @throws AddressInUseError when another socket (another process or
+  /// another Transport) holds the address, or a live server listens on the
+  /// Unix path; SetupError when it cannot be resolved or bound (a Unix path
+  /// that is not a socket file), or TLS cannot be set up.
   [[nodiscard]] virtual ListenerPtr listen(const ListenOptions& options,
                                            HandlerFactory factory) = 0;
   /// Starts an outgoing connection on the next loop (round robin) and
