@@ -51,8 +51,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (cli.settings.verbose > 0) {
-    std::cerr << "spoold " << spoold::kVersion << " listening on " << cli.settings.listen << ":"
-              << server.port() << "\n";
+    std::cerr << "spoold " << spoold::kVersion << " listening on ";
+    if (cli.settings.unix_socket.empty()) {
+      std::cerr << cli.settings.listen << ":" << server.port() << "\n";
+    } else {
+      std::cerr << "unix:" << cli.settings.unix_socket << "\n";
+    }
   }
   int signal = 0;
   sigwait(&stop_signals, &signal);
