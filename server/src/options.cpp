@@ -79,6 +79,22 @@ bool parseCount(const char* text, unsigned min, unsigned& out) {
   return true;
 }
 
+/// -l, as memcached: the first replaces the default, later ones are added
+/// to the list (an address already in it is not added again).
+bool addListen(std::string_view arg, Settings& s) {
+  if (arg.empty()) {
+    return false;
+  }
+  if (!s.listen_given) {
+    s.listen = arg;
+  } else if (s.listen.find(arg) == std::string::npos) {
+    s.listen += ',';
+    s.listen += arg;
+  }
+  s.listen_given = true;
+  return true;
+}
+
 /// -a: an octal mode such as 0766 or 700.
 bool parseOctalMask(std::string_view text, unsigned& out) {
   if (text.empty() || text.size() > 5 ||
@@ -126,7 +142,7 @@ bool applyOption(int opt, const char* arg, Settings& s, std::ostream& err) {
   std::uint64_t number = 0;
   switch (opt) {
     case 'p': if (!parseU64(arg, number) || number > 65535) return false; s.port = static_cast<std::uint16_t>(number); return true;
-    case 'l': s.listen = arg; return !s.listen.empty();
+    case 'l': return addListen(arg, s);
     case 't': return parseCount(arg, 1, s.threads);
     case 'm': return parseMegabytes(arg, s.memory_limit);
     case 'c': return parseCount(arg, 1, s.max_connections);

@@ -47,6 +47,7 @@ struct Settings {
   std::string unix_socket;    ///< -s <path>: listen there only, no TCP
   unsigned unix_mask = 0700;  ///< -a <octal>: the socket file's mode
   int backlog = 1024;         ///< -b: listen backlog
+  bool listen_given = false;  ///< a -l was seen: later ones add to `listen`, as in memcached
 };
 
 /// The version spoold reports: the memcached protocol level it follows, then its own.

@@ -138,6 +138,9 @@ TEST_CASE("lists of -l parse as memcached's, notls: only with -Z", "[server][lis
   CHECK_FALSE(parseListenList("127.0.0.1:port", 11211, false, out, error));
   CHECK_FALSE(parseListenList("[::1:5", 11211, false, out, error));
   CHECK(parse({"-l", "notls:127.0.0.1:5"}).exit_code == 2);
+  const CommandLine twice =
+      parse({"-Z", "-l", "127.0.0.1:1", "-l", "notls:127.0.0.1:2", "-l", "127.0.0.1:1"});
+  CHECK(twice.settings.listen == "127.0.0.1:1,notls:127.0.0.1:2");  // as memcached: added, no repeats
 }
 
 TEST_CASE("spoold -s listens on the Unix socket only, with -a's mode", "[server][listen]") {
