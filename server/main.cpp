@@ -41,7 +41,9 @@ int main(int argc, char** argv) {
     server.start();
   } catch (const spool::AddressInUseError&) {
     // memcached's words and exit status (EX_OSERR) for the same mistake.
-    std::cerr << "failed to listen on one of interface(s) " << cli.settings.listen
+    // With -s: a live server's socket, which spoold does not take over.
+    std::cerr << "failed to listen on one of interface(s) "
+              << (cli.settings.unix_socket.empty() ? cli.settings.listen : cli.settings.unix_socket)
               << ": Address already in use\n";
     return 71;
   } catch (const spool::SetupError& e) {
@@ -49,8 +51,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (cli.settings.verbose > 0) {
-    std::cerr << "spoold " << spoold::kVersion << " listening on " << cli.settings.listen << ":"
-              << server.port() << "\n";
+    std::cerr << "spoold " << spoold::kVersion << " listening on ";
+    if (cli.settings.unix_socket.empty()) {
+      std::cerr << cli.settings.listen << ":" << server.port() << "\n";
+    } else {
+      std::cerr << "unix:" << cli.settings.unix_socket << "\n";
+    }
   }
   int signal = 0;
   sigwait(&stop_signals, &signal);

@@ -2,7 +2,10 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <fcntl.h>
 
 #include <cerrno>
 #include <cstring>
@@ -17,7 +20,110 @@ namespace {
   throw SetupError(what + ": " + std::strerror(error));
 }
 
+/// Unlinks a socket file left at `address` by a server that is gone;
+/// refuses a path where a server still listens.
+void replaceStaleSocket(const SocketAddress& address, const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    return;  // nothing there (or nothing we may see: bind() will say)
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    throw SetupError("cannot listen on " + address.toString() +
+                     ": the file exists and is not a socket");
+  }
+  // Non-blocking: a live listener whose backlog is full answers EAGAIN.
+  FdGuard probe{::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
+  if (probe.fd < 0) {
+    throwErrno("socket(AF_UNIX)", errno);
+  }
+  if (::connect(probe.fd, address.get(), address.length) == 0 || errno == EAGAIN) {
+    throw AddressInUseError("cannot listen on " + address.toString() +
+                            ": a server is listening there (remove the file only if it is gone)");
+  }
+  if (errno == ECONNREFUSED) {
+    ::unlink(path.c_str());  // stale: its server is gone
+  }
+}
+
+/// The one listening socket at `address`, its file given `options.unix_mode`
+/// and recorded in `bound.unix_file` (removed again if this fails later).
+FdGuard bindUnixSocket(const SocketAddress& address, const ListenOptions& options,
+                       BoundSockets& bound) {
+  FdGuard sock{::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
+  if (sock.fd < 0) {
+    throwErrno("socket(AF_UNIX)", errno);
+  }
+  if (::bind(sock.fd, address.get(), address.length) != 0) {
+    if (errno == EADDRINUSE) {  // another server bound it since replaceStaleSocket() looked
+      throw AddressInUseError("cannot bind " + bound.name + ": " + std::strerror(EADDRINUSE));
+    }
+    throwErrno("cannot bind " + bound.name, errno);
+  }
+  struct stat st {};
+  if (::stat(options.unix_path.c_str(), &st) != 0) {
+    throwErrno("cannot stat " + bound.name, errno);
+  }
+  bound.unix_file = std::make_unique<UnixSocketFile>(options.unix_path, st.st_dev, st.st_ino);
+  // Before listen(): until then a client's connect() is refused, so no one
+  // gets in under the permissions bind() gave the file.
+  if (::chmod(options.unix_path.c_str(), options.unix_mode & 07777) != 0) {
+    throwErrno("cannot set the mode of " + bound.name, errno);
+  }
+  if (::listen(sock.fd, options.backlog) != 0) {
+    throwErrno("cannot listen on " + bound.name, errno);
+  }
+  return sock;
+}
+
+BoundSockets bindUnixSockets(const ListenOptions& options, std::size_t count) {
+  const SocketAddress address = SocketAddress::unixPath(options.unix_path);
+  BoundSockets bound;
+  bound.name = address.toString();
+  replaceStaleSocket(address, options.unix_path);
+  FdGuard sock = bindUnixSocket(address, options, bound);
+  // No SO_REUSEPORT for AF_UNIX: each loop gets a descriptor of the same socket.
+  for (std::size_t i = 1; i < count; ++i) {
+    FdGuard copy{::fcntl(sock.fd, F_DUPFD_CLOEXEC, 0)};
+    if (copy.fd < 0) {
+      throwErrno("dup(" + bound.name + ")", errno);
+    }
+    bound.sockets.push_back(std::move(copy));
+  }
+  bound.sockets.push_back(std::move(sock));
+  return bound;
+}
+
 }  // namespace
+
+void UnixSocketFile::remove() noexcept {
+  if (removed_.exchange(true)) {
+    return;
+  }
+  struct stat st {};
+  if (::lstat(path_.c_str(), &st) == 0 && st.st_dev == device_ && st.st_ino == inode_) {
+    ::unlink(path_.c_str());
+  }
+}
+
+BoundSockets bindListeners(const ListenOptions& options, std::size_t count) {
+  if (!options.unix_path.empty()) {
+    return bindUnixSockets(options, count);
+  }
+  SocketAddress address = SocketAddress::resolve(options.host, options.port, true);
+  BoundSockets bound;
+  bound.sockets = bindListeningSockets(address, options.backlog, count);
+  bound.port = address.port();
+  bound.name = address.toString();
+  return bound;
+}
+
+std::string Admission::peerName(const sockaddr* addr, socklen_t length) const {
+  std::string name = SocketAddress::fromSockaddr(addr, length).toString();
+  if (!options_.unix_path.empty() && (name == "unix:" || name == "unknown")) {
+    return "unix:" + options_.unix_path;
+  }
+  return name;
+}
 
 FdGuard::~FdGuard() {
   if (fd >= 0) {

@@ -2,7 +2,11 @@
 // deciding what to do with each accepted socket.
 #pragma once
 
+#include <sys/types.h>
+
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,6 +46,43 @@ int bindListeningSocket(SocketAddress& address, int backlog);
 /// requireAddressFree(). @throws SetupError or AddressInUseError.
 std::vector<FdGuard> bindListeningSockets(SocketAddress& address, int backlog, std::size_t count);
 
+/// A Unix socket's file. remove() (or the destructor) unlinks it if it is
+/// still the file this listener bound, not one a later server made there.
+/// Thread-safe: remove() may run on any thread, more than once.
+class UnixSocketFile {
+ public:
+  UnixSocketFile(std::string path, dev_t device, ino_t inode)
+      : path_(std::move(path)), device_(device), inode_(inode) {}
+  ~UnixSocketFile() { remove(); }
+  UnixSocketFile(const UnixSocketFile&) = delete;
+  UnixSocketFile& operator=(const UnixSocketFile&) = delete;
+  void remove() noexcept;
+
+ private:
+  const std::string path_;
+  const dev_t device_;
+  const ino_t inode_;
+  std::atomic<bool> removed_{false};
+};
+
+/// What a listener listens with: one socket per loop.
+struct BoundSockets {
+  std::vector<FdGuard> sockets;
+  std::uint16_t port = 0;                     ///< the bound TCP port; 0 for a Unix socket
+  std::string name;                           ///< "127.0.0.1:11211" or "unix:/path", for messages
+  std::unique_ptr<UnixSocketFile> unix_file;  ///< Unix sockets only
+};
+
+/// `count` listening sockets for `options`: SO_REUSEPORT sockets on one
+/// TCP port (bindListeningSockets()), or, for a Unix socket, which has no
+/// SO_REUSEPORT, descriptors of the one socket (every loop watches it; the
+/// one that accepts first wins, the others find nothing and wait again).
+/// A Unix socket file nobody listens on is replaced; the file gets
+/// `unix_mode` before the socket listens.
+/// @throws SetupError, AddressInUseError (the TCP address or the Unix path
+/// is held by a live listener).
+BoundSockets bindListeners(const ListenOptions& options, std::size_t count);
+
 /// One loop's admission rule for accepted sockets: the connection limit, the
 /// reject message, and the handler factory. Loop thread only.
 class Admission {
@@ -55,6 +96,9 @@ class Admission {
   /// factory failed).
   [[nodiscard]] HandlerPtr admit(int fd, const std::string& peer);
   [[nodiscard]] const ListenOptions& options() const noexcept { return options_; }
+  /// How to name the peer at `addr`: its address, or for a Unix socket's
+  /// (nameless) client, "unix:" and the listener's path.
+  [[nodiscard]] std::string peerName(const sockaddr* addr, socklen_t length) const;
 
  private:
   void reject(int fd, const std::string& peer);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -26,7 +27,11 @@ namespace spool::core {
 template <typename Acceptor>
 class ListenerCore final : public Listener {
  public:
-  explicit ListenerCore(std::uint16_t port) noexcept : port_(port) {}
+  /// `replace_tls` builds and installs a new server TLS context (see
+  /// replaceTls()); null for a listener without TLS.
+  ListenerCore(std::uint16_t port, std::unique_ptr<UnixSocketFile> unix_file,
+               std::function<void(const TlsConfig&)> replace_tls) noexcept
+      : port_(port), unix_file_(std::move(unix_file)), replace_tls_(std::move(replace_tls)) {}
   /// Dropping the last reference closes the listener: at once, waiting for
   /// every loop; or, when dropped on one of its own loops' threads (where
   /// waiting would deadlock), by a task posted to each loop.
@@ -39,6 +44,12 @@ class ListenerCore final : public Listener {
 
   // Listener
   [[nodiscard]] std::uint16_t port() const noexcept override { return port_; }
+  void replaceTls(const TlsConfig& config) override {
+    if (!replace_tls_) {
+      throw SetupError("Listener::replaceTls: this listener was made without TLS");
+    }
+    replace_tls_(config);
+  }
   void close() override {
     if (onOwnLoop()) {
       throw SetupError("Listener::close called on one of its loop threads: it would wait for itself; "
@@ -82,9 +93,14 @@ class ListenerCore final : public Listener {
       }
     }
     shares_.clear();
+    if (unix_file_) {
+      unix_file_->remove();  // new clients are refused from here on
+    }
   }
 
   const std::uint16_t port_;
+  const std::unique_ptr<UnixSocketFile> unix_file_;
+  const std::function<void(const TlsConfig&)> replace_tls_;
   std::vector<Share> shares_;
 };
 
@@ -93,15 +109,17 @@ class ListenerCore final : public Listener {
 /// runs on that loop's thread, takes ownership of `fd` and returns the
 /// acceptor, or null / throws (closing `fd`) when it cannot.
 /// @throws SetupError (AddressInUseError when the address is taken).
+/// `replace_tls`: see ListenerCore.
 template <typename Acceptor, typename Loop, typename Start>
-std::shared_ptr<Listener> listenOnLoops(const std::vector<std::shared_ptr<Loop>>& loops,
-                                        const ListenOptions& options, Start start) {
-  SocketAddress address = SocketAddress::resolve(options.host, options.port, true);
-  std::vector<FdGuard> sockets = bindListeningSockets(address, options.backlog, loops.size());
-  auto listener = std::make_shared<ListenerCore<Acceptor>>(address.port());
+std::shared_ptr<Listener> listenOnLoops(
+    const std::vector<std::shared_ptr<Loop>>& loops, const ListenOptions& options, Start start,
+    std::function<void(const TlsConfig&)> replace_tls = nullptr) {
+  BoundSockets bound = bindListeners(options, loops.size());
+  auto listener = std::make_shared<ListenerCore<Acceptor>>(bound.port, std::move(bound.unix_file),
+                                                           std::move(replace_tls));
   for (std::size_t i = 0; i < loops.size(); ++i) {
     Loop& loop = *loops[i];
-    const int fd = sockets[i].release();
+    const int fd = bound.sockets[i].release();
     std::shared_ptr<Acceptor> acceptor;
     std::string error = "out of memory";
     loop.runInLoopAndWait([&](bool cancelled) {
@@ -122,7 +140,7 @@ std::shared_ptr<Listener> listenOnLoops(const std::vector<std::shared_ptr<Loop>>
     });
     if (!acceptor) {
       listener.reset();  // closes the loops' acceptors started so far
-      throw SetupError("cannot start accepting on " + address.toString() + ": " + error);
+      throw SetupError("cannot start accepting on " + bound.name + ": " + error);
     }
     listener->add(loops[i], acceptor);
   }

@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/un.h>
 
+#include <cstddef>
 #include <cstring>
 #include <memory>
 
@@ -29,6 +31,12 @@ std::string SocketAddress::toString() const {
     out += "]:";
     out += std::to_string(ntohs(in6->sin6_port));
     return out;
+  }
+  if (family() == AF_UNIX) {
+    const auto* un = reinterpret_cast<const sockaddr_un*>(&storage);
+    const std::size_t offset = offsetof(sockaddr_un, sun_path);
+    const std::size_t size = length > offset ? length - offset : 0;
+    return "unix:" + std::string(un->sun_path, strnlen(un->sun_path, size));
   }
   return "unknown";
 }
@@ -64,6 +72,19 @@ SocketAddress SocketAddress::resolve(const std::string& host, std::uint16_t port
   }
   std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> list(raw, &freeaddrinfo);
   return fromSockaddr(list->ai_addr, list->ai_addrlen);
+}
+
+SocketAddress SocketAddress::unixPath(const std::string& path) {
+  SocketAddress result;
+  auto* un = reinterpret_cast<sockaddr_un*>(&result.storage);
+  if (path.empty() || path.size() >= sizeof(un->sun_path)) {
+    throw SetupError("bad Unix socket path '" + path + "': empty or longer than " +
+                     std::to_string(sizeof(un->sun_path) - 1) + " bytes");
+  }
+  un->sun_family = AF_UNIX;
+  std::memcpy(un->sun_path, path.data(), path.size());
+  result.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  return result;
 }
 
 SocketAddress SocketAddress::fromSockaddr(const sockaddr* addr, socklen_t length) noexcept {

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "spool/errors.h"
+#include "spool/transport.h"
 #include "tls_context_cache.h"
 
 namespace spool::core {
@@ -19,11 +20,30 @@ namespace {
   throw SetupError("TLS: " + what + (reason.empty() ? "" : ": " + reason));
 }
 
+/// Fails with a TlsFileError: `what`, OpenSSL's reasons, and the first of
+/// them on its own.
+[[noreturn]] void failFile(const std::string& what, TlsFileError::Kind kind,
+                           const std::string& file) {
+  const unsigned long first = ERR_peek_error();
+  char reason[256] = {};
+  if (first != 0) {
+    ERR_error_string_n(first, reason, sizeof(reason));
+  }
+  const std::string all = drainOpenSslErrors();
+  throw TlsFileError("TLS: " + what + (all.empty() ? "" : ": " + all), kind, file, reason);
+}
+
 /// A clear message for the commonest mistake, before OpenSSL's own.
-void requireReadable(const std::string& path, const char* what) {
+void requireReadable(const std::string& path, const char* what, TlsFileError::Kind kind) {
   std::FILE* file = std::fopen(path.c_str(), "r");
   if (file == nullptr) {
-    throw SetupError(std::string("TLS: cannot open ") + what + " '" + path + "': " + std::strerror(errno));
+    const int error = errno;
+    // OpenSSL's own words for it, as when it opens the file itself.
+    char reason[256] = {};
+    ERR_error_string_n(ERR_SYSTEM_FLAG | static_cast<unsigned long>(error), reason, sizeof(reason));
+    throw TlsFileError(
+        std::string("TLS: cannot open ") + what + " '" + path + "': " + std::strerror(error), kind,
+        path, reason);
   }
   std::fclose(file);
 }
@@ -95,23 +115,27 @@ void TlsContext::loadCertificate() {
     }
     return;  // a client without a certificate of its own
   }
-  requireReadable(config_.certificate_chain_file, "certificate chain");
+  const auto chain = TlsFileError::Kind::kCertificateChain;
+  const auto key = TlsFileError::Kind::kPrivateKey;
+  requireReadable(config_.certificate_chain_file, "certificate chain", chain);
   if (SSL_CTX_use_certificate_chain_file(ctx_.get(), config_.certificate_chain_file.c_str()) != 1) {
-    fail("cannot load certificate chain '" + config_.certificate_chain_file + "'");
+    failFile("cannot load certificate chain '" + config_.certificate_chain_file + "'", chain,
+             config_.certificate_chain_file);
   }
   if (config_.private_key_file.empty()) {
     throw SetupError("TLS: certificate '" + config_.certificate_chain_file + "' has no private_key_file");
   }
-  requireReadable(config_.private_key_file, "private key");
+  requireReadable(config_.private_key_file, "private key", key);
   const std::string mismatch = "private key '" + config_.private_key_file +
                                "' does not match certificate '" + config_.certificate_chain_file + "'";
   if (SSL_CTX_use_PrivateKey_file(ctx_.get(), config_.private_key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
     // OpenSSL notices a mismatch already here; say it in words.
     const bool mismatched = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
-    fail(mismatched ? mismatch : "cannot load private key '" + config_.private_key_file + "'");
+    failFile(mismatched ? mismatch : "cannot load private key '" + config_.private_key_file + "'",
+             key, config_.private_key_file);
   }
   if (SSL_CTX_check_private_key(ctx_.get()) != 1) {
-    fail(mismatch);
+    failFile(mismatch, key, config_.private_key_file);
   }
 }
 
@@ -121,12 +145,14 @@ void TlsContext::loadVerification() {
     verify = role_ == Role::kServer ? PeerVerification::kNone : PeerVerification::kRequired;
   }
   if (!config_.ca_file.empty()) {
-    requireReadable(config_.ca_file, "CA file");
+    requireReadable(config_.ca_file, "CA file", TlsFileError::Kind::kCaFile);
   }
   if (!config_.ca_file.empty() || !config_.ca_directory.empty()) {
     if (SSL_CTX_load_verify_locations(ctx_.get(), config_.ca_file.empty() ? nullptr : config_.ca_file.c_str(),
                                       config_.ca_directory.empty() ? nullptr : config_.ca_directory.c_str()) != 1) {
-      fail("cannot load CA '" + config_.ca_file + config_.ca_directory + "'");
+      failFile("cannot load CA '" + config_.ca_file + config_.ca_directory + "'",
+               TlsFileError::Kind::kCaFile,
+               config_.ca_file.empty() ? config_.ca_directory : config_.ca_file);
     }
   } else if (verify != PeerVerification::kNone) {
     if (role_ == Role::kServer) {
@@ -228,6 +254,18 @@ SslPtr TlsContext::newSsl(std::string& error) const {
   }
   return ssl;
 }
+
+}  // namespace spool::core
+
+namespace spool {
+
+void Transport::checkServerTls(const TlsConfig& config) {
+  core::TlsContext::create(config, core::TlsContext::Role::kServer);
+}
+
+}  // namespace spool
+
+namespace spool::core {
 
 std::string tlsConfigKey(const TlsConfig& config) {
   // Length-prefixed fields: no two configurations share a key.

@@ -4,10 +4,11 @@
 #include <unistd.h>
 
 #include "acceptor_core.h"
-#include "listener_core.h"
 #include "folly_connection.h"
+#include "listener_core.h"
 #include "spool/errors.h"
 #include "spool/log.h"
+#include "tls_slot.h"
 
 namespace spool::folly_backend {
 
@@ -16,8 +17,9 @@ namespace {
 /// One loop's listening socket. Lives on its loop (adopted, so that the loop
 /// frees it on its own thread); the Listener reaches it to close it early.
 struct Acceptor final : folly::AsyncServerSocket::AcceptCallback {
-  Acceptor(FollyLoop& l, const ListenOptions& options, HandlerFactory factory, std::shared_ptr<const FollyTls> t)
-      : loop(&l), admission(l, options, std::move(factory)), tls(std::move(t)) {}
+  Acceptor(FollyLoop& l, const ListenOptions& options, HandlerFactory factory,
+           std::shared_ptr<core::TlsSlot<FollyTls>> slot)
+      : loop(&l), admission(l, options, std::move(factory)), tls(std::move(slot)) {}
   ~Acceptor() override { close(); }
 
   void connectionAccepted(folly::NetworkSocket fd, const folly::SocketAddress& client,
@@ -25,9 +27,10 @@ struct Acceptor final : folly::AsyncServerSocket::AcceptCallback {
     sockaddr_storage storage{};
     const socklen_t length = client.getAddress(&storage);
     const std::string peer =
-        core::SocketAddress::fromSockaddr(reinterpret_cast<const sockaddr*>(&storage), length).toString();
+        admission.peerName(reinterpret_cast<const sockaddr*>(&storage), length);
     if (HandlerPtr handler = admission.admit(fd.toFd(), peer)) {
-      FollyConnection::create(loop->self(), std::move(handler), admission.options().connection, peer, tls)
+      FollyConnection::create(loop->self(), std::move(handler), admission.options().connection,
+                              peer, tls ? tls->get() : nullptr)
           ->openAccepted(fd.toFd(), /*holds_limit_slot=*/true);
     }
   }
@@ -47,7 +50,7 @@ struct Acceptor final : folly::AsyncServerSocket::AcceptCallback {
 
   FollyLoop* loop;  // owns this acceptor
   core::Admission admission;
-  std::shared_ptr<const FollyTls> tls;  // shared by all loops' acceptors
+  std::shared_ptr<core::TlsSlot<FollyTls>> tls;  // shared by all loops' acceptors; null without TLS
   folly::AsyncServerSocket::UniquePtr server;  // loop thread only
 };
 
@@ -56,11 +59,19 @@ struct Acceptor final : folly::AsyncServerSocket::AcceptCallback {
 std::shared_ptr<Listener> listenOnLoops(const std::vector<std::shared_ptr<FollyLoop>>& loops,
                                         const ListenOptions& options, HandlerFactory factory) {
   // One SSL context per listener, built (and checked) before anything binds.
-  std::shared_ptr<const FollyTls> tls;
+  // Each connection's AsyncSSLSocket is made from the FollyTls (the
+  // folly::SSLContext) current when it is accepted: replaceTls swaps it.
+  const auto make = [](const TlsConfig& config) {
+    return std::make_shared<const FollyTls>(
+        core::TlsContext::create(config, core::TlsContext::Role::kServer));
+  };
+  std::shared_ptr<core::TlsSlot<FollyTls>> tls;
+  std::function<void(const TlsConfig&)> replace_tls;
   if (options.tls) {
-    tls = std::make_shared<const FollyTls>(core::TlsContext::create(*options.tls, core::TlsContext::Role::kServer));
+    tls = std::make_shared<core::TlsSlot<FollyTls>>(make(*options.tls));
+    replace_tls = [slot = tls, make](const TlsConfig& config) { slot->set(make(config)); };
   }
-  return core::listenOnLoops<Acceptor>(loops, options, [&](FollyLoop& loop, int fd) {
+  auto start = [&](FollyLoop& loop, int fd) {
     auto acceptor = std::make_shared<Acceptor>(loop, options, factory, tls);
     try {
       acceptor->server.reset(new folly::AsyncServerSocket(&loop.base()));
@@ -72,7 +83,8 @@ std::shared_ptr<Listener> listenOnLoops(const std::vector<std::shared_ptr<FollyL
     acceptor->server->addAcceptCallback(acceptor.get(), nullptr);           // accepted on this loop
     acceptor->server->startAccepting();
     return acceptor;
-  });
+  };
+  return core::listenOnLoops<Acceptor>(loops, options, start, std::move(replace_tls));
 }
 
 }  // namespace spool::folly_backend

@@ -8,13 +8,14 @@
 #include <chrono>
 #include <cstring>
 
-#include "libevent_connection.h"
 #include "acceptor_core.h"
+#include "libevent_connection.h"
 #include "listener_core.h"
 #include "socket_address.h"
-#include "tls_context.h"
 #include "spool/errors.h"
 #include "spool/log.h"
+#include "tls_context.h"
+#include "tls_slot.h"
 
 namespace spool::libevent {
 namespace {
@@ -28,12 +29,13 @@ constexpr timeval kAcceptBackoff{0, 100'000};
 /// frees it on its own thread); the Listener reaches it to close it early.
 struct Acceptor {
   Acceptor(EventLoop& l, const ListenOptions& options, HandlerFactory factory,
-           std::shared_ptr<const TlsContext> context)
-      : loop(&l), admission(l, options, std::move(factory)), tls(std::move(context)) {}
+           std::shared_ptr<core::TlsSlot<TlsContext>> slot)
+      : loop(&l), admission(l, options, std::move(factory)), tls(std::move(slot)) {}
 
   EventLoop* loop;  // owns this acceptor
   core::Admission admission;
-  std::shared_ptr<const TlsContext> tls;  // shared by all loops' acceptors
+  std::shared_ptr<core::TlsSlot<TlsContext>>
+      tls;               // shared by all loops' acceptors; null without TLS
   ListenerPtr listener;  // evconnlistener; loop thread only
   EventPtr backoff_timer;
 
@@ -49,10 +51,10 @@ struct Acceptor {
   }
 
   void accept(evutil_socket_t fd, sockaddr* addr, int length) {
-    const std::string peer =
-        SocketAddress::fromSockaddr(addr, static_cast<socklen_t>(length)).toString();
+    const std::string peer = admission.peerName(addr, static_cast<socklen_t>(length));
     if (HandlerPtr handler = admission.admit(fd, peer)) {
-      LibeventConnection::create(loop->self(), std::move(handler), admission.options().connection, peer, tls)
+      LibeventConnection::create(loop->self(), std::move(handler), admission.options().connection,
+                                 peer, tls ? tls->get() : nullptr)
           ->openAccepted(fd, /*holds_limit_slot=*/true);
     }
   }
@@ -87,11 +89,17 @@ struct Acceptor {
 std::shared_ptr<Listener> listenOnLoops(const std::vector<std::shared_ptr<EventLoop>>& loops,
                                         const ListenOptions& options, HandlerFactory factory) {
   // One SSL context per listener, built (and checked) before anything binds.
-  std::shared_ptr<const TlsContext> tls;
+  std::shared_ptr<core::TlsSlot<TlsContext>> tls;
+  std::function<void(const TlsConfig&)> replace_tls;
   if (options.tls) {
-    tls = TlsContext::create(*options.tls, TlsContext::Role::kServer);
+    tls = std::make_shared<core::TlsSlot<TlsContext>>(
+        TlsContext::create(*options.tls, TlsContext::Role::kServer));
+    replace_tls = [slot = tls](const TlsConfig& config) {
+      slot->set(TlsContext::create(config,
+                                   TlsContext::Role::kServer));  // throws before replacing anything
+    };
   }
-  return core::listenOnLoops<Acceptor>(loops, options, [&](EventLoop& loop, int fd) {
+  auto start = [&](EventLoop& loop, int fd) {
     auto acceptor = std::make_shared<Acceptor>(loop, options, factory, tls);
     auto* raw = acceptor.get();
     // CLOSE_ON_FREE: the evconnlistener owns the socket now. No
@@ -107,7 +115,8 @@ std::shared_ptr<Listener> listenOnLoops(const std::vector<std::shared_ptr<EventL
       throw SetupError("evtimer_new failed");  // the evconnlistener closes the socket
     }
     return acceptor;
-  });
+  };
+  return core::listenOnLoops<Acceptor>(loops, options, start, std::move(replace_tls));
 }
 
 }  // namespace spool::libevent

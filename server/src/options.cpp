@@ -5,8 +5,10 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "numbers.h"
+#include "tls_options.h"
 
 namespace spoold {
 namespace {
@@ -27,6 +29,9 @@ const option kLongOptions[] = {
     {"version", no_argument, nullptr, 'V'},
     {"enable-ssl", no_argument, nullptr, 'Z'},
     {"extended", required_argument, nullptr, 'o'},
+    {"unix-socket", required_argument, nullptr, 's'},
+    {"unix-mask", required_argument, nullptr, 'a'},
+    {"listen-backlog", required_argument, nullptr, 'b'},
     {"exec", required_argument, nullptr, kExec},
     {"workers", required_argument, nullptr, kWorkers},
     {nullptr, 0, nullptr, 0},
@@ -74,6 +79,35 @@ bool parseCount(const char* text, unsigned min, unsigned& out) {
   return true;
 }
 
+/// -l, as memcached: the first replaces the default, later ones are added
+/// to the list (an address already in it is not added again).
+bool addListen(std::string_view arg, Settings& s) {
+  if (arg.empty()) {
+    return false;
+  }
+  if (!s.listen_given) {
+    s.listen = arg;
+  } else if (s.listen.find(arg) == std::string::npos) {
+    s.listen += ',';
+    s.listen += arg;
+  }
+  s.listen_given = true;
+  return true;
+}
+
+/// -a: an octal mode such as 0766 or 700.
+bool parseOctalMask(std::string_view text, unsigned& out) {
+  if (text.empty() || text.size() > 5 ||
+      text.find_first_not_of("01234567") != std::string_view::npos) {
+    return false;
+  }
+  out = 0;
+  for (const char c : text) {
+    out = out * 8 + static_cast<unsigned>(c - '0');
+  }
+  return out <= 07777;
+}
+
 /// -o key=value,... : the TLS keys and the LRU crawler switch.
 bool parseExtended(std::string_view list, Settings& s, std::ostream& err) {
   while (!list.empty()) {
@@ -83,25 +117,10 @@ bool parseExtended(std::string_view list, Settings& s, std::ostream& err) {
     const std::size_t eq = item.find('=');
     const std::string_view key = item.substr(0, eq);
     const std::string value(eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1));
-    if (key == "ssl_chain_cert") {
-      s.ssl_chain_cert = value;
-    } else if (key == "ssl_key") {
-      s.ssl_key = value;
-    } else if (key == "ssl_ca_cert") {
-      s.ssl_ca_cert = value;
-    } else if (key == "ssl_verify_mode") {
-      std::uint64_t mode = 0;
-      if (!parseU64(value, mode) || mode > 3) {
+    if (key.starts_with("ssl_") && key != "ssl_handshake_timeout") {
+      if (!applyTlsOption(key, value, s, err)) {
         return false;
       }
-      s.ssl_verify_mode = static_cast<int>(mode);
-    } else if (key == "ssl_ciphers") {
-      s.ssl_ciphers = value;
-    } else if (key == "ssl_min_version") {
-      if (value != "tlsv1.2" && value != "tlsv1.3") {
-        return false;
-      }
-      s.ssl_min_version = value;
     } else if (key == "idle_timeout" || key == "ssl_handshake_timeout") {
       std::uint64_t seconds = 0;
       if (!parseU64(value, seconds) || seconds > 86400 * 365) {
@@ -123,12 +142,22 @@ bool applyOption(int opt, const char* arg, Settings& s, std::ostream& err) {
   std::uint64_t number = 0;
   switch (opt) {
     case 'p': if (!parseU64(arg, number) || number > 65535) return false; s.port = static_cast<std::uint16_t>(number); return true;
-    case 'l': s.listen = arg; return !s.listen.empty();
+    case 'l': return addListen(arg, s);
     case 't': return parseCount(arg, 1, s.threads);
     case 'm': return parseMegabytes(arg, s.memory_limit);
     case 'c': return parseCount(arg, 1, s.max_connections);
     case 'I': return parseSize(arg, s.item_size_max) && s.item_size_max >= 1024 && s.item_size_max <= (1u << 30);
-    case 'U': return parseU64(arg, number) && number == 0;  // UDP is not served
+    case 'U':
+      if (parseU64(arg, number) && number != 0) {
+        err << "spoold: UDP is not supported: -U must be 0 (off)\n";
+      }
+      return parseU64(arg, number) && number == 0;
+    case 's': s.unix_socket = arg; return !s.unix_socket.empty();
+    case 'a': return parseOctalMask(arg, s.unix_mask);
+    case 'b':
+      if (!parseU64(arg, number) || number < 1 || number > 1'000'000) return false;
+      s.backlog = static_cast<int>(number);
+      return true;
     case 'u': return true;  // spoold never changes user: accepted for memcached compatibility
     case 'v': ++s.verbose; return true;
     case 'Z': s.tls = true; return true;
@@ -147,12 +176,17 @@ bool applyOption(int opt, const char* arg, Settings& s, std::ostream& err) {
 void printUsage(std::ostream& out) {
   out << "spoold " << kVersion << " - a memcached-compatible server built on spool\n"
       << "-p, --port=<num>          TCP port to listen on (default: 11211)\n"
-      << "-l, --listen=<addr>       interface(s) to listen on, comma separated (default: 127.0.0.1)\n"
+      << "-l, --listen=<addr>       interfaces, comma separated, each <addr>[:<port>]\n"
+      << "                          (default: 127.0.0.1); with -Z, notls:<addr>:<port>\n"
+      << "                          listens without TLS\n"
       << "-t, --threads=<num>       number of event loop threads (default: 4)\n"
       << "-m, --memory-limit=<mb>   item memory in megabytes (default: 64)\n"
       << "-c, --conn-limit=<num>    max simultaneous connections (default: 1024)\n"
       << "-I, --max-item-size=<sz>  max item size, with k/m suffix (default: 1m, min 1k, max 1g)\n"
       << "-U, --udp-port=<num>      UDP port; only 0 (off) is supported\n"
+      << "-s, --unix-socket=<file>  UNIX socket to listen on (disables network support)\n"
+      << "-a, --unix-mask=<mask>    access mask for UNIX socket, in octal (default: 700)\n"
+      << "-b, --listen-backlog=<n>  the backlog queue limit (default: 1024)\n"
       << "-u, --user=<name>         accepted for compatibility; spoold does not switch users\n"
       << "-v, --verbose             verbose (print errors/warnings); -vv: also client commands\n"
       << "-h, --help                print this help and exit\n"
@@ -160,7 +194,9 @@ void printUsage(std::ostream& out) {
       << "-Z, --enable-ssl          TLS on all ports (needs -o ssl_chain_cert=,ssl_key=)\n"
       << "-o, --extended=<opts>     comma separated: ssl_chain_cert=, ssl_key=, ssl_ca_cert=,\n"
       << "                          ssl_verify_mode=0|1|2|3 (none, request, require, once),\n"
-      << "                          ssl_ciphers=, ssl_min_version=tlsv1.2|tlsv1.3, no_lru_crawler,\n"
+      << "                          ssl_ciphers=, ssl_min_version=2|3 (tlsv1.2, tlsv1.3),\n"
+      << "                          ssl_keyformat=1 (PEM), ssl_wbuf_size=16, ssl_session_cache,\n"
+      << "                          no_lru_crawler,\n"
       << "                          idle_timeout=<seconds> (close clients idle that long),\n"
       << "                          ssl_handshake_timeout=<seconds> (default 10; 0: none)\n"
       << "    --exec=inline|workers where commands run: on the loop thread (default) or on a\n"
@@ -173,7 +209,7 @@ CommandLine parseCommandLine(int argc, char** argv, std::ostream& out, std::ostr
   optind = 0;  // glibc: start over (the tests parse more than once)
   opterr = 0;
   for (;;) {
-    const int opt = getopt_long(argc, argv, ":p:l:t:m:c:I:U:u:vhVZo:", kLongOptions, nullptr);
+    const int opt = getopt_long(argc, argv, ":p:l:t:m:c:I:U:u:vhVZo:s:a:b:", kLongOptions, nullptr);
     if (opt == -1) {
       break;
     }
@@ -198,6 +234,13 @@ CommandLine parseCommandLine(int argc, char** argv, std::ostream& out, std::ostr
   const Settings& s = result.settings;
   if (s.tls && (s.ssl_chain_cert.empty() || s.ssl_key.empty())) {
     err << "spoold: -Z needs -o ssl_chain_cert=<file>,ssl_key=<file>\n";
+    result.exit_code = 2;
+    return result;
+  }
+  std::vector<ListenAddress> addresses;
+  std::string listen_error;
+  if (!parseListenList(s.listen, s.port, s.tls, addresses, listen_error)) {
+    err << "spoold: -l " << s.listen << ": " << listen_error << "\n";
     result.exit_code = 2;
     return result;
   }

@@ -4,25 +4,19 @@
 #include <string_view>
 
 #include "server_handler.h"
+#include "tls_options.h"
 
 namespace spoold {
 
 namespace {
 
-/// memcached's -Z and -o ssl_* as spool's TLS settings.
-spool::TlsConfig tlsConfig(const Settings& s) {
-  spool::TlsConfig tls;
-  tls.certificate_chain_file = s.ssl_chain_cert;
-  tls.private_key_file = s.ssl_key;
-  tls.ca_file = s.ssl_ca_cert;
-  switch (s.ssl_verify_mode) {
-    case 0: tls.verify_peer = spool::PeerVerification::kNone; break;
-    case 1: tls.verify_peer = spool::PeerVerification::kOptional; break;
-    default: tls.verify_peer = spool::PeerVerification::kRequired; break;  // 2 require, 3 once
-  }
-  tls.min_version = s.ssl_min_version == "tlsv1.3" ? spool::TlsVersion::kTls13 : spool::TlsVersion::kTls12;
-  tls.cipher_list = s.ssl_ciphers;
-  return tls;
+spool::ListenOptions listenOptions(const Settings& s) {
+  spool::ListenOptions listen;
+  listen.backlog = s.backlog;
+  listen.reject_message = "ERROR Too many open connections\r\n";
+  listen.connection.idle_timeout = std::chrono::seconds(s.idle_timeout);
+  listen.connection.handshake_timeout = std::chrono::seconds(s.ssl_handshake_timeout);
+  return listen;
 }
 
 }  // namespace
@@ -53,24 +47,73 @@ void Server::start() {
   const auto factory = [ctx, pool, metadump] {
     return std::make_unique<ServerHandler>(*ctx, pool, *metadump);
   };
-  std::string_view hosts = s.listen;
-  std::uint16_t port = s.port;
-  while (!hosts.empty()) {
-    const std::size_t comma = hosts.find(',');
-    spool::ListenOptions listen;
-    listen.host = std::string(hosts.substr(0, comma));
-    listen.port = port;
-    listen.reject_message = "ERROR Too many open connections\r\n";
-    listen.connection.idle_timeout = std::chrono::seconds(s.idle_timeout);
-    listen.connection.handshake_timeout = std::chrono::seconds(s.ssl_handshake_timeout);
+  ctx_.cert_refreshed_at.store(ctx_.clock.now());
+  ctx_.refresh_certs = [this] { return refreshCerts(); };  // before the first client
+  if (!s.unix_socket.empty()) {
+    // As memcached: -s replaces TCP (-l and -p are ignored), and the Unix
+    // socket is plain even with -Z.
+    spool::ListenOptions listen = listenOptions(s);
+    listen.unix_path = s.unix_socket;
+    listen.unix_mode = s.unix_mask;
     if (s.tls) {
-      listen.tls = tlsConfig(s);
+      spool::Transport::checkServerTls(
+          tlsConfig(s));  // memcached loads them at start-up all the same
     }
     listeners_.push_back(transport_->listen(listen, factory));
-    port = listeners_.front()->port();  // port 0: every address gets the first one's port
-    hosts = comma == std::string_view::npos ? std::string_view{} : hosts.substr(comma + 1);
+  } else {
+    listenTcp(factory);
   }
   port_ = listeners_.empty() ? 0 : listeners_.front()->port();
+}
+
+void Server::listenTcp(const spool::HandlerFactory& factory) {
+  const Settings& s = ctx_.settings;
+  std::vector<ListenAddress> addresses;
+  std::string error;
+  if (!parseListenList(s.listen, s.port, s.tls, addresses, error)) {
+    throw spool::SetupError("-l " + s.listen + ": " + error);
+  }
+  std::uint16_t first_port = 0;
+  for (const ListenAddress& address : addresses) {
+    spool::ListenOptions listen = listenOptions(s);
+    listen.host = address.host;
+    // Port 0 with more than one address: each gets the first one's port.
+    listen.port = address.port == 0 && first_port != 0 ? first_port : address.port;
+    if (address.tls) {
+      listen.tls = tlsConfig(s);
+    }
+    auto listener = transport_->listen(listen, factory);
+    if (address.tls) {
+      std::lock_guard lock(tls_mutex_);
+      tls_listeners_.push_back(listener);
+    }
+    first_port = first_port == 0 ? listener->port() : first_port;
+    listeners_.push_back(std::move(listener));
+  }
+}
+
+std::string Server::refreshCerts() {
+  if (!ctx_.settings.tls) {
+    return "Error TLS not enabled\r\n";
+  }
+  const spool::TlsConfig tls = tlsConfig(ctx_.settings);
+  try {
+    std::lock_guard lock(
+        tls_mutex_);  // one refresh at a time; start() may still be adding listeners
+    if (tls_listeners_.empty()) {
+      spool::Transport::checkServerTls(
+          tls);  // -s: no TLS listener, but the files are checked as memcached does
+    }
+    for (const auto& listener : tls_listeners_) {
+      listener->replaceTls(tls);
+    }
+  } catch (const spool::TlsFileError& e) {
+    return refreshCertsError(e);
+  } catch (const spool::SetupError& e) {
+    return std::string("Error ") + e.what() + "\r\n";
+  }
+  ctx_.cert_refreshed_at.store(ctx_.clock.now());
+  return {};
 }
 
 void Server::stop() {
@@ -92,6 +135,7 @@ void Server::stop() {
     pool_->stop();
   }
   ctx_.transport_stats = nullptr;
+  ctx_.refresh_certs = nullptr;
 }
 
 }  // namespace spoold

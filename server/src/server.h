@@ -33,16 +33,24 @@ class Server {
   /// sent) and joins every thread. Idempotent.
   void stop();
 
-  /// The port of the first listener (the bound one when settings asked for 0).
+  /// The port of the first listener (the bound one when settings asked for
+  /// 0); 0 when listening on a Unix socket (-s).
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
   [[nodiscard]] ServerContext& context() noexcept { return ctx_; }
 
  private:
+  /// The listeners of -l (TCP, some with TLS).
+  void listenTcp(const spool::HandlerFactory& factory);
+  /// refresh_certs: any thread (a loop thread in inline mode).
+  std::string refreshCerts();
+
   ServerContext ctx_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<MetadumpService> metadump_;
   std::unique_ptr<spool::Transport> transport_;
   std::vector<spool::ListenerPtr> listeners_;
+  std::mutex tls_mutex_;                           ///< guards tls_listeners_
+  std::vector<spool::ListenerPtr> tls_listeners_;  ///< those of listeners_ with TLS
   std::uint16_t port_ = 0;
   std::mutex lifecycle_mutex_;
   bool stopped_ = false;

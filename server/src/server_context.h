@@ -65,6 +65,12 @@ class ServerContext {
   std::atomic<std::size_t> queued_input_peak{0};
   /// The transport's per-loop counters; set by the server before it accepts.
   std::function<std::vector<spool::LoopStats>()> transport_stats;
+  /// refresh_certs: reloads the certificate and key into every TLS
+  /// listener; "" when done, else memcached's error line (with "\r\n").
+  /// Set by the server before it accepts.
+  std::function<std::string()> refresh_certs;
+  /// When the certificate was last loaded (time_since_server_cert_refresh).
+  std::atomic<RelTime> cert_refreshed_at{0};
 };
 
 }  // namespace spoold

@@ -42,6 +42,14 @@ struct Settings {
   int ssl_verify_mode = 0;       ///< 0 none, 1 request, 2 require, 3 once (= require)
   std::string ssl_ciphers;       ///< TLS 1.2 cipher list, OpenSSL syntax
   std::string ssl_min_version = "tlsv1.2";  ///< tlsv1.2 or tlsv1.3
+  int ssl_keyformat = 1;                    ///< OpenSSL's SSL_FILETYPE_PEM; the only one served
+  std::size_t ssl_wbuf_size = 16u << 10;  ///< -o ssl_wbuf_size=<KiB>: only 16 (spool's record size)
+  bool ssl_session_cache = false;         ///< -o ssl_session_cache (spool always resumes sessions)
+  // Listening (memcached's -s, -a, -b).
+  std::string unix_socket;    ///< -s <path>: listen there only, no TCP
+  unsigned unix_mask = 0700;  ///< -a <octal>: the socket file's mode
+  int backlog = 1024;         ///< -b: listen backlog
+  bool listen_given = false;  ///< a -l was seen: later ones add to `listen`, as in memcached
 };
 
 /// The version spoold reports: the memcached protocol level it follows, then

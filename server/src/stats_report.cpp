@@ -6,6 +6,8 @@
 #include <ctime>
 #include <fmt/format.h>
 
+#include "tls_options.h"
+
 namespace spoold {
 namespace {
 
@@ -79,6 +81,10 @@ void emitGeneral(ServerContext& ctx, Emitter& emit) {
   emit("threads", ctx.settings.threads);
   emit("worker_threads", ctx.settings.exec == ExecMode::kWorkers ? ctx.settings.workers : 0);
   emit("exec_mode", ctx.settings.exec == ExecMode::kWorkers ? "workers" : "inline");
+  if (ctx.settings.tls) {  // memcached's place for them, with -Z only
+    emit("ssl_handshake_errors", t.tls_failures);
+    emit("time_since_server_cert_refresh", now - ctx.cert_refreshed_at.load());
+  }
   const StoreCounters store = ctx.store.counters();
   emit("bytes", store.bytes);
   emit("curr_items", store.curr_items);
@@ -99,10 +105,13 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("inter", s.listen);
   emit("verbosity", ctx.verbosity.load());
   emit("evictions", "on");
+  emit("domain_socket", s.unix_socket.empty() ? "NULL" : s.unix_socket);
+  emit("umask", fmt::format("{:o}", s.unix_mask));
   emit("growth_factor", "1.25");
   emit("chunk_size", 48);
   emit("num_threads", s.threads);
   emit("cas_enabled", "yes");
+  emit("tcp_backlog", s.backlog);
   emit("binding_protocol", "auto-negotiate");
   emit("item_size_max", s.item_size_max);
   emit("slab_chunk_max", ctx.store.slabClasses().chunkMax());
@@ -116,9 +125,13 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("ssl_enabled", s.tls ? "yes" : "no");
   emit("ssl_chain_cert", s.ssl_chain_cert.empty() ? "(null)" : s.ssl_chain_cert);
   emit("ssl_key", s.ssl_key.empty() ? "(null)" : s.ssl_key);
-  emit("ssl_verify_mode", s.ssl_verify_mode);
+  emit("ssl_verify_mode", reportedVerifyMode(s.ssl_verify_mode));
+  emit("ssl_keyformat", s.ssl_keyformat);
   emit("ssl_ciphers", s.ssl_ciphers.empty() ? "NULL" : s.ssl_ciphers);
   emit("ssl_ca_cert", s.ssl_ca_cert.empty() ? "NULL" : s.ssl_ca_cert);
+  emit("ssl_wbuf_size", s.ssl_wbuf_size);
+  emit("ssl_session_cache", s.ssl_session_cache ? "yes" : "no");
+  emit("ssl_kernel_tls", "no");
   emit("ssl_min_version", s.ssl_min_version);
 }
 
@@ -152,7 +165,9 @@ void emitItems(ServerContext& ctx, Emitter& emit, bool slabs) {
 void emitConns(ServerContext& ctx, Emitter& emit) {
   const RelTime now = ctx.clock.now();
   for (const auto& [id, entry] : ctx.connections.snapshot()) {
-    emit(fmt::format("{}:addr", id), "tcp:" + entry.peer);
+    // A Unix socket's clients are named "unix:<path>" by the transport.
+    emit(fmt::format("{}:addr", id),
+         entry.peer.starts_with("unix:") ? entry.peer : "tcp:" + entry.peer);
     emit(fmt::format("{}:state", id), "conn_parse_cmd");
     emit(fmt::format("{}:secs_since_open", id), now - entry.opened);
   }

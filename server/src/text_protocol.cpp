@@ -119,6 +119,8 @@ Step TextProtocol::dispatchClassic(const Tokens& tokens, std::size_t next, std::
     n == 3 || n == 4 ? verbosity(tokens, out) : reply(out, kError);
   } else if (cmd == "lru_crawler") {
     return lruCrawler(tokens, next, out);
+  } else if (cmd == "refresh_certs") {
+    refreshCerts(tokens, out);
   } else {
     misc(tokens, out);
   }
@@ -393,6 +395,17 @@ Step TextProtocol::lruCrawler(const Tokens& tokens, std::size_t next, Output& ou
     reply(out, kError);
   }
   return Step::done(next);
+}
+
+void TextProtocol::refreshCerts(const Tokens& tokens, Output& out) {
+  noreply_ = tokens.lastIsNoreply();
+  const std::string error = ctx_.refresh_certs ? ctx_.refresh_certs() : "Error TLS not enabled\r\n";
+  if (error.empty()) {
+    reply(out, "OK");
+  } else {
+    out.append(error);  // as memcached: the error line is sent even with noreply
+    noreply_ = false;
+  }
 }
 
 void TextProtocol::misc(const Tokens& tokens, Output& out) {

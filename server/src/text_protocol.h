@@ -46,6 +46,8 @@ class TextProtocol {
   void stats(const Tokens& tokens, Output& out);
   Step lruCrawler(const Tokens& tokens, std::size_t next, Output& out);
   void misc(const Tokens& tokens, Output& out);
+  /// refresh_certs: reloads the TLS certificate and key (memcached's replies).
+  void refreshCerts(const Tokens& tokens, Output& out);
   /// memcached's out_string: suppressed once by noreply.
   void reply(Output& out, std::string_view line);
 

@@ -9,6 +9,7 @@
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,6 +53,21 @@ int connectTo(const std::string& host, std::uint16_t port, int receive_buffer = 
   return fd;
 }
 
+int connectToUnix(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) {
+    return -1;
+  }
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -62,6 +78,12 @@ RawClient::RawClient(std::uint16_t port, const std::string& host, int receive_bu
   // No Catch2 macro here: clients also run on the tests' own threads.
   if (fd_ < 0) {
     throw std::runtime_error("connect to " + host + ":" + std::to_string(port) + ": " + std::strerror(errno));
+  }
+}
+
+RawClient::RawClient(const std::string& unix_path) : fd_(connectToUnix(unix_path)) {
+  if (fd_ < 0) {
+    throw std::runtime_error("connect to " + unix_path + ": " + std::strerror(errno));
   }
 }
 
@@ -218,6 +240,22 @@ bool waitForListener(std::uint16_t port, std::chrono::milliseconds limit) {
   int backoff_ms = 5;
   while (Clock::now() < deadline) {
     const int fd = connectTo("127.0.0.1", port);
+    if (fd >= 0) {
+      ::close(fd);
+      return true;
+    }
+    ::poll(nullptr, 0, backoff_ms);
+    backoff_ms = std::min(backoff_ms * 2, 100);
+  }
+  return false;
+}
+
+bool waitForUnixListener(const std::string& path, std::chrono::milliseconds limit) {
+  // As waitForListener: an external program gives no readiness signal.
+  const auto deadline = Clock::now() + limit;
+  int backoff_ms = 5;
+  while (Clock::now() < deadline) {
+    const int fd = connectToUnix(path);
     if (fd >= 0) {
       ::close(fd);
       return true;

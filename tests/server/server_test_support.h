@@ -35,6 +35,8 @@ class RawClient {
   ///        send budget quickly instead of after megabytes of kernel buffers.
   explicit RawClient(std::uint16_t port, const std::string& host = "127.0.0.1",
                      int receive_buffer = 0);
+  /// A client of the Unix domain socket at `unix_path`.
+  explicit RawClient(const std::string& unix_path);
   ~RawClient();
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
@@ -91,6 +93,9 @@ std::uint16_t freePort();
 
 /// Waits until something accepts connections on 127.0.0.1:port.
 bool waitForListener(std::uint16_t port, std::chrono::milliseconds limit = kTimeout);
+
+/// Waits until something accepts connections on the Unix socket at `path`.
+bool waitForUnixListener(const std::string& path, std::chrono::milliseconds limit = kTimeout);
 
 /// Debian's memcached on a free loopback port.
 class Memcached {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "server_test_support.h"
+#include "test_support.h"
 
 namespace spoold::test {
 namespace {
@@ -35,9 +36,15 @@ TEST_CASE("spoold -h and -V exit 0, bad flags print usage and exit 2", "[binary]
   ChildProcess version({SPOOLD_BINARY, "-V"});
   CHECK(version.wait() == 0);
   CHECK(version.output().starts_with("spoold 1.6"));
-  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
-           {SPOOLD_BINARY, "--no-such-flag"}, {SPOOLD_BINARY, "-p", "notaport"}, {SPOOLD_BINARY, "-U", "11211"},
-           {SPOOLD_BINARY, "-Z"}, {SPOOLD_BINARY, "-o", "ssl_verify_mode=x"}}) {
+  for (const std::vector<std::string>& bad :
+       std::vector<std::vector<std::string>>{{SPOOLD_BINARY, "--no-such-flag"},
+                                             {SPOOLD_BINARY, "-p", "notaport"},
+                                             {SPOOLD_BINARY, "-U", "11211"},
+                                             {SPOOLD_BINARY, "-Z"},
+                                             {SPOOLD_BINARY, "-o", "ssl_verify_mode=x"},
+                                             {SPOOLD_BINARY, "-o", "ssl_kernel_tls"},
+                                             {SPOOLD_BINARY, "-a", "9"},
+                                             {SPOOLD_BINARY, "-l", "notls:127.0.0.1:0"}}) {
     ChildProcess child(bad);
     INFO(bad[1]);
     CHECK(child.wait() == 2);
@@ -60,6 +67,21 @@ TEST_CASE("a second spoold on a port in use refuses to start, as memcached does"
         std::string::npos);
   // The first one still serves.
   RawClient client(first.port);
+  CHECK(client.roundTrip("version\r\n").starts_with("VERSION "));
+}
+
+TEST_CASE("a second spoold -s on a live server's socket refuses to start and takes nothing",
+          "[binary]") {
+  spool::test::TempDir dir;
+  Settings settings = TestServer::defaults(ExecMode::kInline);
+  settings.unix_socket = dir.file("live.sock");
+  TestServer first(ExecMode::kInline, settings);
+  ChildProcess second({SPOOLD_BINARY, "-s", settings.unix_socket});
+  CHECK(second.wait() == 71);
+  CHECK(second.output().find("failed to listen on one of interface(s) " + settings.unix_socket +
+                             ": Address already in use") != std::string::npos);
+  RawClient client(
+      settings.unix_socket);  // memcached would have unlinked it: the first server still serves
   CHECK(client.roundTrip("version\r\n").starts_with("VERSION "));
 }
 

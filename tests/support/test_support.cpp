@@ -7,12 +7,14 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 
 namespace spool::test {
@@ -176,6 +178,23 @@ RawClient::RawClient(const std::string& host, std::uint16_t port) {
   }
 }
 
+RawClient::RawClient(const UnixSocketPath& unix_socket) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (unix_socket.path.size() >= sizeof(address.sun_path)) {
+    throw std::runtime_error("RawClient: path too long: " + unix_socket.path);
+  }
+  std::memcpy(address.sun_path, unix_socket.path.data(), unix_socket.path.size());
+  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+    const int error = errno;
+    ::close(fd_);
+    fd_ = -1;
+    throw std::runtime_error("RawClient: connect " + unix_socket.path + ": " +
+                             std::strerror(error));
+  }
+}
+
 RawClient::~RawClient() { close(); }
 
 void RawClient::sendAll(std::string_view bytes) {
@@ -250,6 +269,19 @@ ConnectionPtr connectAndWait(Transport& transport, std::uint16_t port, Recording
   INFO("connect to " << host << ":" << port << ": " << seen.reason.describe());
   REQUIRE(seen.opened);
   return conn;
+}
+
+TempDir::TempDir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "spool-test-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
+  }
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
 }
 
 std::uint64_t fnv1a(std::string_view bytes, std::uint64_t hash) {

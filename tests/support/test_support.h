@@ -116,11 +116,17 @@ class EchoHandler : public ConnectionHandler {
   Buffer pending_;
 };
 
+/// Where a RawClient connects to a Unix domain socket.
+struct UnixSocketPath {
+  std::string path;
+};
+
 /// A blocking POSIX socket, for tests that need a peer spool does not drive
 /// (one that never reads, resets, or half-closes).
 class RawClient {
  public:
   RawClient(const std::string& host, std::uint16_t port);
+  explicit RawClient(const UnixSocketPath& unix_socket);
   ~RawClient();
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
@@ -191,6 +197,22 @@ class RunningTransport {
 ConnectionPtr connectAndWait(Transport& transport, std::uint16_t port, RecordingPtr record,
                              const std::string& host = "127.0.0.1",
                              ConnectionOptions options = {});
+
+/// A fresh directory under the system's temporary folder, removed (with
+/// what is in it) by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+  /// path() + "/" + name.
+  [[nodiscard]] std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
 
 /// FNV-1a over bytes, for checksummed transfers.
 std::uint64_t fnv1a(std::string_view bytes, std::uint64_t seed = 1469598103934665603ull);

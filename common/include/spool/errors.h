@@ -3,6 +3,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace spool {
 
@@ -17,6 +18,27 @@ class SetupError : public std::runtime_error {
 class AddressInUseError : public SetupError {
  public:
   using SetupError::SetupError;
+};
+
+/// A TLS certificate, private key or CA file could not be loaded. Besides
+/// what(), it says which file failed and OpenSSL's first reason, for
+/// servers that report these in a fixed format (memcached's refresh_certs).
+class TlsFileError : public SetupError {
+ public:
+  enum class Kind { kCertificateChain, kPrivateKey, kCaFile };
+  TlsFileError(const std::string& what, Kind kind, std::string file, std::string reason)
+      : SetupError(what), kind_(kind), file_(std::move(file)), reason_(std::move(reason)) {}
+  [[nodiscard]] Kind kind() const noexcept { return kind_; }
+  [[nodiscard]] const std::string& file() const noexcept { return file_; }
+  /// OpenSSL's first error for it ("error:0480006C:PEM routines::no start
+  /// line"; a file that cannot be opened: "error:80000002:system
+  /// library::No such file or directory").
+  [[nodiscard]] const std::string& reason() const noexcept { return reason_; }
+
+ private:
+  Kind kind_;
+  std::string file_;
+  std::string reason_;
 };
 
 }  // namespace spool

@@ -72,6 +72,16 @@ struct TransportOptions {
 struct ListenOptions {
   std::string host = "127.0.0.1";  ///< numeric IPv4/IPv6 address or a host name
   std::uint16_t port = 0;          ///< 0 picks a free port; see Listener::port()
+  /// Non-empty: listen on a Unix domain stream socket at this path instead
+  /// (host and port are ignored). A socket file nobody listens on (left by
+  /// a crashed server) is replaced; a path a live server listens on fails
+  /// with AddressInUseError, unlike memcached, which unlinks it
+  /// unconditionally and so steals a running server's clients. The
+  /// listener removes the file when it closes (if it is still its own).
+  std::string unix_path;
+  /// The socket file's permission bits (as memcached's -a), set before
+  /// the socket starts listening, so no client connects under looser ones.
+  unsigned unix_mode = 0700;
   int backlog = 1024;
   ConnectionOptions connection;
   /// Written (best effort, without blocking) to a connection refused because
@@ -88,7 +98,7 @@ struct ConnectOptions {
   std::optional<TlsConfig> tls;  ///< TLS client settings; onOpen follows the handshake
 };
 
-/// A listening port, served by every loop. Thread-safe.
+/// A listening port (or Unix socket), served by every loop. Thread-safe.
 ///
 /// Dropping the last ListenerPtr closes it, as close() does (on one of the
 /// transport's loop threads it cannot wait: the loops then close their
@@ -96,8 +106,18 @@ struct ConnectOptions {
 class Listener {
  public:
   virtual ~Listener() = default;
-  /// Thread-safe.
+  /// The bound TCP port; 0 for a Unix domain socket. Thread-safe.
   [[nodiscard]] virtual std::uint16_t port() const noexcept = 0;
+  /// Builds a new server TLS context from `config` (reading its files now)
+  /// and gives it to every connection accepted from here on; connections
+  /// already open keep the context they were accepted with. For certificate
+  /// rotation (memcached's refresh_certs).
+  /// Thread-safe: any thread, a loop thread included (it does not wait for
+  /// the loops, but it reads files, so it blocks for that long).
+  /// @throws TlsFileError when a certificate, key or CA file cannot be
+  /// loaded, SetupError for other bad settings, or when the listener was
+  /// made without TLS; either way the current context stays in use.
+  virtual void replaceTls(const TlsConfig& config) = 0;
   /// Stops accepting and frees the listening sockets; established
   /// connections stay. Blocks until every loop has closed its socket.
   /// Idempotent. Not on a loop thread: there it throws SetupError.
@@ -125,10 +145,15 @@ class Transport {
   virtual void stop() = 0;
 
   /// Listens on host:port with one socket per loop (SO_REUSEPORT): the
-  /// loops of this transport share the port, nobody else may. Not on a loop
-  /// thread. @throws AddressInUseError when another socket (another process
-  /// or another Transport) holds the address; SetupError when it cannot be
-  /// resolved or bound, or TLS cannot be set up.
+  /// loops of this transport share the port, nobody else may. On a Unix
+  /// socket (ListenOptions::unix_path), where SO_REUSEPORT does not exist,
+  /// every loop watches the one non-blocking listening socket and accepts
+  /// what it can; a loop that finds nothing to accept (another was faster)
+  /// just waits again. Not on a loop thread.
+  /// @throws AddressInUseError when another socket (another process or
+  /// another Transport) holds the address, or a live server listens on the
+  /// Unix path; SetupError when it cannot be resolved or bound (a Unix path
+  /// that is not a socket file), or TLS cannot be set up.
   [[nodiscard]] virtual ListenerPtr listen(const ListenOptions& options,
                                            HandlerFactory factory) = 0;
   /// Starts an outgoing connection on the next loop (round robin) and
@@ -145,6 +170,12 @@ class Transport {
   /// @throws SetupError when the address cannot be resolved or TLS cannot be set up.
   [[nodiscard]] virtual ConnectionPtr connect(const ConnectOptions& options,
                                               HandlerPtr handler) = 0;
+
+  /// Builds (and drops) a server TLS context from `config`: the checks
+  /// listen() and Listener::replaceTls() make, for a program that must
+  /// vouch for its TLS files without a TLS listener. Thread-safe; reads the
+  /// files. @throws TlsFileError or SetupError, as listen() would.
+  static void checkServerTls(const TlsConfig& config);
 
   [[nodiscard]] virtual unsigned loopCount() const noexcept = 0;
   [[nodiscard]] virtual std::vector<LoopStats> stats() const = 0;
