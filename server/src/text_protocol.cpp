@@ -120,7 +120,7 @@ Step TextProtocol::dispatchClassic(const Tokens& tokens, std::size_t next, std::
   } else if (cmd == "lru_crawler") {
     return lruCrawler(tokens, next, out);
   } else {
-    misc(tokens, out);
+    return misc(tokens, next, out);
   }
   return Step::done(next);
 }
@@ -395,7 +395,7 @@ Step TextProtocol::lruCrawler(const Tokens& tokens, std::size_t next, Output& ou
   return Step::done(next);
 }
 
-void TextProtocol::misc(const Tokens& tokens, Output& out) {
+Step TextProtocol::misc(const Tokens& tokens, std::size_t next, Output& out) {
   const std::string_view cmd = tokens[0];
   if (cmd == "shutdown") {
     reply(out, "ERROR: shutdown not enabled");
@@ -405,9 +405,15 @@ void TextProtocol::misc(const Tokens& tokens, Output& out) {
     reply(out, !parseU32(tokens[1], megabytes) ? kError
                : megabytes < 8 ? "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m"
                                : "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust");
+  } else if (looksLikeHttp(tokens)) {
+    // A browser tricked into posting to the port: no answer at all, and
+    // like memcached's conn_closing, drop what this batch had queued.
+    out.truncate(0);
+    return Step::done(next, Action::kClose);
   } else {
     reply(out, kError);
   }
+  return Step::done(next);
 }
 
 bool appendTextStats(ServerContext& ctx, std::string_view group, Output& out) {
