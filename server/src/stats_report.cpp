@@ -33,7 +33,7 @@ std::string rusage(bool user) {
 
 void emitCounters(ServerContext& ctx, Emitter& emit) {
   const StoreCounters store = ctx.store.counters();
-  for (std::size_t i = 0; i < static_cast<std::size_t>(Counter::kCount); ++i) {
+  for (std::size_t i = 0; i <= static_cast<std::size_t>(Counter::kStoreNoMemory); ++i) {
     const auto counter = static_cast<Counter>(i);
     emit(counterName(counter), ctx.stats.get(counter));
     if (counter == Counter::kGetMisses) {
@@ -43,6 +43,7 @@ void emitCounters(ServerContext& ctx, Emitter& emit) {
   }
   emit("auth_cmds", 0);
   emit("auth_errors", 0);
+  emit(counterName(Counter::kIdleKicks), ctx.stats.get(Counter::kIdleKicks));
 }
 
 void emitTransport(ServerContext& ctx, Emitter& emit) {

@@ -31,6 +31,17 @@ std::string afterRoundTrip(std::uint16_t port, const std::string& first, const s
   return maskVersion(reply);
 }
 
+/// Polls `stats` until `name` reads `value`; false after kTimeout.
+bool waitForStat(std::uint16_t port, std::string_view name, std::string_view value) {
+  const auto deadline = std::chrono::steady_clock::now() + kTimeout;
+  for (int tries = 0; tries < 100000 && std::chrono::steady_clock::now() < deadline; ++tries) {
+    if (statValue(port, name) == value) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 TEST_CASE("an HTTP request line closes the connection without an answer, as memcached", "[differential][http]") {
@@ -56,6 +67,31 @@ TEST_CASE("an HTTP request line closes the connection without an answer, as memc
   client.send("version\r\nGET / HTTP/1.0\r\nversion\r\n");
   CHECK(client.readToEof().empty());
   CHECK(client.closed());
+}
+
+TEST_CASE("idle_kicks counts the connections idle_timeout closed, as memcached", "[differential][idle]") {
+  Memcached memcached({"-o", "idle_timeout=1"});
+  Settings settings = TestServer::defaults(ExecMode::kInline);
+  settings.idle_timeout = 1;
+  TestServer spoold(ExecMode::kInline, settings);
+  for (const std::uint16_t port : {spoold.port(), memcached.port()}) {
+    INFO("port " << port << " (spoold " << spoold.port() << ")");
+    CHECK(statValue(port, "idle_kicks") == "0");
+    {
+      RawClient silent(port);
+      CHECK(silent.readToEof().empty());
+      CHECK(silent.closed());
+    }
+    // spoold counts when the connection is gone (after its graceful close
+    // completes), a moment after the client saw EOF: poll, bounded.
+    CHECK(waitForStat(port, "idle_kicks", "1"));
+    // Placed where memcached places it, and reset by `stats reset`.
+    RawClient client(port);
+    const std::string stats = client.roundTrip("stats\r\n", "END\r\n");
+    CHECK(stats.find("STAT auth_errors 0\r\nSTAT idle_kicks 1\r\n") != std::string::npos);
+    CHECK(client.roundTrip("stats reset\r\n") == "RESET\r\n");
+    CHECK(statValue(port, "idle_kicks") == "0");
+  }
 }
 
 }  // namespace spoold::test
