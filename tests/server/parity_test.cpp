@@ -3,7 +3,10 @@
 // invalidation, -M, idle kicks, per-class stats and run-time tuning.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "server_test_support.h"
@@ -40,6 +43,48 @@ bool waitForStat(std::uint16_t port, std::string_view name, std::string_view val
     }
   }
   return false;
+}
+
+using Stats = std::vector<std::pair<std::string, std::string>>;
+
+/// The (name, value) pairs of a `stats <group>` reply, in order.
+Stats readStats(std::uint16_t port, const std::string& group) {
+  RawClient client(port);
+  const std::string reply = client.roundTrip("stats " + group + "\r\n", "END\r\n");
+  Stats stats;
+  std::size_t at = 0;
+  for (std::size_t nl; (nl = reply.find("\r\n", at)) != std::string::npos; at = nl + 2) {
+    const std::string line = reply.substr(at, nl - at);
+    if (line.starts_with("STAT ")) {
+      const std::size_t space = line.find(' ', 5);
+      stats.emplace_back(line.substr(5, space - 5), line.substr(space + 1));
+    }
+  }
+  return stats;
+}
+
+std::vector<std::string> names(const Stats& stats) {
+  std::vector<std::string> out;
+  for (const auto& [name, value] : stats) {
+    out.push_back(name);
+  }
+  return out;
+}
+
+std::string lookupStat(const Stats& stats, const std::string& name) {
+  for (const auto& [n, value] : stats) {
+    if (n == name) {
+      return value;
+    }
+  }
+  return "<missing>";
+}
+
+/// Replies to `request` (then `mn`) on a fresh connection.
+std::string session(std::uint16_t port, const std::string& request) {
+  RawClient client(port);
+  client.send(request + "mn\r\n");
+  return client.readUntil("MN\r\n");
 }
 
 }  // namespace
@@ -91,6 +136,92 @@ TEST_CASE("idle_kicks counts the connections idle_timeout closed, as memcached",
     CHECK(stats.find("STAT auth_errors 0\r\nSTAT idle_kicks 1\r\n") != std::string::npos);
     CHECK(client.roundTrip("stats reset\r\n") == "RESET\r\n");
     CHECK(statValue(port, "idle_kicks") == "0");
+  }
+}
+
+TEST_CASE("stats items and stats slabs report memcached's fields, in its order", "[differential][stats]") {
+  Memcached memcached;
+  TestServer spoold(ExecMode::kInline, TestServer::defaults(ExecMode::kInline));
+  const std::string value300(300, 'v');
+  const std::string work = "set a 0 0 1\r\nx\r\nset b 0 100 300\r\n" + value300 +
+                           "\r\nget a b zz\r\ntouch b 200\r\nset n 0 0 1\r\n5\r\nincr n 2\r\ndecr n 1\r\n"
+                           "gets n\r\ncas n 0 0 1 1\r\n1\r\nset d 0 0 1\r\nx\r\ndelete d\r\nmg a v\r\n";
+  CHECK(session(spoold.port(), work) == session(memcached.port(), work));
+  for (const std::string group : {"items", "slabs"}) {
+    INFO("stats " << group);
+    const Stats ours = readStats(spoold.port(), group);
+    const Stats theirs = readStats(memcached.port(), group);
+    CHECK(names(ours) == names(theirs));
+    // Values that must agree; LRU segment positions, ages and total_malloced
+    // (memcached: whole pages) differ by design.
+    for (const std::string field :
+         {"number", "mem_requested", "evicted", "outofmemory", "reclaimed", "expired_unfetched", "chunk_size",
+          "chunks_per_page", "total_pages", "total_chunks", "used_chunks", "free_chunks", "get_hits", "cmd_set",
+          "delete_hits", "incr_hits", "decr_hits", "cas_hits", "cas_badval", "touch_hits", "active_slabs"}) {
+      for (const auto& [name, value] : theirs) {
+        if (name == field || name.ends_with(":" + field)) {
+          INFO(name);
+          CHECK(lookupStat(ours, name) == value);
+        }
+      }
+    }
+  }
+  // stats reset zeroes the per-class counters in both.
+  for (const std::uint16_t port : {spoold.port(), memcached.port()}) {
+    RawClient(port).roundTrip("stats reset\r\n");
+    CHECK(lookupStat(readStats(port, "slabs"), "1:get_hits") == "0");
+  }
+}
+
+TEST_CASE("-M refuses stores once memory is full instead of evicting, as memcached", "[differential][evictions]") {
+  Memcached memcached({"-M", "-m", "8"});
+  Settings settings = TestServer::defaults(ExecMode::kInline);
+  settings.memory_limit = 8u << 20;
+  settings.evict = false;
+  TestServer spoold(ExecMode::kInline, settings);
+  const std::string value(100000, 'x');
+  for (const std::uint16_t port : {spoold.port(), memcached.port()}) {
+    INFO("port " << port << " (spoold " << spoold.port() << ")");
+    RawClient client(port);
+    std::string reply;
+    int stored = 0;
+    for (; stored < 200; ++stored) {
+      reply = client.roundTrip("set k" + std::to_string(stored) + " 0 0 100000\r\n" + value + "\r\n");
+      if (reply != "STORED\r\n") {
+        break;
+      }
+    }
+    CHECK(stored > 60);
+    CHECK(reply == "SERVER_ERROR out of memory storing object\r\n");
+    // Nothing was evicted: the first item is still there; the refused set
+    // was swallowed whole and the connection still answers.
+    CHECK(client.roundTrip("mg k0 s\r\n") == "HD s100000\r\n");
+    CHECK(statValue(port, "evictions") == "0");
+    CHECK(statValue(port, "store_no_memory") == "1");
+    CHECK(lookupStat(readStats(port, "settings"), "evictions") == "off");
+    const Stats items = readStats(port, "items");
+    CHECK(std::any_of(items.begin(), items.end(),
+                      [](const auto& s) { return s.first.ends_with(":outofmemory") && s.second == "1"; }));
+  }
+}
+
+TEST_CASE("slabs, lru and cache_memlimit answer as memcached without slab moves or LRU segments", "[differential][admin]") {
+  // spoold has no slab pages to move and a flat LRU: the memcached to
+  // compare with has those features off.
+  Memcached memcached({"-o", "no_slab_reassign,no_lru_maintainer"});
+  TestServer spoold(ExecMode::kInline, TestServer::defaults(ExecMode::kInline));
+  const std::string script =
+      "slabs reassign 1 2\r\nslabs reassign 1\r\nslabs reassign x 2\r\nslabs reassign 1 2 noreply\r\n"
+      "slabs automove 1\r\nslabs automove 2\r\nslabs automove 3\r\nslabs automove x\r\n"
+      "slabs automove 0 noreply\r\nslabs automove ratio 0.5\r\nslabs automove ratio x\r\nslabs automove\r\n"
+      "slabs bogus\r\nslabs\r\nlru tune 10 25 0.1 2\r\nlru tune 50 40 0.1 2\r\nlru tune 10 25 0 2\r\n"
+      "lru tune x 25 0.1 2\r\nlru tune 10 25 0.1\r\nlru tune 10 25 0.1 2 noreply\r\nlru mode flat\r\nlru mode segmented\r\n"
+      "lru temp_ttl 10\r\nlru x noreply\r\nlru\r\ncache_memlimit\r\ncache_memlimit 7\r\ncache_memlimit x\r\n"
+      "cache_memlimit 1000000001\r\ncache_memlimit 100 noreply\r\ncache_memlimit 64 x\r\ncache_memlimit 9\r\n";
+  CHECK(session(spoold.port(), script) == session(memcached.port(), script));
+  for (const std::uint16_t port : {spoold.port(), memcached.port()}) {
+    CHECK(statValue(port, "limit_maxbytes") == std::to_string(9u << 20));
+    CHECK(lookupStat(readStats(port, "settings"), "maxbytes") == std::to_string(9u << 20));
   }
 }
 
