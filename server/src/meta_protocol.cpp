@@ -300,7 +300,7 @@ Step MetaProtocol::set(const Tokens& tokens, std::size_t next, std::string_view 
   std::uint64_t cas = 0;
   const StoreResult result = ctx_.store.store(mode, key_, input.substr(next, value_size), flags_.client_flags,
                                               ctx_.clock.toRelative(flags_.exptime), flags_.req_cas, &cas);
-  if (mode == StoreMode::kCas) {
+  if (mode == StoreMode::kCas || mode == StoreMode::kCasOrStale) {
     countCas(ctx_.stats, result);
   }
   writeSetResult(tokens, result, cas, out);
@@ -321,7 +321,9 @@ std::string_view MetaProtocol::checkSetFlags(const Tokens& tokens, StoreMode& mo
     default: if (error.empty()) error = "CLIENT_ERROR invalid mode for ms M token"; break;
   }
   if (flags_.has_cas && (mode == StoreMode::kSet || mode == StoreMode::kReplace)) {
-    mode = StoreMode::kCas;  // a C flag turns set and replace into compare-and-swap
+    // A C flag turns set and replace into compare-and-swap; with I, an older
+    // CAS still stores, marking the item stale (invalidate-on-CAS).
+    mode = flags_.set_stale ? StoreMode::kCasOrStale : StoreMode::kCas;
   }
   return error;
 }

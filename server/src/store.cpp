@@ -178,22 +178,34 @@ StoreResult Store::store(StoreMode mode, std::string_view key, std::string_view 
       return StoreResult::kNoMemory;
     }
     shard.classes.bump(slabs_.classFor(size), ClassCounter::kCmdSet);
-    Item* old = findLive(shard, key);
-    result = admitLocked(shard, mode, old, req_cas);
-    if (result == StoreResult::kStored) {
-      const Item* stored = mode == StoreMode::kAppend || mode == StoreMode::kPrepend
-                               ? concatenate(shard, *old, value, mode == StoreMode::kAppend)
-                               : write(shard, old, key, value, flags, exptime);
-      if (stored == nullptr) {
-        return StoreResult::kTooLarge;
-      }
-      if (cas_out != nullptr) {
-        *cas_out = stored->cas;
-      }
-    }
+    result = storeLocked(shard, StoreRequest{mode, key, value, flags, exptime, req_cas}, cas_out);
   }
   if (result == StoreResult::kStored) {
     evictIfNeeded(shard);
+  }
+  return result;
+}
+
+StoreResult Store::storeLocked(Shard& shard, const StoreRequest& r, std::uint64_t* cas_out) {
+  Item* old = findLive(shard, r.key);
+  const StoreResult result = admitLocked(shard, r.mode, old, r.req_cas);
+  if (result != StoreResult::kStored) {
+    return result;
+  }
+  // ms I with an older CAS: the value goes in, marked stale, keeping the
+  // item's TTL and whether a recache token was already handed out.
+  const bool stale = r.mode == StoreMode::kCasOrStale && old->cas != r.req_cas;  // (older, by admitLocked)
+  const bool token_sent = stale && old->token_sent;
+  Item* stored = r.mode == StoreMode::kAppend || r.mode == StoreMode::kPrepend
+                     ? concatenate(shard, *old, r.value, r.mode == StoreMode::kAppend)
+                     : write(shard, old, r.key, r.value, r.flags, stale ? old->exptime : r.exptime);
+  if (stored == nullptr) {
+    return StoreResult::kTooLarge;
+  }
+  stored->stale = stale;
+  stored->token_sent = token_sent;
+  if (cas_out != nullptr) {
+    *cas_out = stored->cas;
   }
   return result;
 }
@@ -209,11 +221,16 @@ StoreResult Store::admitLocked(Shard& shard, StoreMode mode, Item* old, std::uin
     case StoreMode::kReplace:
       return old == nullptr ? StoreResult::kNotStored : StoreResult::kStored;
     case StoreMode::kCas:
+    case StoreMode::kCasOrStale: {
       if (old == nullptr) {
         return StoreResult::kNotFound;
       }
-      shard.classes.bump(old->slab_class, old->cas == req_cas ? ClassCounter::kCasHits : ClassCounter::kCasBadval);
-      return old->cas == req_cas ? StoreResult::kStored : StoreResult::kExists;
+      // (memcached never takes CAS 0 as older: C0 with I is a plain mismatch.)
+      const bool hit =
+          old->cas == req_cas || (mode == StoreMode::kCasOrStale && req_cas != 0 && req_cas < old->cas);
+      shard.classes.bump(old->slab_class, hit ? ClassCounter::kCasHits : ClassCounter::kCasBadval);
+      return hit ? StoreResult::kStored : StoreResult::kExists;
+    }
     case StoreMode::kAppend:
     case StoreMode::kPrepend:
       if (old == nullptr) {

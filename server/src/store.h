@@ -18,7 +18,9 @@
 
 namespace spoold {
 
-enum class StoreMode : std::uint8_t { kSet, kAdd, kReplace, kAppend, kPrepend, kCas };
+/// How a store treats the existing item. kCasOrStale is meta `ms` with C and
+/// I: a CAS older than the item's still stores, and marks the item stale.
+enum class StoreMode : std::uint8_t { kSet, kAdd, kReplace, kAppend, kPrepend, kCas, kCasOrStale };
 enum class StoreResult : std::uint8_t { kStored, kNotStored, kExists, kNotFound, kTooLarge, kNoMemory };
 enum class DeleteResult : std::uint8_t { kDeleted, kNotFound, kExists };
 enum class DeltaResult : std::uint8_t { kOk, kNonNumeric, kNotFound, kExists };
@@ -210,6 +212,16 @@ class Store {
   static void lruPushFront(Shard& shard, Item& item) noexcept;
   [[nodiscard]] ItemPtr newItem(std::string_view key, std::size_t value_size, std::uint32_t flags,
                                 RelTime exptime);
+  struct StoreRequest {
+    StoreMode mode;
+    std::string_view key;
+    std::string_view value;
+    std::uint32_t flags;
+    RelTime exptime;
+    std::uint64_t req_cas;
+  };
+  /// store() with the shard's lock held and room made.
+  StoreResult storeLocked(Shard& shard, const StoreRequest& request, std::uint64_t* cas_out);
   /// Whether `mode` may store over `old` (null: missing): kStored or the refusal.
   StoreResult admitLocked(Shard& shard, StoreMode mode, Item* old, std::uint64_t req_cas);
   /// Stores the value over `old` (in place when the size matches) or anew.

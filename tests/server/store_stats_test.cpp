@@ -66,7 +66,7 @@ TEST_CASE("store: an expired item is reclaimed when a store reuses its memory", 
   CHECK(store.classUsage()[classOf(store, 1)].get(ClassCounter::kReclaimed) == 1);
 }
 
-TEST_CASE("store: -M refuses instead of evicting, but reclaims expired items", "[server][store][stats]") {
+TEST_CASE("store: -M refuses instead of evicting but reclaims expired items", "[server][store][stats]") {
   Clock clock;
   Store store(StoreLimits{1u << 20, 64u << 10, false}, clock);
   const std::string value(1000, 'v');
@@ -107,7 +107,7 @@ TEST_CASE("store: a smaller memory limit evicts down to it at once", "[server][s
   CHECK(store.counters().evictions == evictions);
 }
 
-TEST_CASE("stats slabs counts commands per class; stats items shows every item as COLD", "[server][stats]") {
+TEST_CASE("stats slabs counts commands per class and stats items shows every item as COLD", "[server][stats]") {
   ServerContext ctx(Settings{});
   Store& store = ctx.store;
   store.store(StoreMode::kSet, "k", "1", 0, 0, 0);
