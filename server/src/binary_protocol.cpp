@@ -90,8 +90,9 @@ bool BinaryProtocol::refuseLargeValue(const Request& r, Output& out, Step& step)
     ctx_.stats.add(Counter::kStoreTooLarge);
     error(r, kTooLarge, out);
   } else if (!ctx_.store.hasRoom(r.key, value_size, flags)) {
-    ctx_.stats.add(Counter::kStoreNoMemory);  // -M and full
-    error(r, kOutOfMemory, out);
+    // -M and full. memcached's binary path says more, and does not count
+    // store_no_memory.
+    respond(r, kOutOfMemory, {}, {}, "Out of memory allocating item", 0, out);
   } else {
     return false;
   }

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "binary_packets.h"
 #include "server_test_support.h"
 
 namespace spoold::test {
@@ -215,15 +216,25 @@ TEST_CASE("with evictions off (-M) a full cache refuses stores instead of evicti
     }
     CHECK(stored > 60);
     CHECK(reply == "SERVER_ERROR out of memory storing object\r\n");
+    CHECK(client.roundTrip("ms more 100000 T0\r\n" + value + "\r\n") ==
+          "SERVER_ERROR out of memory storing object\r\n");
+    // The binary protocol's answer: status 0x82 and memcached's message.
+    RawClient bin(port);
+    bin.send(binaryPacket(binary::kSet, "bin", value, u32s({0, 0})) + binaryPacket(binary::kNoop));
+    const std::string answer = bin.read(2 * binary::kHeaderSize + 13);  // then the NOOP's answer
+    REQUIRE(answer.size() >= binary::kHeaderSize);
+    const binary::Header header = binary::decodeHeader(answer);
+    CHECK(header.vbucket == binary::kOutOfMemory);  // a response carries its status there
+    CHECK(answer.substr(binary::kHeaderSize, header.body_length) == "Out of memory allocating item");
     // Nothing was evicted: the first item is still there; the refused set
     // was swallowed whole and the connection still answers.
     CHECK(client.roundTrip("mg k0 s\r\n") == "HD s100000\r\n");
     CHECK(statValue(port, "evictions") == "0");
-    CHECK(statValue(port, "store_no_memory") == "1");
+    CHECK(statValue(port, "store_no_memory") == "2");  // the binary refusal is not counted
     CHECK(lookupStat(readStats(port, "settings"), "evictions") == "off");
     const Stats items = readStats(port, "items");
     CHECK(std::any_of(items.begin(), items.end(),
-                      [](const auto& s) { return s.first.ends_with(":outofmemory") && s.second == "1"; }));
+                      [](const auto& s) { return s.first.ends_with(":outofmemory") && s.second == "3"; }));
   }
 }
 
