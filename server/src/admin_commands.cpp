@@ -54,8 +54,8 @@ std::string_view lruTune(const Tokens& tokens) {
   std::uint32_t pct_warm = 0;
   double hot_factor = 0;
   double warm_factor = 0;
-  if (!parseU32(tokens[2], pct_hot) || !parseU32(tokens[3], pct_warm) || !parseDouble(tokens[4], hot_factor) ||
-      !parseDouble(tokens[5], warm_factor)) {
+  if (!parseU32(tokens[2], pct_hot) || !parseU32(tokens[3], pct_warm) ||
+      !parseDouble(tokens[4], hot_factor) || !parseDouble(tokens[5], warm_factor)) {
     return kError;
   }
   if (static_cast<std::uint64_t>(pct_hot) + pct_warm > 80) {

@@ -42,7 +42,8 @@ class ClassCounters {
     value.store(value.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
   [[nodiscard]] std::uint64_t get(std::uint8_t id, ClassCounter counter) const noexcept {
-    return values_[id % kClasses][static_cast<std::size_t>(counter)].load(std::memory_order_relaxed);
+    return values_[id % kClasses][static_cast<std::size_t>(counter)].load(
+        std::memory_order_relaxed);
   }
   /// The sum over all classes.
   [[nodiscard]] std::uint64_t total(ClassCounter counter) const noexcept {
@@ -62,7 +63,8 @@ class ClassCounters {
   }
 
  private:
-  std::array<std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(ClassCounter::kCount)>, kClasses>
+  std::array<std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(ClassCounter::kCount)>,
+             kClasses>
       values_{};
 };
 

@@ -63,7 +63,8 @@ void emitItemClassMoves(ClassEmitter& emit, const Usage& u) {
 }
 
 bool listedInSlabs(const Usage& u) {
-  return u.items != 0 || std::any_of(u.counters.begin(), u.counters.end(), [](std::uint64_t c) { return c != 0; });
+  return u.items != 0 ||
+         std::any_of(u.counters.begin(), u.counters.end(), [](std::uint64_t c) { return c != 0; });
 }
 
 void emitSlabClass(ClassEmitter& emit, const Usage& u, std::size_t chunk, std::size_t page) {
@@ -115,7 +116,8 @@ void reportSlabStats(ServerContext& ctx, const StatSink& sink) {
     }
     ++active;
     emit.setClass(id);
-    emitSlabClass(emit, usage[id], classes.chunkSize(static_cast<std::uint8_t>(id)), ctx.settings.item_size_max);
+    emitSlabClass(emit, usage[id], classes.chunkSize(static_cast<std::uint8_t>(id)),
+                  ctx.settings.item_size_max);
   }
   sink("active_slabs", fmt::format("{}", active));
   sink("total_malloced", fmt::format("{}", bytes));

@@ -477,7 +477,8 @@ void MetaProtocol::debug(const Tokens& tokens, Output& out) {
   }
   ctx_.stats.add(Counter::kCmdMeta);
   const RelTime now = ctx_.clock.now();
-  const bool hit = ctx_.store.lookup(key_, LookupOptions{false, false, 0, ClassCounter::kCount}, [&](const Item& item) {
+  const LookupOptions peek{false, false, 0, ClassCounter::kCount};
+  const bool hit = ctx_.store.lookup(key_, peek, [&](const Item& item) {
     out.append("ME ");
     if (flags_.key_binary) {
       std::string encoded;

@@ -468,7 +468,8 @@ std::vector<Store::ClassUsage> Store::classUsage() {
     }
     for (std::size_t id = 1; id < usage.size(); ++id) {
       for (std::size_t c = 0; c < usage[id].counters.size(); ++c) {
-        usage[id].counters[c] += shard.classes.get(static_cast<std::uint8_t>(id), static_cast<ClassCounter>(c));
+        const auto counter = static_cast<ClassCounter>(c);
+        usage[id].counters[c] += shard.classes.get(static_cast<std::uint8_t>(id), counter);
       }
     }
   }

@@ -155,7 +155,9 @@ class Store {
   [[nodiscard]] bool hasRoom(std::string_view key, std::size_t value_size, std::uint32_t flags);
   /// cache_memlimit: the new limit applies at once; a smaller one evicts down to it.
   void setMemoryLimit(std::size_t bytes);
-  [[nodiscard]] std::size_t memoryLimit() const noexcept { return memory_limit_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::size_t memoryLimit() const noexcept {
+    return memory_limit_.load(std::memory_order_relaxed);
+  }
   /// `stats reset`: zeroes the counters (not curr_items or bytes).
   void resetStats() noexcept;
 
@@ -180,7 +182,9 @@ class Store {
     RelTime oldest = 0;        ///< access time of the least recently used item
     RelTime evicted_time = 0;  ///< seconds since the last evicted item's last access, at eviction
     std::array<std::uint64_t, static_cast<std::size_t>(ClassCounter::kCount)> counters{};
-    [[nodiscard]] std::uint64_t get(ClassCounter c) const noexcept { return counters[static_cast<std::size_t>(c)]; }
+    [[nodiscard]] std::uint64_t get(ClassCounter c) const noexcept {
+      return counters[static_cast<std::size_t>(c)];
+    }
   };
   [[nodiscard]] std::vector<ClassUsage> classUsage();
 

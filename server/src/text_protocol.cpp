@@ -221,7 +221,9 @@ bool TextProtocol::getKey(std::string_view key, bool with_cas, bool touch, RelTi
   if (key.size() > kMaxKeyLength) {
     return false;
   }
-  const bool hit = ctx_.store.lookup(key, LookupOptions{true, touch, exptime, touch ? ClassCounter::kTouchHits : ClassCounter::kGetHits}, [&](const Item& item) {
+  const LookupOptions options{true, touch, exptime,
+                              touch ? ClassCounter::kTouchHits : ClassCounter::kGetHits};
+  const bool hit = ctx_.store.lookup(key, options, [&](const Item& item) {
     const std::string_view value = item.value();
     char* p = out.reserve(6 + key.size() + 3 * 21 + 4 + value.size() + 2);
     char* const start = p;

@@ -17,7 +17,8 @@ namespace {
 
 /// The version line differs by design.
 std::string maskVersion(std::string reply) {
-  for (std::size_t at = reply.find("VERSION "); at != std::string::npos; at = reply.find("VERSION ", at + 1)) {
+  for (std::size_t at = reply.find("VERSION "); at != std::string::npos;
+       at = reply.find("VERSION ", at + 1)) {
     reply.replace(at + 8, reply.find("\r\n", at) - at - 8, "<v>");
   }
   return reply;
@@ -112,22 +113,26 @@ std::string maskCas(const std::string& reply) {
 
 }  // namespace
 
-TEST_CASE("an HTTP request line closes the connection without an answer as memcached does", "[differential][http]") {
+TEST_CASE("an HTTP request line closes the connection without an answer as memcached does",
+          "[differential][http]") {
   Memcached memcached;
   const ExecMode mode = GENERATE(ExecMode::kInline, ExecMode::kWorkers);
   TestServer spoold(mode, TestServer::defaults(mode));
   // Closing lines, and look-alikes memcached answers: its dispatch letters
   // (g s a c i d t) answer ERROR, and only a last token "HTTP/..." counts.
   const std::vector<std::string> lines = {
-      "GET / HTTP/1.0", "PUT /a/b HTTP/1.1", "DELETE HTTP/1.1", "POST / HTTP/1.1", "HEAD / HTTP/1.1",
-      "OPTIONS * HTTP/1.1", "x HTTP/1.0", "GET x  HTTP/1.0 ", "mxx / HTTP/1.1", "bxx HTTP/", "GET / HTTP/1.0 x",
-      "GET / HTTP", "GET / http/1.1", "G HTTP/1.0", "gxx / HTTP/1.1", "sxx / HTTP/1.1", "txx HTTP/1.1",
-      "get / HTTP/1.1", "delete / HTTP/1.1", "version HTTP/1.1", "lru HTTP/1.1", "mn HTTP/1.1",
+      "GET / HTTP/1.0",  "PUT /a/b HTTP/1.1",  "DELETE HTTP/1.1",   "POST / HTTP/1.1",
+      "HEAD / HTTP/1.1", "OPTIONS * HTTP/1.1", "x HTTP/1.0",        "GET x  HTTP/1.0 ",
+      "mxx / HTTP/1.1",  "bxx HTTP/",          "GET / HTTP/1.0 x",  "GET / HTTP",
+      "GET / http/1.1",  "G HTTP/1.0",         "gxx / HTTP/1.1",    "sxx / HTTP/1.1",
+      "txx HTTP/1.1",    "get / HTTP/1.1",     "delete / HTTP/1.1", "version HTTP/1.1",
+      "lru HTTP/1.1",    "mn HTTP/1.1",
   };
   for (const std::string& line : lines) {
     for (const std::string first : {"", "version\r\n", "bogus\r\n"}) {
       INFO("line: " << line << " after: " << first);
-      CHECK(afterRoundTrip(spoold.port(), first, line) == afterRoundTrip(memcached.port(), first, line));
+      CHECK(afterRoundTrip(spoold.port(), first, line) ==
+            afterRoundTrip(memcached.port(), first, line));
     }
   }
   // Answers queued in the same read batch are dropped with the connection.
@@ -137,7 +142,8 @@ TEST_CASE("an HTTP request line closes the connection without an answer as memca
   CHECK(client.closed());
 }
 
-TEST_CASE("idle_kicks counts the connections idle_timeout closed as memcached does", "[differential][idle]") {
+TEST_CASE("idle_kicks counts the connections idle_timeout closed as memcached does",
+          "[differential][idle]") {
   Memcached memcached({"-o", "idle_timeout=1"});
   Settings settings = TestServer::defaults(ExecMode::kInline);
   settings.idle_timeout = 1;
@@ -162,13 +168,15 @@ TEST_CASE("idle_kicks counts the connections idle_timeout closed as memcached do
   }
 }
 
-TEST_CASE("stats items and stats slabs report memcached's fields in its order", "[differential][stats]") {
+TEST_CASE("stats items and stats slabs report memcached's fields in its order",
+          "[differential][stats]") {
   Memcached memcached;
   TestServer spoold(ExecMode::kInline, TestServer::defaults(ExecMode::kInline));
   const std::string value300(300, 'v');
-  const std::string work = "set a 0 0 1\r\nx\r\nset b 0 100 300\r\n" + value300 +
-                           "\r\nget a b zz\r\ntouch b 200\r\nset n 0 0 1\r\n5\r\nincr n 2\r\ndecr n 1\r\n"
-                           "gets n\r\ncas n 0 0 1 1\r\n1\r\nset d 0 0 1\r\nx\r\ndelete d\r\nmg a v\r\n";
+  const std::string work =
+      "set a 0 0 1\r\nx\r\nset b 0 100 300\r\n" + value300 +
+      "\r\nget a b zz\r\ntouch b 200\r\nset n 0 0 1\r\n5\r\nincr n 2\r\ndecr n 1\r\n"
+      "gets n\r\ncas n 0 0 1 1\r\n1\r\nset d 0 0 1\r\nx\r\ndelete d\r\nmg a v\r\n";
   CHECK(session(spoold.port(), work) == session(memcached.port(), work));
   for (const std::string group : {"items", "slabs"}) {
     INFO("stats " << group);
@@ -178,9 +186,12 @@ TEST_CASE("stats items and stats slabs report memcached's fields in its order", 
     // Values that must agree; LRU segment positions, ages and total_malloced
     // (memcached: whole pages) differ by design.
     for (const std::string field :
-         {"number", "mem_requested", "evicted", "outofmemory", "reclaimed", "expired_unfetched", "chunk_size",
-          "chunks_per_page", "total_pages", "total_chunks", "used_chunks", "free_chunks", "get_hits", "cmd_set",
-          "delete_hits", "incr_hits", "decr_hits", "cas_hits", "cas_badval", "touch_hits", "active_slabs"}) {
+         {"number",      "mem_requested",     "evicted",     "outofmemory",
+          "reclaimed",   "expired_unfetched", "chunk_size",  "chunks_per_page",
+          "total_pages", "total_chunks",      "used_chunks", "free_chunks",
+          "get_hits",    "cmd_set",           "delete_hits", "incr_hits",
+          "decr_hits",   "cas_hits",          "cas_badval",  "touch_hits",
+          "active_slabs"}) {
       for (const auto& [name, value] : theirs) {
         if (name == field || name.ends_with(":" + field)) {
           INFO(name);
@@ -196,7 +207,9 @@ TEST_CASE("stats items and stats slabs report memcached's fields in its order", 
   }
 }
 
-TEST_CASE("with evictions off (-M) a full cache refuses stores instead of evicting as memcached does", "[differential][evictions]") {
+TEST_CASE(
+    "with evictions off (-M) a full cache refuses stores instead of evicting as memcached does",
+    "[differential][evictions]") {
   Memcached memcached({"-M", "-m", "8"});
   Settings settings = TestServer::defaults(ExecMode::kInline);
   settings.memory_limit = 8u << 20;
@@ -209,7 +222,8 @@ TEST_CASE("with evictions off (-M) a full cache refuses stores instead of evicti
     std::string reply;
     int stored = 0;
     for (; stored < 200; ++stored) {
-      reply = client.roundTrip("set k" + std::to_string(stored) + " 0 0 100000\r\n" + value + "\r\n");
+      reply =
+          client.roundTrip("set k" + std::to_string(stored) + " 0 0 100000\r\n" + value + "\r\n");
       if (reply != "STORED\r\n") {
         break;
       }
@@ -225,7 +239,8 @@ TEST_CASE("with evictions off (-M) a full cache refuses stores instead of evicti
     REQUIRE(answer.size() >= binary::kHeaderSize);
     const binary::Header header = binary::decodeHeader(answer);
     CHECK(header.vbucket == binary::kOutOfMemory);  // a response carries its status there
-    CHECK(answer.substr(binary::kHeaderSize, header.body_length) == "Out of memory allocating item");
+    CHECK(answer.substr(binary::kHeaderSize, header.body_length) ==
+          "Out of memory allocating item");
     // Nothing was evicted: the first item is still there; the refused set
     // was swallowed whole and the connection still answers.
     CHECK(client.roundTrip("mg k0 s\r\n") == "HD s100000\r\n");
@@ -233,24 +248,32 @@ TEST_CASE("with evictions off (-M) a full cache refuses stores instead of evicti
     CHECK(statValue(port, "store_no_memory") == "2");  // the binary refusal is not counted
     CHECK(lookupStat(readStats(port, "settings"), "evictions") == "off");
     const Stats items = readStats(port, "items");
-    CHECK(std::any_of(items.begin(), items.end(),
-                      [](const auto& s) { return s.first.ends_with(":outofmemory") && s.second == "3"; }));
+    CHECK(std::any_of(items.begin(), items.end(), [](const auto& s) {
+      return s.first.ends_with(":outofmemory") && s.second == "3";
+    }));
   }
 }
 
-TEST_CASE("slabs and lru and cache_memlimit answer as memcached without slab moves or LRU segments", "[differential][admin]") {
+TEST_CASE("slabs and lru and cache_memlimit answer as memcached without slab moves or LRU segments",
+          "[differential][admin]") {
   // spoold has no slab pages to move and a flat LRU: the memcached to
   // compare with has those features off.
   Memcached memcached({"-o", "no_slab_reassign,no_lru_maintainer"});
   TestServer spoold(ExecMode::kInline, TestServer::defaults(ExecMode::kInline));
   const std::string script =
-      "slabs reassign 1 2\r\nslabs reassign 1\r\nslabs reassign x 2\r\nslabs reassign 1 2 noreply\r\n"
+      "slabs reassign 1 2\r\nslabs reassign 1\r\nslabs reassign x 2\r\nslabs reassign 1 2 "
+      "noreply\r\n"
       "slabs automove 1\r\nslabs automove 2\r\nslabs automove 3\r\nslabs automove x\r\n"
-      "slabs automove 0 noreply\r\nslabs automove ratio 0.5\r\nslabs automove ratio x\r\nslabs automove\r\n"
-      "slabs bogus\r\nslabs\r\nlru tune 10 25 0.1 2\r\nlru tune 50 40 0.1 2\r\nlru tune 10 25 0 2\r\n"
-      "lru tune x 25 0.1 2\r\nlru tune 10 25 0.1\r\nlru tune 10 25 0.1 2 noreply\r\nlru mode flat\r\nlru mode segmented\r\n"
-      "lru temp_ttl 10\r\nlru x noreply\r\nlru\r\ncache_memlimit\r\ncache_memlimit 7\r\ncache_memlimit x\r\n"
-      "cache_memlimit 1000000001\r\ncache_memlimit 100 noreply\r\ncache_memlimit 64 x\r\ncache_memlimit 9\r\n";
+      "slabs automove 0 noreply\r\nslabs automove ratio 0.5\r\nslabs automove ratio x\r\nslabs "
+      "automove\r\n"
+      "slabs bogus\r\nslabs\r\nlru tune 10 25 0.1 2\r\nlru tune 50 40 0.1 2\r\nlru tune 10 25 0 "
+      "2\r\n"
+      "lru tune x 25 0.1 2\r\nlru tune 10 25 0.1\r\nlru tune 10 25 0.1 2 noreply\r\nlru mode "
+      "flat\r\nlru mode segmented\r\n"
+      "lru temp_ttl 10\r\nlru x noreply\r\nlru\r\ncache_memlimit\r\ncache_memlimit "
+      "7\r\ncache_memlimit x\r\n"
+      "cache_memlimit 1000000001\r\ncache_memlimit 100 noreply\r\ncache_memlimit 64 "
+      "x\r\ncache_memlimit 9\r\n";
   CHECK(session(spoold.port(), script) == session(memcached.port(), script));
   for (const std::uint16_t port : {spoold.port(), memcached.port()}) {
     CHECK(statValue(port, "limit_maxbytes") == std::to_string(9u << 20));
@@ -274,7 +297,8 @@ TEST_CASE("meta stale/win/recache flags follow memcached 1.6.18", "[differential
       // R: a client wins the recache token once the TTL is below the
       // threshold; others see Z. N: a miss creates the item and wins.
       "ms r 1 T20\r\nx\r\nmg r v R10\r\nmg r v R30\r\nmg r v R30\r\nmg r v\r\nmg r R30 v t\r\n"
-      "mg nv N30 v t\r\nmg nv N30 v t c\r\nmg nv v\r\nms nv 1\r\nv\r\nmg nv v\r\nmd nv I\r\nmg nv N30 v\r\n",
+      "mg nv N30 v t\r\nmg nv N30 v t c\r\nmg nv v\r\nms nv 1\r\nv\r\nmg nv v\r\nmd nv I\r\nmg nv "
+      "N30 v\r\n",
       // E (client CAS) came after 1.6.18: it is an invalid flag there.
       "ms e 1 E500\r\nx\r\nmd e E5\r\nmg e E5\r\nma e E5\r\n",
   };

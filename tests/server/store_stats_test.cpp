@@ -14,7 +14,9 @@ namespace {
 
 const auto kNoop = [](Item&) {};
 
-std::string key(int i) { return "key" + std::to_string(i); }
+std::string key(int i) {
+  return "key" + std::to_string(i);
+}
 
 /// The class `value` bytes under `key(0)` fall in.
 std::uint8_t classOf(const Store& store, std::size_t value) {
@@ -23,13 +25,14 @@ std::uint8_t classOf(const Store& store, std::size_t value) {
 
 }  // namespace
 
-TEST_CASE("store: evictions are counted per class and zeroed by stats reset", "[server][store][stats]") {
+TEST_CASE("store: evictions are counted per class and zeroed by stats reset",
+          "[server][store][stats]") {
   Clock clock;
   Store store(StoreLimits{1u << 20, 64u << 10}, clock);
   const std::string value(1000, 'v');
   for (int i = 0; i < 3000; ++i) {
-    REQUIRE(store.store(StoreMode::kSet, key(i), value, 0, i % 2 == 0 ? 0 : clock.toRelative(1000), 0) ==
-            StoreResult::kStored);
+    REQUIRE(store.store(StoreMode::kSet, key(i), value, 0, i % 2 == 0 ? 0 : clock.toRelative(1000),
+                        0) == StoreResult::kStored);
   }
   const std::uint8_t id = classOf(store, value.size());
   const Store::ClassUsage usage = store.classUsage()[id];
@@ -37,7 +40,7 @@ TEST_CASE("store: evictions are counted per class and zeroed by stats reset", "[
   CHECK(totals.evictions > 0);
   CHECK(usage.get(ClassCounter::kEvicted) == totals.evictions);
   CHECK(usage.get(ClassCounter::kEvictedUnfetched) == totals.evictions);  // none was read
-  CHECK(usage.get(ClassCounter::kEvictedNonzero) > 0);                  // half had an expiry
+  CHECK(usage.get(ClassCounter::kEvictedNonzero) > 0);                    // half had an expiry
   CHECK(usage.get(ClassCounter::kEvictedNonzero) < totals.evictions);
   CHECK(usage.get(ClassCounter::kCmdSet) == 3000);
   CHECK(usage.items + totals.evictions == 3000);
@@ -48,10 +51,12 @@ TEST_CASE("store: evictions are counted per class and zeroed by stats reset", "[
   CHECK(store.classUsage()[id].items == usage.items);  // items stay
 }
 
-TEST_CASE("store: an expired item is reclaimed when a store reuses its memory", "[server][store][stats]") {
+TEST_CASE("store: an expired item is reclaimed when a store reuses its memory",
+          "[server][store][stats]") {
   Clock clock;
   Store store(StoreLimits{}, clock);
-  REQUIRE(store.store(StoreMode::kSet, "short", "x", 0, clock.toRelative(10), 0) == StoreResult::kStored);
+  REQUIRE(store.store(StoreMode::kSet, "short", "x", 0, clock.toRelative(10), 0) ==
+          StoreResult::kStored);
   clock.advance(11);
   // Stores into every shard: the one that holds "short" finds it dead at
   // its LRU tail and reclaims it, as memcached's allocator does.
@@ -66,13 +71,14 @@ TEST_CASE("store: an expired item is reclaimed when a store reuses its memory", 
   CHECK(store.classUsage()[classOf(store, 1)].get(ClassCounter::kReclaimed) == 1);
 }
 
-TEST_CASE("store: -M refuses instead of evicting but reclaims expired items", "[server][store][stats]") {
+TEST_CASE("store: -M refuses instead of evicting but reclaims expired items",
+          "[server][store][stats]") {
   Clock clock;
   Store store(StoreLimits{1u << 20, 64u << 10, false}, clock);
   const std::string value(1000, 'v');
   int stored = 0;
-  while (stored < 5000 && store.store(StoreMode::kSet, key(stored), value, 0, clock.toRelative(100), 0) ==
-                              StoreResult::kStored) {
+  while (stored < 5000 && store.store(StoreMode::kSet, key(stored), value, 0, clock.toRelative(100),
+                                      0) == StoreResult::kStored) {
     ++stored;
   }
   REQUIRE(stored < 5000);
@@ -107,7 +113,8 @@ TEST_CASE("store: a smaller memory limit evicts down to it at once", "[server][s
   CHECK(store.counters().evictions == evictions);
 }
 
-TEST_CASE("stats slabs counts commands per class and stats items shows every item as COLD", "[server][stats]") {
+TEST_CASE("stats slabs counts commands per class and stats items shows every item as COLD",
+          "[server][stats]") {
   ServerContext ctx(Settings{});
   Store& store = ctx.store;
   store.store(StoreMode::kSet, "k", "1", 0, 0, 0);
@@ -117,7 +124,9 @@ TEST_CASE("stats slabs counts commands per class and stats items shows every ite
   store.touch("k", 0);
   store.store(StoreMode::kCas, "k", "3", 0, 0, 12345);
   std::map<std::string, std::string> stats;
-  const StatSink sink = [&](std::string_view name, std::string_view value) { stats[std::string(name)] = value; };
+  const StatSink sink = [&](std::string_view name, std::string_view value) {
+    stats[std::string(name)] = value;
+  };
   reportSlabStats(ctx, sink);
   reportItemStats(ctx, sink);
   CHECK(stats["1:cmd_set"] == "2");
