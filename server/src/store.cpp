@@ -59,7 +59,9 @@ Item* Store::findLive(Shard& shard, std::string_view key) {
   }
   const bool expired = item.exptime != 0 && item.exptime <= now;
   (expired ? get_expired_ : get_flushed_).fetch_add(1, std::memory_order_relaxed);
-  reclaim(shard, item);
+  // As memcached's item_get: get_expired / get_flushed, not `reclaimed`
+  // (that counts memory reused from the LRU tail).
+  unlink(shard, item);
   return nullptr;
 }
 

@@ -316,4 +316,19 @@ TEST_CASE("meta stale/win/recache flags follow memcached 1.6.18", "[differential
   }
 }
 
+TEST_CASE("a lookup that meets a dead item counts get_expired or get_flushed and not reclaimed",
+          "[differential][stats]") {
+  // Without memcached's background LRU maintainer and crawler, which
+  // reclaim on their own schedule: the flat LRU spoold has.
+  Memcached memcached({"-o", "no_lru_maintainer,no_lru_crawler"});
+  TestServer spoold(ExecMode::kInline, TestServer::defaults(ExecMode::kInline));
+  const std::string script = "set fa 0 0 1\r\nx\r\nset fb 0 0 1\r\nx\r\nget fb\r\nflush_all\r\n"
+                             "get fa fb\r\nset dead 0 -1 1\r\nx\r\nget dead\r\n";
+  CHECK(session(spoold.port(), script) == session(memcached.port(), script));
+  for (const std::string name : {"get_expired", "get_flushed", "reclaimed", "expired_unfetched"}) {
+    INFO(name);
+    CHECK(statValue(spoold.port(), name) == statValue(memcached.port(), name));
+  }
+}
+
 }  // namespace spoold::test
