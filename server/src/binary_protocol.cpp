@@ -86,11 +86,16 @@ bool BinaryProtocol::refuseLargeValue(const Request& r, Output& out, Step& step)
       return true;
   }
   const std::uint32_t flags = h.extras_length >= 4 ? readU32(r.extras.data()) : 0;
-  if (!ctx_.store.tooLarge(h.key_length, value_size, flags)) {
+  if (ctx_.store.tooLarge(h.key_length, value_size, flags)) {
+    ctx_.stats.add(Counter::kStoreTooLarge);
+    error(r, kTooLarge, out);
+  } else if (!ctx_.store.hasRoom(r.key, value_size, flags)) {
+    // -M and full. memcached's binary path says more, and does not count
+    // store_no_memory.
+    respond(r, kOutOfMemory, {}, {}, "Out of memory allocating item", 0, out);
+  } else {
     return false;
   }
-  ctx_.stats.add(Counter::kStoreTooLarge);
-  error(r, kTooLarge, out);
   if (r.command == kSet) {
     ctx_.store.remove(r.key);  // as memcached: no stale value survives a failed set
   }
@@ -150,6 +155,7 @@ void BinaryProtocol::get(const Request& r, Output& out) {
   const bool with_key = r.command == kGetK || r.command == kGatK;
   LookupOptions options;
   if (touch) {
+    options.hit = ClassCounter::kTouchHits;
     options.touch = true;
     options.exptime = ctx_.clock.toRelative(static_cast<std::int32_t>(readU32(r.extras.data())));
   }

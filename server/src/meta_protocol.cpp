@@ -180,7 +180,8 @@ void MetaProtocol::get(const Tokens& tokens, Output& out) {
   }
   bool ttl_set = false;
   const auto respond = [&](Item& item, bool created) { writeHit(tokens, item, created, ttl_set, out); };
-  const LookupOptions options{!flags_.no_update, false, 0};
+  const LookupOptions options{!flags_.no_update, false, 0,
+                              flags_.new_ttl ? ClassCounter::kTouchHits : ClassCounter::kGetHits};
   const bool hit =
       flags_.vivify
           ? ctx_.store.lookupOrCreate(key_, options, ctx_.clock.toRelative(flags_.autoviv_exptime), respond)
@@ -281,6 +282,12 @@ Step MetaProtocol::set(const Tokens& tokens, std::size_t next, std::string_view 
     line(out, "SERVER_ERROR object too large for cache");
     return refused;
   }
+  if (!ctx_.store.hasRoom(key_, value_size, flags_.client_flags)) {
+    ctx_.stats.add(Counter::kStoreNoMemory);  // -M and full: as memcached, the old value goes too
+    ctx_.store.remove(key_);
+    line(out, "SERVER_ERROR out of memory storing object");
+    return refused;
+  }
   const std::size_t end = next + value_size + 2;
   if (input.size() < end) {
     return Step::needMore(end);
@@ -293,7 +300,7 @@ Step MetaProtocol::set(const Tokens& tokens, std::size_t next, std::string_view 
   std::uint64_t cas = 0;
   const StoreResult result = ctx_.store.store(mode, key_, input.substr(next, value_size), flags_.client_flags,
                                               ctx_.clock.toRelative(flags_.exptime), flags_.req_cas, &cas);
-  if (mode == StoreMode::kCas) {
+  if (mode == StoreMode::kCas || mode == StoreMode::kCasOrStale) {
     countCas(ctx_.stats, result);
   }
   writeSetResult(tokens, result, cas, out);
@@ -314,7 +321,9 @@ std::string_view MetaProtocol::checkSetFlags(const Tokens& tokens, StoreMode& mo
     default: if (error.empty()) error = "CLIENT_ERROR invalid mode for ms M token"; break;
   }
   if (flags_.has_cas && (mode == StoreMode::kSet || mode == StoreMode::kReplace)) {
-    mode = StoreMode::kCas;  // a C flag turns set and replace into compare-and-swap
+    // A C flag turns set and replace into compare-and-swap; with I, an older
+    // CAS still stores, marking the item stale (invalidate-on-CAS).
+    mode = flags_.set_stale ? StoreMode::kCasOrStale : StoreMode::kCas;
   }
   return error;
 }
@@ -349,7 +358,7 @@ void MetaProtocol::remove(const Tokens& tokens, Output& out) {
   DeleteResult result = DeleteResult::kNotFound;
   if (flags_.set_stale) {
     // Invalidate instead of deleting: the next reader wins the recache token.
-    ctx_.store.lookup(key_, LookupOptions{false, false, 0}, [&](Item& item) {
+    ctx_.store.lookup(key_, LookupOptions{false, false, 0, ClassCounter::kCount}, [&](Item& item) {
       if (flags_.has_cas && item.cas != flags_.req_cas) {
         result = DeleteResult::kExists;
         return;
@@ -422,7 +431,7 @@ bool MetaProtocol::vivifyCounter(DeltaOutcome& outcome) {
 void MetaProtocol::writeCounter(const Tokens& tokens, DeltaOutcome& outcome, Output& out) {
   if (flags_.new_ttl) {
     outcome.exptime = ctx_.clock.toRelative(flags_.exptime);
-    ctx_.store.lookup(key_, LookupOptions{false, true, outcome.exptime}, [](Item&) {});
+    ctx_.store.lookup(key_, LookupOptions{false, true, outcome.exptime, ClassCounter::kCount}, [](Item&) {});
   }
   char digits[24];
   const std::string_view number(digits, static_cast<std::size_t>(formatU64(outcome.value, digits) - digits));
@@ -468,7 +477,8 @@ void MetaProtocol::debug(const Tokens& tokens, Output& out) {
   }
   ctx_.stats.add(Counter::kCmdMeta);
   const RelTime now = ctx_.clock.now();
-  const bool hit = ctx_.store.lookup(key_, LookupOptions{false, false, 0}, [&](const Item& item) {
+  const LookupOptions peek{false, false, 0, ClassCounter::kCount};
+  const bool hit = ctx_.store.lookup(key_, peek, [&](const Item& item) {
     out.append("ME ");
     if (flags_.key_binary) {
       std::string encoded;

@@ -20,6 +20,7 @@ const option kLongOptions[] = {
     {"listen", required_argument, nullptr, 'l'},
     {"threads", required_argument, nullptr, 't'},
     {"memory-limit", required_argument, nullptr, 'm'},
+    {"disable-evictions", no_argument, nullptr, 'M'},
     {"conn-limit", required_argument, nullptr, 'c'},
     {"max-item-size", required_argument, nullptr, 'I'},
     {"udp-port", required_argument, nullptr, 'U'},
@@ -145,6 +146,7 @@ bool applyOption(int opt, const char* arg, Settings& s, std::ostream& err) {
     case 'l': return addListen(arg, s);
     case 't': return parseCount(arg, 1, s.threads);
     case 'm': return parseMegabytes(arg, s.memory_limit);
+    case 'M': s.evict = false; return true;
     case 'c': return parseCount(arg, 1, s.max_connections);
     case 'I': return parseSize(arg, s.item_size_max) && s.item_size_max >= 1024 && s.item_size_max <= (1u << 30);
     case 'U':
@@ -181,6 +183,7 @@ void printUsage(std::ostream& out) {
       << "                          listens without TLS\n"
       << "-t, --threads=<num>       number of event loop threads (default: 4)\n"
       << "-m, --memory-limit=<mb>   item memory in megabytes (default: 64)\n"
+      << "-M, --disable-evictions   return error on memory exhausted instead of evicting\n"
       << "-c, --conn-limit=<num>    max simultaneous connections (default: 1024)\n"
       << "-I, --max-item-size=<sz>  max item size, with k/m suffix (default: 1m, min 1k, max 1g)\n"
       << "-U, --udp-port=<num>      UDP port; only 0 (off) is supported\n"
@@ -209,7 +212,7 @@ CommandLine parseCommandLine(int argc, char** argv, std::ostream& out, std::ostr
   optind = 0;  // glibc: start over (the tests parse more than once)
   opterr = 0;
   for (;;) {
-    const int opt = getopt_long(argc, argv, ":p:l:t:m:c:I:U:u:vhVZo:s:a:b:", kLongOptions, nullptr);
+    const int opt = getopt_long(argc, argv, ":p:l:t:m:Mc:I:U:u:vhVZo:s:a:b:", kLongOptions, nullptr);
     if (opt == -1) {
       break;
     }

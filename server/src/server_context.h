@@ -51,7 +51,9 @@ class ConnectionRegistry {
 class ServerContext {
  public:
   explicit ServerContext(const Settings& s)
-      : settings(s), store(StoreLimits{s.memory_limit, s.item_size_max}, clock), verbosity(s.verbose) {}
+      : settings(s),
+        store(StoreLimits{s.memory_limit, s.item_size_max, s.evict}, clock),
+        verbosity(s.verbose) {}
 
   const Settings settings;
   Clock clock;

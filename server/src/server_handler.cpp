@@ -31,6 +31,9 @@ void ServerHandler::onClose(spool::Connection& conn, const spool::CloseReason& r
   }
   pipeline_->onClose();
   ctx_.connections.remove(conn.id());
+  if (reason.code == spool::CloseCode::kIdleTimeout) {
+    ctx_.stats.add(Counter::kIdleKicks);  // memcached's idle_kicks
+  }
   if (ctx_.verbosity.load(std::memory_order_relaxed) > 1) {
     spool::log(spool::LogLevel::kInfo, ">{} connection closed: {}", conn.id(), reason.describe());
   }

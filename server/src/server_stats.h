@@ -16,6 +16,7 @@ enum class Counter : std::uint8_t {
   kDeleteMisses, kDeleteHits, kIncrMisses, kIncrHits, kDecrMisses, kDecrHits,
   kCasMisses, kCasHits, kCasBadval, kTouchHits, kTouchMisses,
   kStoreTooLarge, kStoreNoMemory,
+  kIdleKicks,  // connections closed by -o idle_timeout (after auth_errors in `stats`)
   kCount,
 };
 

@@ -20,6 +20,7 @@ struct Settings {
   std::string listen = "127.0.0.1";    ///< -l
   unsigned threads = 4;                ///< -t: loop threads
   std::size_t memory_limit = 64u << 20;///< -m (megabytes on the command line)
+  bool evict = true;                   ///< -M turns it off: a full cache refuses stores
   unsigned max_connections = 1024;     ///< -c
   std::size_t item_size_max = 1u << 20;///< -I
   int verbose = 0;                     ///< -v, -vv, -vvv

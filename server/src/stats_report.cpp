@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "tls_options.h"
+#include "class_stats_report.h"
 
 namespace spoold {
 namespace {
@@ -35,7 +36,7 @@ std::string rusage(bool user) {
 
 void emitCounters(ServerContext& ctx, Emitter& emit) {
   const StoreCounters store = ctx.store.counters();
-  for (std::size_t i = 0; i < static_cast<std::size_t>(Counter::kCount); ++i) {
+  for (std::size_t i = 0; i <= static_cast<std::size_t>(Counter::kStoreNoMemory); ++i) {
     const auto counter = static_cast<Counter>(i);
     emit(counterName(counter), ctx.stats.get(counter));
     if (counter == Counter::kGetMisses) {
@@ -45,6 +46,7 @@ void emitCounters(ServerContext& ctx, Emitter& emit) {
   }
   emit("auth_cmds", 0);
   emit("auth_errors", 0);
+  emit(counterName(Counter::kIdleKicks), ctx.stats.get(Counter::kIdleKicks));
 }
 
 void emitTransport(ServerContext& ctx, Emitter& emit) {
@@ -76,7 +78,7 @@ void emitGeneral(ServerContext& ctx, Emitter& emit) {
   emitCounters(ctx, emit);
   emit("bytes_read", t.bytes_in);
   emit("bytes_written", t.bytes_out);
-  emit("limit_maxbytes", ctx.settings.memory_limit);
+  emit("limit_maxbytes", ctx.store.memoryLimit());
   emit("accepting_conns", 1);
   emit("threads", ctx.settings.threads);
   emit("worker_threads", ctx.settings.exec == ExecMode::kWorkers ? ctx.settings.workers : 0);
@@ -98,13 +100,13 @@ void emitGeneral(ServerContext& ctx, Emitter& emit) {
 
 void emitSettings(ServerContext& ctx, Emitter& emit) {
   const Settings& s = ctx.settings;
-  emit("maxbytes", s.memory_limit);
+  emit("maxbytes", ctx.store.memoryLimit());  // cache_memlimit changes it
   emit("maxconns", s.max_connections);
   emit("tcpport", s.port);
   emit("udpport", 0);
   emit("inter", s.listen);
   emit("verbosity", ctx.verbosity.load());
-  emit("evictions", "on");
+  emit("evictions", s.evict ? "on" : "off");
   emit("domain_socket", s.unix_socket.empty() ? "NULL" : s.unix_socket);
   emit("umask", fmt::format("{:o}", s.unix_mask));
   emit("growth_factor", "1.25");
@@ -135,33 +137,6 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("ssl_min_version", s.ssl_min_version);
 }
 
-void emitItems(ServerContext& ctx, Emitter& emit, bool slabs) {
-  const auto usage = ctx.store.classUsage();
-  const SlabClasses& classes = ctx.store.slabClasses();
-  const RelTime now = ctx.clock.now();
-  unsigned active = 0;
-  for (std::size_t id = 1; id < usage.size(); ++id) {
-    const Store::ClassUsage& u = usage[id];
-    if (u.items == 0) {
-      continue;
-    }
-    ++active;
-    const auto chunk = classes.chunkSize(static_cast<std::uint8_t>(id));
-    if (slabs) {
-      emit(fmt::format("{}:chunk_size", id), chunk);
-      emit(fmt::format("{}:used_chunks", id), u.items);
-    } else {
-      emit(fmt::format("items:{}:number", id), u.items);
-      emit(fmt::format("items:{}:age", id), u.oldest == 0 ? 0 : now - u.oldest);
-      emit(fmt::format("items:{}:mem_requested", id), u.bytes);
-    }
-  }
-  if (slabs) {
-    emit("active_slabs", active);
-    emit("total_malloced", ctx.store.counters().bytes);
-  }
-}
-
 void emitConns(ServerContext& ctx, Emitter& emit) {
   const RelTime now = ctx.clock.now();
   for (const auto& [id, entry] : ctx.connections.snapshot()) {
@@ -182,9 +157,9 @@ bool reportStats(ServerContext& ctx, std::string_view group, const StatSink& sin
   } else if (group == "settings") {
     emitSettings(ctx, emit);
   } else if (group == "items") {
-    emitItems(ctx, emit, false);
+    reportItemStats(ctx, sink);
   } else if (group == "slabs") {
-    emitItems(ctx, emit, true);
+    reportSlabStats(ctx, sink);
   } else if (group == "conns") {
     emitConns(ctx, emit);
   } else {

@@ -22,7 +22,7 @@ ItemPtr makeItem(std::string_view key, std::size_t value_size) {
 }
 
 Store::Store(const StoreLimits& limits, const Clock& clock)
-    : limits_(limits), clock_(clock), slabs_(limits.item_size_max) {}
+    : limits_(limits), clock_(clock), slabs_(limits.item_size_max), memory_limit_(limits.memory_limit) {}
 
 Store::~Store() {
   for (auto& shard : shards_) {
@@ -59,12 +59,27 @@ Item* Store::findLive(Shard& shard, std::string_view key) {
   }
   const bool expired = item.exptime != 0 && item.exptime <= now;
   (expired ? get_expired_ : get_flushed_).fetch_add(1, std::memory_order_relaxed);
-  reclaimed_.fetch_add(1, std::memory_order_relaxed);
-  if (expired && !item.fetched) {
-    expired_unfetched_.fetch_add(1, std::memory_order_relaxed);
-  }
+  // As memcached's item_get: get_expired / get_flushed, not `reclaimed`
+  // (that counts memory reused from the LRU tail).
   unlink(shard, item);
   return nullptr;
+}
+
+void Store::reclaim(Shard& shard, Item& item) {
+  shard.classes.bump(item.slab_class, ClassCounter::kReclaimed);
+  if (!item.fetched) {
+    shard.classes.bump(item.slab_class, ClassCounter::kExpiredUnfetched);
+  }
+  unlink(shard, item);
+}
+
+void Store::reclaimTail(Shard& shard) {
+  // memcached's lru_pull_tail before an allocation: dead items at the tail
+  // give their memory back; the first live one ends the search.
+  const RelTime now = clock_.now();
+  for (int tries = 5; tries > 0 && shard.lru_tail != nullptr && isDead(*shard.lru_tail, now); --tries) {
+    reclaim(shard, *shard.lru_tail);
+  }
 }
 
 void Store::lruRemove(Shard& shard, Item& item) noexcept {
@@ -151,29 +166,48 @@ StoreResult Store::store(StoreMode mode, std::string_view key, std::string_view 
   if (tooLarge(key.size(), value.size(), flags)) {
     return StoreResult::kTooLarge;
   }
-  if (Item::totalSize(key.size(), value.size(), flags) > limits_.memory_limit) {
+  const std::size_t size = Item::totalSize(key.size(), value.size(), flags);
+  if (size > memoryLimit()) {
     return StoreResult::kNoMemory;
   }
   Shard& shard = shardFor(key);
   StoreResult result;
   {
     std::lock_guard lock(shard.mutex);
-    Item* old = findLive(shard, key);
-    result = admitLocked(shard, mode, old, req_cas);
-    if (result == StoreResult::kStored) {
-      const Item* stored = mode == StoreMode::kAppend || mode == StoreMode::kPrepend
-                               ? concatenate(shard, *old, value, mode == StoreMode::kAppend)
-                               : write(shard, old, key, value, flags, exptime);
-      if (stored == nullptr) {
-        return StoreResult::kTooLarge;
-      }
-      if (cas_out != nullptr) {
-        *cas_out = stored->cas;
-      }
+    reclaimTail(shard);
+    if (!limits_.evict && over(size)) {
+      shard.classes.bump(slabs_.classFor(size), ClassCounter::kOutOfMemory);
+      return StoreResult::kNoMemory;
     }
+    shard.classes.bump(slabs_.classFor(size), ClassCounter::kCmdSet);
+    result = storeLocked(shard, StoreRequest{mode, key, value, flags, exptime, req_cas}, cas_out);
   }
   if (result == StoreResult::kStored) {
     evictIfNeeded(shard);
+  }
+  return result;
+}
+
+StoreResult Store::storeLocked(Shard& shard, const StoreRequest& r, std::uint64_t* cas_out) {
+  Item* old = findLive(shard, r.key);
+  const StoreResult result = admitLocked(shard, r.mode, old, r.req_cas);
+  if (result != StoreResult::kStored) {
+    return result;
+  }
+  // ms I with an older CAS: the value goes in, marked stale, keeping the
+  // item's TTL and whether a recache token was already handed out.
+  const bool stale = r.mode == StoreMode::kCasOrStale && old->cas != r.req_cas;  // (older, by admitLocked)
+  const bool token_sent = stale && old->token_sent;
+  Item* stored = r.mode == StoreMode::kAppend || r.mode == StoreMode::kPrepend
+                     ? concatenate(shard, *old, r.value, r.mode == StoreMode::kAppend)
+                     : write(shard, old, r.key, r.value, r.flags, stale ? old->exptime : r.exptime);
+  if (stored == nullptr) {
+    return StoreResult::kTooLarge;
+  }
+  stored->stale = stale;
+  stored->token_sent = token_sent;
+  if (cas_out != nullptr) {
+    *cas_out = stored->cas;
   }
   return result;
 }
@@ -189,10 +223,16 @@ StoreResult Store::admitLocked(Shard& shard, StoreMode mode, Item* old, std::uin
     case StoreMode::kReplace:
       return old == nullptr ? StoreResult::kNotStored : StoreResult::kStored;
     case StoreMode::kCas:
+    case StoreMode::kCasOrStale: {
       if (old == nullptr) {
         return StoreResult::kNotFound;
       }
-      return old->cas == req_cas ? StoreResult::kStored : StoreResult::kExists;
+      // (memcached never takes CAS 0 as older: C0 with I is a plain mismatch.)
+      const bool hit =
+          old->cas == req_cas || (mode == StoreMode::kCasOrStale && req_cas != 0 && req_cas < old->cas);
+      shard.classes.bump(old->slab_class, hit ? ClassCounter::kCasHits : ClassCounter::kCasBadval);
+      return hit ? StoreResult::kStored : StoreResult::kExists;
+    }
     case StoreMode::kAppend:
     case StoreMode::kPrepend:
       if (old == nullptr) {
@@ -267,6 +307,7 @@ DeleteResult Store::remove(std::string_view key, std::uint64_t req_cas) {
   if (req_cas != 0 && item->cas != req_cas) {
     return DeleteResult::kExists;
   }
+  shard.classes.bump(item->slab_class, ClassCounter::kDeleteHits);
   unlink(shard, *item);
   return DeleteResult::kDeleted;
 }
@@ -286,6 +327,7 @@ DeltaResult Store::delta(std::string_view key, bool incr, std::uint64_t amount,
   if (item->value_size == 0 || !parseU64(item->value(), value)) {
     return DeltaResult::kNonNumeric;
   }
+  shard.classes.bump(item->slab_class, incr ? ClassCounter::kIncrHits : ClassCounter::kDecrHits);
   value = incr ? value + amount : (amount > value ? 0 : value - amount);
   char digits[24];
   const auto length = static_cast<std::size_t>(formatU64(value, digits) - digits);
@@ -307,7 +349,7 @@ DeltaResult Store::delta(std::string_view key, bool incr, std::uint64_t amount,
 }
 
 bool Store::touch(std::string_view key, RelTime exptime) {
-  return lookup(key, LookupOptions{true, true, exptime}, [](Item&) {});
+  return lookup(key, LookupOptions{true, true, exptime, ClassCounter::kTouchHits}, [](Item&) {});
 }
 
 void Store::flushAll(RelTime when) {
@@ -322,17 +364,16 @@ void Store::flushAll(RelTime when) {
 void Store::evictIfNeeded(Shard& own) {
   // Bounded: at most a few passes over the shards, one item at a time.
   std::size_t budget = kShards * 4;
-  if (bytes_.load(std::memory_order_relaxed) <= limits_.memory_limit) {
+  if (!over()) {
     return;
   }
   {
     std::lock_guard lock(own.mutex);
-    while (bytes_.load(std::memory_order_relaxed) > limits_.memory_limit && budget > 0 &&
-           evictOne(own, own.lru_head)) {
+    while (over() && budget > 0 && evictOne(own, own.lru_head)) {
       --budget;
     }
   }
-  while (bytes_.load(std::memory_order_relaxed) > limits_.memory_limit && budget-- > 0) {
+  while (over() && budget-- > 0) {
     Shard& shard = shards_[evict_cursor_.fetch_add(1, std::memory_order_relaxed) % kShards];
     std::lock_guard lock(shard.mutex);
     evictOne(shard, nullptr);
@@ -346,15 +387,61 @@ bool Store::evictOne(Shard& shard, const Item* keep) {
   }
   const RelTime now = clock_.now();
   if (isDead(*victim, now)) {
-    reclaimed_.fetch_add(1, std::memory_order_relaxed);
-  } else {
-    evictions_.fetch_add(1, std::memory_order_relaxed);
-    if (!victim->fetched) {
-      evicted_unfetched_.fetch_add(1, std::memory_order_relaxed);
-    }
+    reclaim(shard, *victim);
+    return true;
   }
+  if (!limits_.evict) {
+    return false;  // -M: live items stay
+  }
+  const std::uint8_t id = victim->slab_class;
+  shard.classes.bump(id, ClassCounter::kEvicted);
+  if (victim->exptime != 0) {
+    shard.classes.bump(id, ClassCounter::kEvictedNonzero);
+  }
+  if (!victim->fetched) {
+    shard.classes.bump(id, ClassCounter::kEvictedUnfetched);
+  }
+  evicted_time_[id % ClassCounters::kClasses].store(now - victim->time, std::memory_order_relaxed);
   unlink(shard, *victim);
   return true;
+}
+
+bool Store::hasRoom(std::string_view key, std::size_t value_size, std::uint32_t flags) {
+  const std::size_t size = Item::totalSize(key.size(), value_size, flags);
+  if (limits_.evict || !over(size)) {
+    return true;
+  }
+  Shard& shard = shardFor(key);
+  std::lock_guard lock(shard.mutex);
+  reclaimTail(shard);
+  if (over(size)) {
+    shard.classes.bump(slabs_.classFor(size), ClassCounter::kOutOfMemory);
+    return false;
+  }
+  return true;
+}
+
+void Store::setMemoryLimit(std::size_t bytes) {
+  memory_limit_.store(bytes, std::memory_order_relaxed);
+  // Evict down to the new limit: one item at a time, round robin over the
+  // shards, until it fits or a whole round found nothing to remove.
+  for (std::size_t idle = 0; over() && idle < kShards;) {
+    Shard& shard = shards_[evict_cursor_.fetch_add(1, std::memory_order_relaxed) % kShards];
+    std::lock_guard lock(shard.mutex);
+    idle = evictOne(shard, nullptr) ? 0 : idle + 1;
+  }
+}
+
+void Store::resetStats() noexcept {
+  for (Shard& shard : shards_) {
+    shard.classes.reset();
+    shard.stores.store(0, std::memory_order_relaxed);
+  }
+  for (auto& time : evicted_time_) {
+    time.store(0, std::memory_order_relaxed);
+  }
+  get_expired_.store(0, std::memory_order_relaxed);
+  get_flushed_.store(0, std::memory_order_relaxed);
 }
 
 void Store::forEachInShard(std::size_t index, const std::function<void(const Item&)>& fn) {
@@ -381,6 +468,15 @@ std::vector<Store::ClassUsage> Store::classUsage() {
       ClassUsage& u = usage[tail->slab_class];
       u.oldest = u.oldest == 0 ? tail->time : std::min(u.oldest, tail->time);
     }
+    for (std::size_t id = 1; id < usage.size(); ++id) {
+      for (std::size_t c = 0; c < usage[id].counters.size(); ++c) {
+        const auto counter = static_cast<ClassCounter>(c);
+        usage[id].counters[c] += shard.classes.get(static_cast<std::uint8_t>(id), counter);
+      }
+    }
+  }
+  for (std::size_t id = 1; id < usage.size(); ++id) {
+    usage[id].evicted_time = evicted_time_[id % ClassCounters::kClasses].load(std::memory_order_relaxed);
   }
   return usage;
 }
@@ -390,12 +486,12 @@ StoreCounters Store::counters() const noexcept {
   c.curr_items = curr_items_.load(std::memory_order_relaxed);
   for (const Shard& shard : shards_) {
     c.total_items += shard.stores.load(std::memory_order_relaxed);
+    c.evictions += shard.classes.total(ClassCounter::kEvicted);
+    c.reclaimed += shard.classes.total(ClassCounter::kReclaimed);
+    c.expired_unfetched += shard.classes.total(ClassCounter::kExpiredUnfetched);
+    c.evicted_unfetched += shard.classes.total(ClassCounter::kEvictedUnfetched);
   }
   c.bytes = bytes_.load(std::memory_order_relaxed);
-  c.evictions = evictions_.load(std::memory_order_relaxed);
-  c.reclaimed = reclaimed_.load(std::memory_order_relaxed);
-  c.expired_unfetched = expired_unfetched_.load(std::memory_order_relaxed);
-  c.evicted_unfetched = evicted_unfetched_.load(std::memory_order_relaxed);
   c.get_expired = get_expired_.load(std::memory_order_relaxed);
   c.get_flushed = get_flushed_.load(std::memory_order_relaxed);
   return c;

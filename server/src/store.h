@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "class_stats.h"
 #include "clock.h"
 #include "item.h"
 #include "item_table.h"
@@ -17,7 +18,9 @@
 
 namespace spoold {
 
-enum class StoreMode : std::uint8_t { kSet, kAdd, kReplace, kAppend, kPrepend, kCas };
+/// How a store treats the existing item. kCasOrStale is meta `ms` with C and
+/// I: a CAS older than the item's still stores, and marks the item stale.
+enum class StoreMode : std::uint8_t { kSet, kAdd, kReplace, kAppend, kPrepend, kCas, kCasOrStale };
 enum class StoreResult : std::uint8_t { kStored, kNotStored, kExists, kNotFound, kTooLarge, kNoMemory };
 enum class DeleteResult : std::uint8_t { kDeleted, kNotFound, kExists };
 enum class DeltaResult : std::uint8_t { kOk, kNonNumeric, kNotFound, kExists };
@@ -25,6 +28,7 @@ enum class DeltaResult : std::uint8_t { kOk, kNonNumeric, kNotFound, kExists };
 struct StoreLimits {
   std::size_t memory_limit = 64u << 20;    ///< -m, bytes
   std::size_t item_size_max = 1u << 20;    ///< -I, bytes (item header, key and value)
+  bool evict = true;                       ///< false with -M: refuse a store instead of evicting
 };
 
 /// Counters of the store, memcached's names in the comments.
@@ -33,7 +37,7 @@ struct StoreCounters {
   std::uint64_t total_items = 0;       ///< total_items
   std::uint64_t bytes = 0;             ///< bytes
   std::uint64_t evictions = 0;         ///< evictions
-  std::uint64_t reclaimed = 0;         ///< reclaimed (expired items removed on access)
+  std::uint64_t reclaimed = 0;         ///< reclaimed (expired or flushed items removed)
   std::uint64_t expired_unfetched = 0; ///< expired_unfetched
   std::uint64_t evicted_unfetched = 0; ///< evicted_unfetched
   std::uint64_t get_expired = 0;       ///< get_expired
@@ -52,6 +56,8 @@ struct LookupOptions {
   bool bump = true;          ///< update the access time and the fetched flag afterwards
   bool touch = false;        ///< set the expiration time to `exptime`
   RelTime exptime = 0;
+  /// The per-class counter a hit bumps (get_hits, touch_hits); kCount: none.
+  ClassCounter hit = ClassCounter::kGetHits;
 };
 
 /// The cache. Thread-safe: every method may be called from any thread.
@@ -59,8 +65,10 @@ struct LookupOptions {
 /// Keys hash to one of kShards shards, each a mutex, an ItemTable and an LRU
 /// list. Memory is accounted globally (memcached's item sizes); when a store
 /// pushes the total over the limit, least recently used items are evicted,
-/// starting with the storing shard's own LRU tail. Expired and flushed items
-/// are removed lazily when a lookup finds them.
+/// starting with the storing shard's own LRU tail (with -M, the store is
+/// refused instead). Expired and flushed items are removed when a lookup
+/// finds them, and, as memcached's allocator does, when a new item is linked
+/// and they are among the last five of its shard's LRU.
 class Store {
  public:
   Store(const StoreLimits& limits, const Clock& clock);
@@ -81,6 +89,9 @@ class Store {
     }
     if (options.touch) {
       item->exptime = options.exptime;
+    }
+    if (options.hit != ClassCounter::kCount) {
+      shard.classes.bump(item->slab_class, options.hit);
     }
     fn(*item);
     if (options.bump) {
@@ -137,6 +148,19 @@ class Store {
   /// flush_all: items last touched before `when` (now when 0) become invalid at `when`.
   void flushAll(RelTime when);
 
+  /// With -M: whether an item of this shape fits under the memory limit,
+  /// after reclaiming dead items at the tail of its shard's LRU (memcached
+  /// allocates before reading the value; a refusal counts `outofmemory`).
+  /// Always true when the store evicts.
+  [[nodiscard]] bool hasRoom(std::string_view key, std::size_t value_size, std::uint32_t flags);
+  /// cache_memlimit: the new limit applies at once; a smaller one evicts down to it.
+  void setMemoryLimit(std::size_t bytes);
+  [[nodiscard]] std::size_t memoryLimit() const noexcept {
+    return memory_limit_.load(std::memory_order_relaxed);
+  }
+  /// `stats reset`: zeroes the counters (not curr_items or bytes).
+  void resetStats() noexcept;
+
   /// Would an item of this shape be refused as too large?
   [[nodiscard]] bool tooLarge(std::size_t key_size, std::size_t value_size,
                               std::uint32_t flags) const noexcept;
@@ -151,11 +175,16 @@ class Store {
   [[nodiscard]] const StoreLimits& limits() const noexcept { return limits_; }
   [[nodiscard]] const SlabClasses& slabClasses() const noexcept { return slabs_; }
   [[nodiscard]] const Clock& clock() const noexcept { return clock_; }
-  /// Items per slab class and their total size, for `stats items|slabs`.
+  /// Items per slab class, their total size and counters, for `stats items|slabs`.
   struct ClassUsage {
     std::uint64_t items = 0;
     std::uint64_t bytes = 0;
-    RelTime oldest = 0;  ///< access time of the least recently used item
+    RelTime oldest = 0;        ///< access time of the least recently used item
+    RelTime evicted_time = 0;  ///< seconds since the last evicted item's last access, at eviction
+    std::array<std::uint64_t, static_cast<std::size_t>(ClassCounter::kCount)> counters{};
+    [[nodiscard]] std::uint64_t get(ClassCounter c) const noexcept {
+      return counters[static_cast<std::size_t>(c)];
+    }
   };
   [[nodiscard]] std::vector<ClassUsage> classUsage();
 
@@ -169,6 +198,7 @@ class Store {
     // a plain load and store; atomic so that stats may read it unlocked. A
     // global counter here was a cache line both loops fought over per set.
     std::atomic<std::uint64_t> stores{0};
+    ClassCounters classes;  // same rule as `stores`
   };
 
   [[nodiscard]] Shard& shardFor(std::string_view key) noexcept;
@@ -186,6 +216,16 @@ class Store {
   static void lruPushFront(Shard& shard, Item& item) noexcept;
   [[nodiscard]] ItemPtr newItem(std::string_view key, std::size_t value_size, std::uint32_t flags,
                                 RelTime exptime);
+  struct StoreRequest {
+    StoreMode mode;
+    std::string_view key;
+    std::string_view value;
+    std::uint32_t flags;
+    RelTime exptime;
+    std::uint64_t req_cas;
+  };
+  /// store() with the shard's lock held and room made.
+  StoreResult storeLocked(Shard& shard, const StoreRequest& request, std::uint64_t* cas_out);
   /// Whether `mode` may store over `old` (null: missing): kStored or the refusal.
   StoreResult admitLocked(Shard& shard, StoreMode mode, Item* old, std::uint64_t req_cas);
   /// Stores the value over `old` (in place when the size matches) or anew.
@@ -195,6 +235,14 @@ class Store {
   Item* concatenate(Shard& shard, Item& old_item, std::string_view added, bool append);
   void evictIfNeeded(Shard& own);
   bool evictOne(Shard& shard, const Item* keep);
+  /// Removes an expired or flushed item, counting it as reclaimed.
+  void reclaim(Shard& shard, Item& item);
+  /// Reclaims the dead items among the last five of the shard's LRU.
+  void reclaimTail(Shard& shard);
+  /// Would `size` more bytes exceed the limit?
+  [[nodiscard]] bool over(std::size_t size = 0) const noexcept {
+    return bytes_.load(std::memory_order_relaxed) + size > memoryLimit();
+  }
 
   const StoreLimits limits_;
   const Clock& clock_;
@@ -206,11 +254,9 @@ class Store {
   std::atomic<std::uint64_t> oldest_cas_{0};
   std::atomic<std::size_t> evict_cursor_{0};
 
+  std::atomic<std::size_t> memory_limit_;
+  std::array<std::atomic<RelTime>, ClassCounters::kClasses> evicted_time_{};
   std::atomic<std::uint64_t> curr_items_{0};
-  std::atomic<std::uint64_t> evictions_{0};
-  std::atomic<std::uint64_t> reclaimed_{0};
-  std::atomic<std::uint64_t> expired_unfetched_{0};
-  std::atomic<std::uint64_t> evicted_unfetched_{0};
   std::atomic<std::uint64_t> get_expired_{0};
   std::atomic<std::uint64_t> get_flushed_{0};
 };

@@ -1,5 +1,6 @@
 #include "text_parser.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "numbers.h"
@@ -88,6 +89,20 @@ bool parseMetadumpClasses(std::string_view arg, std::size_t class_count, Metadum
     arg = comma == std::string_view::npos ? std::string_view{} : arg.substr(comma + 1);
   }
   return !out.classes.empty();
+}
+
+bool looksLikeHttp(const Tokens& tokens) noexcept {
+  if (tokens.count == 0 || tokens[0].empty()) {
+    return false;
+  }
+  // Names memcached dispatches before its final fallback: they answer.
+  constexpr std::string_view kDispatchLetters = "gsacidt";
+  constexpr std::array<std::string_view, 5> kAnswered = {"watch", "lru", "lru_crawler", "extstore",
+                                                         "refresh_certs"};
+  const std::string_view cmd = tokens[0];
+  return kDispatchLetters.find(cmd[0]) == std::string_view::npos &&
+         std::find(kAnswered.begin(), kAnswered.end(), cmd) == kAnswered.end() &&
+         tokens[tokens.count - 1].starts_with("HTTP/");
 }
 
 }  // namespace spoold

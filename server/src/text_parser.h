@@ -48,6 +48,12 @@ bool findLineEnd(std::string_view input, std::size_t from, LineEnd& end) noexcep
 /// (large) get/gets may continue; anything else closes the connection.
 bool mayBeLongGet(std::string_view partial_line) noexcept;
 
+/// memcached's rule for an unknown command line: when its last token starts
+/// with "HTTP/" (an HTTP request line) the connection is closed without an
+/// answer. Commands starting with one of memcached's dispatch letters
+/// (g, s, a, c, i, d, t) answer ERROR instead, as there.
+bool looksLikeHttp(const Tokens& tokens) noexcept;
+
 /// Percent-encodes `key` like memcached's metadump (unreserved characters kept).
 void uriEncode(std::string_view key, std::string& out);
 

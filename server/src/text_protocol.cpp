@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 
+#include "admin_commands.h"
 #include "numbers.h"
 #include "stats_report.h"
 
@@ -122,7 +123,7 @@ Step TextProtocol::dispatchClassic(const Tokens& tokens, std::size_t next, std::
   } else if (cmd == "refresh_certs") {
     refreshCerts(tokens, out);
   } else {
-    misc(tokens, out);
+    return misc(tokens, next, out);
   }
   return Step::done(next);
 }
@@ -178,7 +179,8 @@ StoreResult TextProtocol::admit(std::string_view key, std::size_t value_size, st
     ctx_.stats.add(Counter::kStoreTooLarge);
     return StoreResult::kTooLarge;
   }
-  if (Item::totalSize(key.size(), value_size, flags) > ctx_.settings.memory_limit) {
+  if (Item::totalSize(key.size(), value_size, flags) > ctx_.store.memoryLimit() ||
+      !ctx_.store.hasRoom(key, value_size, flags)) {
     ctx_.stats.add(Counter::kStoreNoMemory);
     return StoreResult::kNoMemory;
   }
@@ -221,7 +223,9 @@ bool TextProtocol::getKey(std::string_view key, bool with_cas, bool touch, RelTi
   if (key.size() > kMaxKeyLength) {
     return false;
   }
-  const bool hit = ctx_.store.lookup(key, LookupOptions{true, touch, exptime}, [&](const Item& item) {
+  const LookupOptions options{true, touch, exptime,
+                              touch ? ClassCounter::kTouchHits : ClassCounter::kGetHits};
+  const bool hit = ctx_.store.lookup(key, options, [&](const Item& item) {
     const std::string_view value = item.value();
     char* p = out.reserve(6 + key.size() + 3 * 21 + 4 + value.size() + 2);
     char* const start = p;
@@ -344,6 +348,7 @@ void TextProtocol::stats(const Tokens& tokens, Output& out) {
   const std::string_view group = tokens[1];
   if (group == "reset") {
     ctx_.stats.reset();
+    ctx_.store.resetStats();
     reply(out, "RESET");
   } else if (group == "detail") {
     const std::string_view mode = tokens[2];
@@ -408,19 +413,22 @@ void TextProtocol::refreshCerts(const Tokens& tokens, Output& out) {
   }
 }
 
-void TextProtocol::misc(const Tokens& tokens, Output& out) {
+Step TextProtocol::misc(const Tokens& tokens, std::size_t next, Output& out) {
   const std::string_view cmd = tokens[0];
   if (cmd == "shutdown") {
     reply(out, "ERROR: shutdown not enabled");
-  } else if (cmd == "cache_memlimit" && (tokens.ntokens() == 3 || tokens.ntokens() == 4)) {
-    noreply_ = tokens.lastIsNoreply();
-    std::uint32_t megabytes = 0;
-    reply(out, !parseU32(tokens[1], megabytes) ? kError
-               : megabytes < 8 ? "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m"
-                               : "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust");
+  } else if (isAdminCommand(cmd)) {
+    const std::string_view line = runAdminCommand(ctx_, tokens, noreply_);
+    reply(out, line);
+  } else if (looksLikeHttp(tokens)) {
+    // A browser tricked into posting to the port: no answer at all, and
+    // like memcached's conn_closing, drop what this batch had queued.
+    out.truncate(0);
+    return Step::done(next, Action::kClose);
   } else {
     reply(out, kError);
   }
+  return Step::done(next);
 }
 
 bool appendTextStats(ServerContext& ctx, std::string_view group, Output& out) {

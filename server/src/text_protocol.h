@@ -45,7 +45,8 @@ class TextProtocol {
   void flushAll(const Tokens& tokens, Output& out);
   void stats(const Tokens& tokens, Output& out);
   Step lruCrawler(const Tokens& tokens, std::size_t next, Output& out);
-  void misc(const Tokens& tokens, Output& out);
+  /// The remaining commands; an unknown one that looks like HTTP closes.
+  Step misc(const Tokens& tokens, std::size_t next, Output& out);
   /// refresh_certs: reloads the TLS certificate and key (memcached's replies).
   void refreshCerts(const Tokens& tokens, Output& out);
   /// memcached's out_string: suppressed once by noreply.

@@ -1,0 +1,144 @@
+// The store's memory rules and per-class counters, without sockets: what
+// `stats items|slabs` report must follow what the store did.
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <string>
+
+#include "class_stats_report.h"
+#include "server_context.h"
+#include "store.h"
+
+namespace spoold {
+namespace {
+
+const auto kNoop = [](Item&) {};
+
+std::string key(int i) {
+  return "key" + std::to_string(i);
+}
+
+/// The class `value` bytes under `key(0)` fall in.
+std::uint8_t classOf(const Store& store, std::size_t value) {
+  return store.slabClasses().classFor(Item::totalSize(key(0).size(), value, 0));
+}
+
+}  // namespace
+
+TEST_CASE("store: evictions are counted per class and zeroed by stats reset",
+          "[server][store][stats]") {
+  Clock clock;
+  Store store(StoreLimits{1u << 20, 64u << 10}, clock);
+  const std::string value(1000, 'v');
+  for (int i = 0; i < 3000; ++i) {
+    REQUIRE(store.store(StoreMode::kSet, key(i), value, 0, i % 2 == 0 ? 0 : clock.toRelative(1000),
+                        0) == StoreResult::kStored);
+  }
+  const std::uint8_t id = classOf(store, value.size());
+  const Store::ClassUsage usage = store.classUsage()[id];
+  const StoreCounters totals = store.counters();
+  CHECK(totals.evictions > 0);
+  CHECK(usage.get(ClassCounter::kEvicted) == totals.evictions);
+  CHECK(usage.get(ClassCounter::kEvictedUnfetched) == totals.evictions);  // none was read
+  CHECK(usage.get(ClassCounter::kEvictedNonzero) > 0);                    // half had an expiry
+  CHECK(usage.get(ClassCounter::kEvictedNonzero) < totals.evictions);
+  CHECK(usage.get(ClassCounter::kCmdSet) == 3000);
+  CHECK(usage.items + totals.evictions == 3000);
+  store.resetStats();
+  CHECK(store.counters().evictions == 0);
+  CHECK(store.counters().total_items == 0);
+  CHECK(store.classUsage()[id].get(ClassCounter::kCmdSet) == 0);
+  CHECK(store.classUsage()[id].items == usage.items);  // items stay
+}
+
+TEST_CASE("store: an expired item is reclaimed when a store reuses its memory",
+          "[server][store][stats]") {
+  Clock clock;
+  Store store(StoreLimits{}, clock);
+  REQUIRE(store.store(StoreMode::kSet, "short", "x", 0, clock.toRelative(10), 0) ==
+          StoreResult::kStored);
+  clock.advance(11);
+  // Stores into every shard: the one that holds "short" finds it dead at
+  // its LRU tail and reclaims it, as memcached's allocator does.
+  for (int i = 0; i < 2000; ++i) {
+    REQUIRE(store.store(StoreMode::kSet, key(i), "y", 0, 0, 0) == StoreResult::kStored);
+  }
+  const StoreCounters c = store.counters();
+  CHECK(c.curr_items == 2000);
+  CHECK(c.reclaimed == 1);
+  CHECK(c.expired_unfetched == 1);
+  CHECK(c.get_expired == 0);  // nobody asked for it
+  CHECK(store.classUsage()[classOf(store, 1)].get(ClassCounter::kReclaimed) == 1);
+}
+
+TEST_CASE("store: -M refuses instead of evicting but reclaims expired items",
+          "[server][store][stats]") {
+  Clock clock;
+  Store store(StoreLimits{1u << 20, 64u << 10, false}, clock);
+  const std::string value(1000, 'v');
+  int stored = 0;
+  while (stored < 5000 && store.store(StoreMode::kSet, key(stored), value, 0, clock.toRelative(100),
+                                      0) == StoreResult::kStored) {
+    ++stored;
+  }
+  REQUIRE(stored < 5000);
+  CHECK(store.counters().bytes <= (1u << 20));
+  CHECK(store.counters().evictions == 0);
+  CHECK(store.lookup(key(0), {}, kNoop));
+  CHECK_FALSE(store.hasRoom("another", value.size(), 0));
+  CHECK(store.classUsage()[classOf(store, value.size())].get(ClassCounter::kOutOfMemory) == 2);
+  clock.advance(101);  // every item expires: their memory may be reused
+  CHECK(store.store(StoreMode::kSet, "another", value, 0, 0, 0) == StoreResult::kStored);
+  CHECK(store.counters().reclaimed >= 1);
+  CHECK(store.counters().evictions == 0);
+}
+
+TEST_CASE("store: a smaller memory limit evicts down to it at once", "[server][store]") {
+  Clock clock;
+  Store store(StoreLimits{8u << 20, 64u << 10}, clock);
+  const std::string value(1000, 'v');
+  for (int i = 0; i < 4000; ++i) {
+    REQUIRE(store.store(StoreMode::kSet, key(i), value, 0, 0, 0) == StoreResult::kStored);
+  }
+  REQUIRE(store.counters().bytes > (2u << 20));
+  REQUIRE(store.counters().evictions == 0);
+  store.setMemoryLimit(1u << 20);
+  CHECK(store.memoryLimit() == (1u << 20));
+  CHECK(store.counters().bytes <= (1u << 20));
+  CHECK(store.counters().evictions > 0);
+  CHECK(store.lookup(key(3999), {}, kNoop));
+  store.setMemoryLimit(8u << 20);  // growing evicts nothing
+  const std::uint64_t evictions = store.counters().evictions;
+  CHECK(store.store(StoreMode::kSet, "more", value, 0, 0, 0) == StoreResult::kStored);
+  CHECK(store.counters().evictions == evictions);
+}
+
+TEST_CASE("stats slabs counts commands per class and stats items shows every item as COLD",
+          "[server][stats]") {
+  ServerContext ctx(Settings{});
+  Store& store = ctx.store;
+  store.store(StoreMode::kSet, "k", "1", 0, 0, 0);
+  store.lookup("k", {}, kNoop);
+  DeltaOutcome outcome;
+  store.delta("k", true, 1, 0, outcome);
+  store.touch("k", 0);
+  store.store(StoreMode::kCas, "k", "3", 0, 0, 12345);
+  std::map<std::string, std::string> stats;
+  const StatSink sink = [&](std::string_view name, std::string_view value) {
+    stats[std::string(name)] = value;
+  };
+  reportSlabStats(ctx, sink);
+  reportItemStats(ctx, sink);
+  CHECK(stats["1:cmd_set"] == "2");
+  CHECK(stats["1:get_hits"] == "1");
+  CHECK(stats["1:incr_hits"] == "1");
+  CHECK(stats["1:touch_hits"] == "1");
+  CHECK(stats["1:cas_badval"] == "1");
+  CHECK(stats["1:used_chunks"] == "1");
+  CHECK(stats["items:1:number_cold"] == "1");
+  CHECK(stats["items:1:number_hot"] == "0");
+  CHECK(stats["items:1:hits_to_cold"] == "2");
+  CHECK(stats["active_slabs"] == "1");
+}
+
+}  // namespace spoold
