@@ -24,12 +24,12 @@ struct Item {
   RelTime exptime = 0;  ///< 0: never
   RelTime time = 0;     ///< last access
   std::uint32_t flags = 0;
-  std::uint32_t key_size = 0;
   std::uint32_t value_size = 0;
+  std::uint8_t key_size = 0;  ///< at most kMaxKeyLength
   std::uint8_t slab_class = 0;
-  bool fetched = false;
-  bool stale = false;       ///< meta: invalidated (md I), served with X
-  bool token_sent = false;  ///< meta: a client won the recache token (W), others see Z
+  bool fetched : 1 = false;
+  bool stale : 1 = false;       ///< meta: invalidated (md I), served with X
+  bool token_sent : 1 = false;  ///< meta: a client won the recache token (W), others see Z
 
   [[nodiscard]] std::string_view key() const noexcept {
     return {reinterpret_cast<const char*>(this + 1), key_size};
@@ -47,6 +47,10 @@ struct Item {
     return 48 + 8 + key + 1 + value + 2 + (flags != 0 ? 4 : 0);
   }
 };
+
+// 48 bytes: with a 16-byte key and a 100-byte value the item is one
+// 176-byte malloc chunk, where 56 bytes made it 192 (glibc rounds to 16).
+static_assert(sizeof(Item) == 48, "keep the item header in 48 bytes");
 
 struct ItemDeleter {
   void operator()(Item* item) const noexcept;

@@ -76,7 +76,7 @@ void ItemTable::place(std::uint64_t hash, ItemPtr item) noexcept {
 }
 
 void ItemTable::insert(ItemPtr item) {
-  if ((size_ + 1) * 2 > slots_.size()) {
+  if ((size_ + 1) * 4 > slots_.size() * 3) {
     grow();
   }
   const std::uint64_t hash = hashKey(item->key());

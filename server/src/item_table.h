@@ -20,7 +20,9 @@ namespace spoold {
 /// Items by key, with linear probing and backward-shift deletion. A slot
 /// holds the key's hash and the item that owns the key bytes, so a lookup
 /// touches the slot array and, on a hash match, the item itself: no nodes,
-/// no separate key copies. Grows at half full.
+/// no separate key copies. Grows at three quarters full: at half full the
+/// slot array was a quarter of a full cache's memory (16 bytes a slot, up
+/// to four slots an item), more than `-m` left room for.
 ///
 /// Not thread-safe: the owning Store shard's lock guards it.
 class ItemTable {

@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include <cassert>
 #include <cstring>
 #include <new>
 
@@ -13,9 +14,10 @@ void ItemDeleter::operator()(Item* item) const noexcept {
 }
 
 ItemPtr makeItem(std::string_view key, std::size_t value_size) {
+  assert(key.size() <= kMaxKeyLength);  // the protocols and tooLarge() refuse longer keys
   void* raw = ::operator new(sizeof(Item) + key.size() + value_size);
   ItemPtr item(new (raw) Item());
-  item->key_size = static_cast<std::uint32_t>(key.size());
+  item->key_size = static_cast<std::uint8_t>(key.size());  // callers check kMaxKeyLength
   item->value_size = static_cast<std::uint32_t>(value_size);
   std::memcpy(reinterpret_cast<char*>(item.get() + 1), key.data(), key.size());
   return item;
@@ -115,6 +117,19 @@ void Store::adjustBytes(std::size_t before, std::size_t after) noexcept {
   } else if (before > after) {
     bytes_.fetch_sub(before - after, std::memory_order_relaxed);
   }
+  const std::size_t charged_before = charge(before);
+  const std::size_t charged_after = charge(after);
+  if (charged_after > charged_before) {
+    charged_.fetch_add(charged_after - charged_before, std::memory_order_relaxed);
+  } else if (charged_before > charged_after) {
+    charged_.fetch_sub(charged_before - charged_after, std::memory_order_relaxed);
+  }
+}
+
+std::size_t Store::charge(std::size_t item_size) const noexcept {
+  // memcached splits items above the largest chunk into chunks of it; the
+  // item's own size is close enough there.
+  return item_size <= slabs_.chunkMax() ? slabs_.chunkSize(slabs_.classFor(item_size)) : item_size;
 }
 
 void Store::link(Shard& shard, ItemPtr item) {
@@ -122,6 +137,7 @@ void Store::link(Shard& shard, ItemPtr item) {
   ref.time = clock_.now();
   lruPushFront(shard, ref);
   bytes_.fetch_add(ref.totalSize(), std::memory_order_relaxed);
+  charged_.fetch_add(charge(ref.totalSize()), std::memory_order_relaxed);
   curr_items_.fetch_add(1, std::memory_order_relaxed);
   countStore(shard);
   shard.table.insert(std::move(item));
@@ -141,13 +157,14 @@ ItemPtr Store::unlink(Shard& shard, Item& item) {
   ItemPtr owned = shard.table.erase(item);
   lruRemove(shard, *owned);
   bytes_.fetch_sub(owned->totalSize(), std::memory_order_relaxed);
+  charged_.fetch_sub(charge(owned->totalSize()), std::memory_order_relaxed);
   curr_items_.fetch_sub(1, std::memory_order_relaxed);
   return owned;
 }
 
 bool Store::tooLarge(std::size_t key_size, std::size_t value_size,
                      std::uint32_t flags) const noexcept {
-  return Item::totalSize(key_size, value_size, flags) > limits_.item_size_max;
+  return key_size > kMaxKeyLength || Item::totalSize(key_size, value_size, flags) > limits_.item_size_max;
 }
 
 ItemPtr Store::newItem(std::string_view key, std::size_t value_size, std::uint32_t flags,

@@ -239,17 +239,24 @@ class Store {
   void reclaim(Shard& shard, Item& item);
   /// Reclaims the dead items among the last five of the shard's LRU.
   void reclaimTail(Shard& shard);
-  /// Would `size` more bytes exceed the limit?
+  /// Would an item of `size` more bytes exceed the limit? Items are charged
+  /// the chunk memcached's slab allocator would give them, not their own
+  /// size: `-m` then holds as many items as memcached's, and the memory a
+  /// malloc'd item really takes (allocator rounding, the hash table's slot)
+  /// stays within the budget operators size containers by.
   [[nodiscard]] bool over(std::size_t size = 0) const noexcept {
-    return bytes_.load(std::memory_order_relaxed) + size > memoryLimit();
+    return charged_.load(std::memory_order_relaxed) + (size == 0 ? 0 : charge(size)) > memoryLimit();
   }
+  /// The memory `-m` charges for an item of `item_size` bytes.
+  [[nodiscard]] std::size_t charge(std::size_t item_size) const noexcept;
 
   const StoreLimits limits_;
   const Clock& clock_;
   const SlabClasses slabs_;
   std::array<Shard, kShards> shards_;
   std::atomic<std::uint64_t> cas_counter_{0};
-  std::atomic<std::size_t> bytes_{0};
+  std::atomic<std::size_t> bytes_{0};    // memcached's item sizes: the `bytes` stat
+  std::atomic<std::size_t> charged_{0};  // their slab chunks: what -m limits
   std::atomic<RelTime> oldest_live_{0};
   std::atomic<std::uint64_t> oldest_cas_{0};
   std::atomic<std::size_t> evict_cursor_{0};

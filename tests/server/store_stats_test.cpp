@@ -142,3 +142,33 @@ TEST_CASE("stats slabs counts commands per class and stats items shows every ite
 }
 
 }  // namespace spoold
+
+namespace spoold {
+
+TEST_CASE("store: -m charges each item its slab chunk, as memcached's allocator would",
+          "[server][store][memory]") {
+  Clock clock;
+  const std::string value(100, 'v');
+  // Keys of one length, so that every item has the same size.
+  const auto fixed_key = [](int i) {
+    std::string k = std::to_string(i);
+    return "k" + std::string(8 - k.size(), '0') + k;
+  };
+  const std::size_t item_size = Item::totalSize(fixed_key(0).size(), value.size(), 0);
+  const SlabClasses classes(1u << 20);
+  const std::size_t chunk = classes.chunkSize(classes.classFor(item_size));
+  REQUIRE(chunk > item_size);  // the case that matters: items smaller than their chunk
+  constexpr std::size_t kFit = 2000;
+  Store store(StoreLimits{kFit * chunk, 1u << 20}, clock);
+  for (int i = 0; i < 3 * static_cast<int>(kFit); ++i) {
+    REQUIRE(store.store(StoreMode::kSet, fixed_key(i), value, 0, 0, 0) == StoreResult::kStored);
+  }
+  // As many items as the limit holds chunks (the `bytes` stat still counts
+  // item sizes, as memcached's does). Charged by item size it would keep
+  // kFit * chunk / item_size, about 10% more than memcached, and its
+  // memory would outgrow -m.
+  CHECK(store.counters().curr_items == kFit);
+  CHECK(store.counters().bytes == kFit * item_size);
+}
+
+}  // namespace spoold
