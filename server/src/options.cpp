@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "extended_options.h"
 #include "numbers.h"
 
 namespace spoold {
@@ -27,6 +28,11 @@ const option kLongOptions[] = {
     {"version", no_argument, nullptr, 'V'},
     {"enable-ssl", no_argument, nullptr, 'Z'},
     {"extended", required_argument, nullptr, 'o'},
+    {"enable-sasl", no_argument, nullptr, 'S'},
+    {"memory-file", required_argument, nullptr, 'e'},
+    {"enable-largepages", no_argument, nullptr, 'L'},
+    {"napi-ids", required_argument, nullptr, 'N'},
+    {"license", no_argument, nullptr, 'i'},
     {"exec", required_argument, nullptr, kExec},
     {"workers", required_argument, nullptr, kWorkers},
     {nullptr, 0, nullptr, 0},
@@ -74,8 +80,9 @@ bool parseCount(const char* text, unsigned min, unsigned& out) {
   return true;
 }
 
-/// -o key=value,... : the TLS keys and the LRU crawler switch.
-bool parseExtended(std::string_view list, Settings& s, std::ostream& err) {
+/// -o key=value,... : the TLS keys, the timeouts, the LRU crawler switch;
+/// the rest in extended_options.cpp. `why` explains a refusal.
+bool parseExtended(std::string_view list, Settings& s, std::string& why) {
   while (!list.empty()) {
     const std::size_t comma = list.find(',');
     const std::string_view item = list.substr(0, comma);
@@ -112,14 +119,38 @@ bool parseExtended(std::string_view list, Settings& s, std::ostream& err) {
       s.lru_crawler = false;
     } else if (key == "lru_crawler") {
       s.lru_crawler = true;
-    } else if (!key.empty()) {
-      err << "spoold: ignoring unsupported -o option '" << key << "'\n";
+    } else if (!key.empty() && !applyTuningOption(key, value, s, why)) {
+      return false;
     }
   }
   return true;
 }
 
-bool applyOption(int opt, const char* arg, Settings& s, std::ostream& err) {
+/// memcached 1.6.18 flags that spoold refuses by name rather than accept and
+/// ignore (server/README.md has the full table).
+struct RefusedFlag {
+  int opt;
+  std::string_view why;
+};
+constexpr RefusedFlag kRefusedFlags[] = {
+    {'S', "-S: binary protocol SASL authentication is not implemented (-Y: ASCII authentication is)"},
+    {'e', "-e: a restartable item memory file is not implemented"},
+    {'L', "-L: spoold does not preallocate item memory, so it has no large pages to use"},
+    {'N', "-N: NAPI ID based thread selection is not implemented"},
+    {'i', "-i: spoold prints no license texts"},
+};
+
+void refused(int opt, std::string& why) {
+  for (const RefusedFlag& flag : kRefusedFlags) {
+    if (flag.opt == opt) {
+      why = flag.why;
+    }
+  }
+}
+
+/// Applies one flag. @return false for a bad value; `why` then says what is
+/// wrong when the usage text alone would not.
+bool applyOption(int opt, const char* arg, Settings& s, std::string& why) {
   std::uint64_t number = 0;
   switch (opt) {
     case 'p': if (!parseU64(arg, number) || number > 65535) return false; s.port = static_cast<std::uint16_t>(number); return true;
@@ -132,13 +163,13 @@ bool applyOption(int opt, const char* arg, Settings& s, std::ostream& err) {
     case 'u': return true;  // spoold never changes user: accepted for memcached compatibility
     case 'v': ++s.verbose; return true;
     case 'Z': s.tls = true; return true;
-    case 'o': return parseExtended(arg, s, err);
+    case 'o': return parseExtended(arg, s, why);
     case kExec:
       if (std::string_view(arg) == "inline") { s.exec = ExecMode::kInline; return true; }
       if (std::string_view(arg) == "workers") { s.exec = ExecMode::kWorkers; return true; }
       return false;
     case kWorkers: return parseCount(arg, 1, s.workers);
-    default: return false;
+    default: refused(opt, why); return false;  // `why` is empty for a flag nobody knows
   }
 }
 
@@ -168,12 +199,26 @@ void printUsage(std::ostream& out) {
       << "    --workers=<num>       worker threads for --exec=workers (default: 4)\n";
 }
 
+namespace {
+
+/// A bad flag: the reason when there is one, else the usage text.
+void refuse(const std::string& flag, const std::string& why, std::ostream& err) {
+  if (!why.empty()) {
+    err << "spoold: " << why << "\n";
+    return;
+  }
+  err << "spoold: invalid or incomplete option '" << flag << "'\n";
+  printUsage(err);
+}
+
+}  // namespace
+
 CommandLine parseCommandLine(int argc, char** argv, std::ostream& out, std::ostream& err) {
   CommandLine result;
   optind = 0;  // glibc: start over (the tests parse more than once)
   opterr = 0;
   for (;;) {
-    const int opt = getopt_long(argc, argv, ":p:l:t:m:c:I:U:u:vhVZo:", kLongOptions, nullptr);
+    const int opt = getopt_long(argc, argv, ":p:l:t:m:c:I:U:u:vhVZo:Se:LN:i", kLongOptions, nullptr);
     if (opt == -1) {
       break;
     }
@@ -181,10 +226,9 @@ CommandLine parseCommandLine(int argc, char** argv, std::ostream& out, std::ostr
       opt == 'h' ? printUsage(out) : void(out << "spoold " << kVersion << "\n");
       return result;
     }
-    if (opt == '?' || opt == ':' || !applyOption(opt, optarg, result.settings, err)) {
-      const std::string flag = argv[optind - 1];
-      err << "spoold: invalid or incomplete option '" << flag << "'\n";
-      printUsage(err);
+    std::string why;
+    if (opt == '?' || opt == ':' || !applyOption(opt, optarg, result.settings, why)) {
+      refuse(argv[optind - 1], why, err);
       result.exit_code = 2;
       return result;
     }
@@ -196,6 +240,11 @@ CommandLine parseCommandLine(int argc, char** argv, std::ostream& out, std::ostr
     return result;
   }
   const Settings& s = result.settings;
+  if (const std::string why = checkTuning(s.tuning); !why.empty()) {
+    err << "spoold: " << why << "\n";
+    result.exit_code = 2;
+    return result;
+  }
   if (s.tls && (s.ssl_chain_cert.empty() || s.ssl_key.empty())) {
     err << "spoold: -Z needs -o ssl_chain_cert=<file>,ssl_key=<file>\n";
     result.exit_code = 2;

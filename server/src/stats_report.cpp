@@ -90,6 +90,28 @@ void emitGeneral(ServerContext& ctx, Emitter& emit) {
   emitTransport(ctx, emit);
 }
 
+/// memcached's -o internals: reported under its names, no effect in spoold.
+void emitTuning(const MemcachedTuning& t, Emitter& emit) {
+  emit("maxconns_fast", t.maxconns_fast ? "yes" : "no");
+  emit("hashpower_init", t.hashpower_init);
+  emit("slab_reassign", t.slab_reassign ? "yes" : "no");
+  emit("slab_automove", t.slab_automove);
+  emit("slab_automove_ratio", fmt::format("{:.2f}", t.slab_automove_ratio));
+  emit("slab_automove_window", t.slab_automove_window);
+}
+
+void emitLruTuning(const MemcachedTuning& t, Emitter& emit) {
+  emit("hash_algorithm", t.hash_algorithm);
+  emit("lru_maintainer_thread", t.lru_maintainer_thread ? "yes" : "no");
+  emit("lru_segmented", t.lru_maintainer_thread ? "yes" : "no");  // memcached ties them
+  emit("hot_lru_pct", t.hot_lru_pct);
+  emit("warm_lru_pct", t.warm_lru_pct);
+  emit("hot_max_factor", fmt::format("{:.2f}", t.hot_max_factor));
+  emit("warm_max_factor", fmt::format("{:.2f}", t.warm_max_factor));
+  emit("temp_lru", t.temp_lru ? "yes" : "no");
+  emit("temporary_ttl", t.temporary_ttl);
+}
+
 void emitSettings(ServerContext& ctx, Emitter& emit) {
   const Settings& s = ctx.settings;
   emit("maxbytes", s.memory_limit);
@@ -105,12 +127,22 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("cas_enabled", "yes");
   emit("binding_protocol", "auto-negotiate");
   emit("item_size_max", s.item_size_max);
+  emitTuning(s.tuning, emit);
   emit("slab_chunk_max", ctx.store.slabClasses().chunkMax());
   emit("lru_crawler", s.lru_crawler ? "yes" : "no");
-  emit("idle_timeout", s.idle_timeout);
-  emit("ssl_handshake_timeout", s.ssl_handshake_timeout);
+  emit("lru_crawler_sleep", s.tuning.lru_crawler_sleep);
+  emit("lru_crawler_tocrawl", s.tuning.lru_crawler_tocrawl);
+  emit("tail_repair_time", s.tuning.tail_repair_time);
   emit("flush_enabled", "yes");
   emit("dump_enabled", "yes");
+  emitLruTuning(s.tuning, emit);
+  emit("idle_timeout", s.idle_timeout);
+  emit("watcher_logbuf_size", s.tuning.watcher_logbuf_size);
+  emit("worker_logbuf_size", s.tuning.worker_logbuf_size);
+  emit("read_buf_mem_limit", s.tuning.read_buf_mem_limit);
+  emit("track_sizes", "no");
+  emit("inline_ascii_response", "no");
+  emit("ssl_handshake_timeout", s.ssl_handshake_timeout);
   emit("exec_mode", s.exec == ExecMode::kWorkers ? "workers" : "inline");
   emit("worker_threads", s.exec == ExecMode::kWorkers ? s.workers : 0);
   emit("ssl_enabled", s.tls ? "yes" : "no");
