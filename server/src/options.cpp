@@ -23,6 +23,7 @@ const option kLongOptions[] = {
     {"max-item-size", required_argument, nullptr, 'I'},
     {"udp-port", required_argument, nullptr, 'U'},
     {"user", required_argument, nullptr, 'u'},
+    {"pidfile", required_argument, nullptr, 'P'},
     {"verbose", no_argument, nullptr, 'v'},
     {"help", no_argument, nullptr, 'h'},
     {"version", no_argument, nullptr, 'V'},
@@ -160,7 +161,8 @@ bool applyOption(int opt, const char* arg, Settings& s, std::string& why) {
     case 'c': return parseCount(arg, 1, s.max_connections);
     case 'I': return parseSize(arg, s.item_size_max) && s.item_size_max >= 1024 && s.item_size_max <= (1u << 30);
     case 'U': return parseU64(arg, number) && number == 0;  // UDP is not served
-    case 'u': return true;  // spoold never changes user: accepted for memcached compatibility
+    case 'u': s.user = arg; return !s.user.empty();
+    case 'P': s.pid_file = arg; return !s.pid_file.empty();
     case 'v': ++s.verbose; return true;
     case 'Z': s.tls = true; return true;
     case 'o': return parseExtended(arg, s, why);
@@ -184,7 +186,8 @@ void printUsage(std::ostream& out) {
       << "-c, --conn-limit=<num>    max simultaneous connections (default: 1024)\n"
       << "-I, --max-item-size=<sz>  max item size, with k/m suffix (default: 1m, min 1k, max 1g)\n"
       << "-U, --udp-port=<num>      UDP port; only 0 (off) is supported\n"
-      << "-u, --user=<name>         accepted for compatibility; spoold does not switch users\n"
+      << "-u, --user=<name>         once listening, assume the identity of <name> (required as root)\n"
+      << "-P, --pidfile=<file>      save the pid in <file> (with or without -d, as memcached)\n"
       << "-v, --verbose             verbose (print errors/warnings); -vv: also client commands\n"
       << "-h, --help                print this help and exit\n"
       << "-V, --version             print version and exit\n"
@@ -218,7 +221,7 @@ CommandLine parseCommandLine(int argc, char** argv, std::ostream& out, std::ostr
   optind = 0;  // glibc: start over (the tests parse more than once)
   opterr = 0;
   for (;;) {
-    const int opt = getopt_long(argc, argv, ":p:l:t:m:c:I:U:u:vhVZo:Se:LN:i", kLongOptions, nullptr);
+    const int opt = getopt_long(argc, argv, ":p:l:t:m:c:I:U:u:P:vhVZo:Se:LN:i", kLongOptions, nullptr);
     if (opt == -1) {
       break;
     }

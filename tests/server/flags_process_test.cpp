@@ -3,6 +3,14 @@
 // refuses: tested on the spoold executable.
 #include <catch2/catch.hpp>
 
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -14,15 +22,98 @@ namespace {
 /// Runs spoold with `flags` expecting it to refuse them: exit 2 and a
 /// message that contains `message`.
 void checkRefused(const std::vector<std::string>& flags, const std::string& message) {
-  std::vector<std::string> argv{SPOOLD_BINARY, "-p", "0"};
-  argv.insert(argv.end(), flags.begin(), flags.end());
-  ChildProcess child(argv);
+  std::vector<std::string> args{"-p", "0"};
+  args.insert(args.end(), flags.begin(), flags.end());
+  ChildProcess child(spooldArgv(SPOOLD_BINARY, args));
   INFO(flags.front() << " " << flags.back() << ": " << child.output());
   CHECK(child.wait() == 2);
   CHECK(child.output().find(message) != std::string::npos);
 }
 
+/// The "Uid:" or "Gid:" line of /proc/<pid>/status: real, effective, saved, fs.
+std::string idsOf(pid_t pid, const std::string& field) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with(field + ":")) {
+      std::istringstream ids(line.substr(field.size() + 1));
+      std::string id, all;
+      while (ids >> id) {
+        all += id + " ";
+      }
+      return all;
+    }
+  }
+  return {};
+}
+
+/// Runs memcached and spoold with the same `flags` (no -u of the tests'
+/// own): both must exit with `status` and print the same first line.
+void checkSameRefusal(const std::vector<std::string>& flags, int status) {
+  std::vector<std::string> theirs{requireProgram("memcached", "memcached"), "-p", "0", "-U", "0"};
+  std::vector<std::string> ours{SPOOLD_BINARY, "-p", "0"};
+  theirs.insert(theirs.end(), flags.begin(), flags.end());
+  ours.insert(ours.end(), flags.begin(), flags.end());
+  ChildProcess memcached(theirs);
+  ChildProcess spoold(ours);
+  CHECK(memcached.wait() == status);
+  CHECK(spoold.wait() == status);
+  const std::string expected = memcached.output().substr(0, memcached.output().find('\n') + 1);
+  CHECK(spoold.output() == expected);
+}
+
+/// A fresh empty folder under the system's temporary one.
+std::filesystem::path scratchDir(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("spoold-" + name + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
 }  // namespace
+
+TEST_CASE("as root spoold needs -u and refuses it as memcached does", "[flags][binary][differential]") {
+  if (::geteuid() != 0) {
+    WARN("not root: nothing to refuse");
+    return;
+  }
+  checkSameRefusal({}, 64);                                  // can't run as root without the -u switch
+  checkSameRefusal({"-u", "no-such-user-spoold"}, 67);       // can't find the user ... to switch to
+}
+
+TEST_CASE("-u drops root for the user once listening; it keeps serving", "[flags][binary]") {
+  if (::geteuid() != 0) {
+    WARN("not root: -u has nothing to drop");
+    return;
+  }
+  const passwd* nobody = ::getpwnam("nobody");
+  REQUIRE(nobody != nullptr);
+  const std::string uid = std::to_string(nobody->pw_uid);
+  const std::string gid = std::to_string(nobody->pw_gid);
+  const auto dir = scratchDir("user");
+  const std::string pid_file = (dir / "spoold.pid").string();
+  // Port 0 here; a privileged port would show the bind happening as root,
+  // but may be taken on a shared machine.
+  SpooldProcess spoold(SPOOLD_BINARY, {"-P", pid_file});
+  CHECK(idsOf(spoold.process->pid(), "Uid") == uid + " " + uid + " " + uid + " " + uid + " ");
+  CHECK(idsOf(spoold.process->pid(), "Gid") == gid + " " + gid + " " + gid + " " + gid + " ");
+  RawClient client(spoold.port);
+  CHECK(client.roundTrip("set k 0 0 2\r\nhi\r\n") == "STORED\r\n");
+  CHECK(client.roundTrip("get k\r\n", "END\r\n") == "VALUE k 0 2\r\nhi\r\nEND\r\n");
+  // The pid file, written while root, belongs to the user like memcached's.
+  std::ifstream pid_in(pid_file);
+  pid_t written = 0;
+  pid_in >> written;
+  CHECK(written == spoold.process->pid());
+  CHECK(std::filesystem::status(pid_file).type() == std::filesystem::file_type::regular);
+  struct stat info {};
+  REQUIRE(::stat(pid_file.c_str(), &info) == 0);
+  CHECK(info.st_uid == nobody->pw_uid);
+  spoold.process->signal(SIGTERM);
+  CHECK(spoold.process->wait() == 0);
+  std::filesystem::remove_all(dir);
+}
 
 TEST_CASE("memcached flags spoold cannot honour are refused at start-up, naming the flag", "[flags][binary]") {
   checkRefused({"-S"}, "-S: binary protocol SASL authentication is not implemented");
