@@ -24,7 +24,7 @@ int report(const std::optional<spoold::SetupFailure>& failure) {
 }
 
 /// What memcached does to its process before it binds, in its order: core
-/// limit (-r), user check (-u), daemon (-d), memory locking (-k).
+/// limit (-r), user check (-u), daemon (-d).
 int prepareProcess(const spoold::Settings& s) {
   if (s.max_core) {
     if (const int status = report(spoold::raiseCoreLimit())) {
@@ -38,9 +38,6 @@ int prepareProcess(const spoold::Settings& s) {
     if (const int status = report(spoold::daemonize(s))) {
       return status;
     }
-  }
-  if (s.lock_memory) {
-    spoold::lockMemory();
   }
   return 0;
 }
@@ -58,7 +55,8 @@ void tuneMalloc() {
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
 }
 
-/// Binds, then gives up root (-u) and writes the pid file (-P).
+/// Binds, writes the pid file (-P), gives up root (-u), then locks memory
+/// (-k) as that user, as memcached does (its memlock limit applies).
 int startServer(spoold::Server& server, const spoold::Settings& s) {
   try {
     server.start();
@@ -75,6 +73,9 @@ int startServer(spoold::Server& server, const spoold::Settings& s) {
   }
   if (const int status = report(spoold::dropPrivileges(s))) {
     return status;
+  }
+  if (s.lock_memory) {
+    spoold::lockMemory();
   }
   if (s.verbose > 0) {
     std::cerr << "spoold " << spoold::kVersion << " listening on " << s.listen << ":" << server.port() << "\n";

@@ -24,6 +24,9 @@ const option kLongOptions[] = {
     {"udp-port", required_argument, nullptr, 'U'},
     {"user", required_argument, nullptr, 'u'},
     {"pidfile", required_argument, nullptr, 'P'},
+    {"daemon", no_argument, nullptr, 'd'},
+    {"lock-memory", no_argument, nullptr, 'k'},
+    {"enable-coredumps", no_argument, nullptr, 'r'},
     {"verbose", no_argument, nullptr, 'v'},
     {"help", no_argument, nullptr, 'h'},
     {"version", no_argument, nullptr, 'V'},
@@ -163,6 +166,9 @@ bool applyOption(int opt, const char* arg, Settings& s, std::string& why) {
     case 'U': return parseU64(arg, number) && number == 0;  // UDP is not served
     case 'u': s.user = arg; return !s.user.empty();
     case 'P': s.pid_file = arg; return !s.pid_file.empty();
+    case 'd': s.daemonize = true; return true;
+    case 'k': s.lock_memory = true; return true;
+    case 'r': s.max_core = true; return true;
     case 'v': ++s.verbose; return true;
     case 'Z': s.tls = true; return true;
     case 'o': return parseExtended(arg, s, why);
@@ -187,6 +193,9 @@ void printUsage(std::ostream& out) {
       << "-I, --max-item-size=<sz>  max item size, with k/m suffix (default: 1m, min 1k, max 1g)\n"
       << "-U, --udp-port=<num>      UDP port; only 0 (off) is supported\n"
       << "-u, --user=<name>         once listening, assume the identity of <name> (required as root)\n"
+      << "-d, --daemon              run as a daemon\n"
+      << "-r, --enable-coredumps    maximize core file limit\n"
+      << "-k, --lock-memory         lock down all paged memory (mlockall; a warning if refused)\n"
       << "-P, --pidfile=<file>      save the pid in <file> (with or without -d, as memcached)\n"
       << "-v, --verbose             verbose (print errors/warnings); -vv: also client commands\n"
       << "-h, --help                print this help and exit\n"
@@ -221,7 +230,7 @@ CommandLine parseCommandLine(int argc, char** argv, std::ostream& out, std::ostr
   optind = 0;  // glibc: start over (the tests parse more than once)
   opterr = 0;
   for (;;) {
-    const int opt = getopt_long(argc, argv, ":p:l:t:m:c:I:U:u:P:vhVZo:Se:LN:i", kLongOptions, nullptr);
+    const int opt = getopt_long(argc, argv, ":p:l:t:m:c:I:U:u:P:dkrvhVZo:Se:LN:i", kLongOptions, nullptr);
     if (opt == -1) {
       break;
     }

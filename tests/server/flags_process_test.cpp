@@ -3,7 +3,9 @@
 // refuses: tested on the spoold executable.
 #include <catch2/catch.hpp>
 
+#include <poll.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -71,7 +73,104 @@ std::filesystem::path scratchDir(const std::string& name) {
   return dir;
 }
 
+/// Waits (bounded) until `done()` holds, backing off like waitForListener.
+template <typename Fn>
+bool eventually(Fn&& done) {
+  const auto deadline = std::chrono::steady_clock::now() + kTimeout;
+  int backoff_ms = 5;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+    ::poll(nullptr, 0, backoff_ms);
+    backoff_ms = std::min(backoff_ms * 2, 100);
+  }
+  return true;
+}
+
+/// The soft limit in the "Max core file size" line of /proc/<pid>/limits.
+std::string coreLimitOf(pid_t pid) {
+  std::ifstream limits("/proc/" + std::to_string(pid) + "/limits");
+  std::string line;
+  while (std::getline(limits, line)) {
+    if (line.starts_with("Max core file size")) {
+      std::istringstream fields(line.substr(std::string_view("Max core file size").size()));
+      std::string soft;
+      fields >> soft;
+      return soft;
+    }
+  }
+  return {};
+}
+
+/// The kB of "VmLck:" in /proc/<pid>/status (-1 when missing).
+long lockedKbOf(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmLck:")) {
+      return std::stol(line.substr(6));
+    }
+  }
+  return -1;
+}
+
 }  // namespace
+
+TEST_CASE("-d daemonizes: the parent exits 0, the daemon serves, writes -P and removes it at exit",
+          "[flags][binary]") {
+  const auto dir = scratchDir("daemon");
+  // Like /run/memcached for Debian's memcached: the user may remove the file.
+  std::filesystem::permissions(dir, std::filesystem::perms::all);
+  const std::string pid_file = (dir / "spoold.pid").string();
+  const std::uint16_t port = freePort();
+  ChildProcess parent(spooldArgv(SPOOLD_BINARY, {"-d", "-P", pid_file, "-p", std::to_string(port), "-l",
+                                                 "127.0.0.1", "-t", "2"}));
+  INFO(parent.output());
+  CHECK(parent.wait() == 0);
+  REQUIRE(waitForListener(port));
+  pid_t daemon = 0;
+  REQUIRE(eventually([&] {
+    std::ifstream in(pid_file);
+    return static_cast<bool>(in >> daemon);
+  }));
+  CHECK(daemon != parent.pid());
+  CHECK(::getsid(daemon) == daemon);  // a session of its own
+  CHECK(std::filesystem::read_symlink("/proc/" + std::to_string(daemon) + "/cwd") == "/");
+  {
+    RawClient client(port);
+    CHECK(client.roundTrip("version\r\n").starts_with("VERSION "));
+  }
+  REQUIRE(::kill(daemon, SIGTERM) == 0);
+  CHECK(eventually([&] { return !std::filesystem::exists(pid_file); }));
+  CHECK(eventually([&] { return ::kill(daemon, 0) != 0; }));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("-r raises the core file limit; -k locks memory", "[flags][binary]") {
+  SECTION("-r") {
+    rlimit saved{};
+    REQUIRE(::getrlimit(RLIMIT_CORE, &saved) == 0);
+    const rlimit none{0, saved.rlim_max};
+    REQUIRE(::setrlimit(RLIMIT_CORE, &none) == 0);  // spoold inherits 0
+    SpooldProcess spoold(SPOOLD_BINARY, {"-r"});
+    ::setrlimit(RLIMIT_CORE, &saved);
+    const std::string expected =
+        saved.rlim_max == RLIM_INFINITY || ::geteuid() == 0 ? "unlimited" : std::to_string(saved.rlim_max);
+    CHECK(coreLimitOf(spoold.process->pid()) == expected);
+  }
+  SECTION("-k as a user allowed to lock") {
+    if (::geteuid() != 0) {
+      WARN("not root: mlockall may be refused, nothing to check");
+      return;
+    }
+    SpooldProcess spoold(SPOOLD_BINARY, {"-u", "root", "-k"});
+    INFO(spoold.process->output());
+    CHECK(lockedKbOf(spoold.process->pid()) > 0);
+    RawClient client(spoold.port);
+    CHECK(client.roundTrip("version\r\n").starts_with("VERSION "));
+  }
+}
 
 TEST_CASE("as root spoold needs -u and refuses it as memcached does", "[flags][binary][differential]") {
   if (::geteuid() != 0) {
