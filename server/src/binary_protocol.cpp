@@ -251,6 +251,10 @@ void BinaryProtocol::arithmetic(const Request& r, Output& out) {
 }
 
 void BinaryProtocol::flush(const Request& r, Output& out) {
+  if (!ctx_.settings.flush_enabled) {
+    error(r, kAuthError, out);  // memcached -F: an authentication error, even for FLUSHQ
+    return;
+  }
   const auto exptime = r.extras.size() == 4 ? static_cast<std::int32_t>(readU32(r.extras.data())) : 0;
   ctx_.store.flushAll(exptime > 0 ? ctx_.clock.toRelative(exptime) : 0);
   ctx_.stats.add(Counter::kCmdFlush);

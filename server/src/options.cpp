@@ -2,6 +2,7 @@
 
 #include <getopt.h>
 
+#include <cstdlib>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -27,6 +28,13 @@ const option kLongOptions[] = {
     {"daemon", no_argument, nullptr, 'd'},
     {"lock-memory", no_argument, nullptr, 'k'},
     {"enable-coredumps", no_argument, nullptr, 'r'},
+    {"disable-flush-all", no_argument, nullptr, 'F'},
+    {"disable-cas", no_argument, nullptr, 'C'},
+    {"disable-dumping", no_argument, nullptr, 'X'},
+    {"disable-watch", no_argument, nullptr, 'W'},
+    {"protocol", required_argument, nullptr, 'B'},
+    {"slab-growth-factor", required_argument, nullptr, 'f'},
+    {"slab-min-size", required_argument, nullptr, 'n'},
     {"verbose", no_argument, nullptr, 'v'},
     {"help", no_argument, nullptr, 'h'},
     {"version", no_argument, nullptr, 'V'},
@@ -81,6 +89,44 @@ bool parseCount(const char* text, unsigned min, unsigned& out) {
     return false;
   }
   out = static_cast<unsigned>(value);
+  return true;
+}
+
+/// -B ascii|binary|auto, in memcached's words when it is none of them.
+bool parseBinding(std::string_view text, Binding& out, std::string& why) {
+  if (text == "auto") {
+    out = Binding::kAuto;
+  } else if (text == "ascii") {
+    out = Binding::kAscii;
+  } else if (text == "binary") {
+    out = Binding::kBinary;
+  } else {
+    why = "Invalid value for binding protocol: " + std::string(text) + "\n -- should be one of auto, binary, or ascii";
+    return false;
+  }
+  return true;
+}
+
+/// -f: memcached's words for a factor that is not above 1.
+bool parseFactor(const char* text, double& out, std::string& why) {
+  char* end = nullptr;
+  const double factor = std::strtod(text, &end);
+  if (end == text || *end != '\0' || !(factor > 1.0) || factor > 100.0) {
+    why = "Factor must be greater than 1";
+    return false;
+  }
+  out = factor;
+  return true;
+}
+
+/// -n: bytes of key+value+flags in the smallest slab class.
+bool parseChunkSize(const char* text, std::size_t& out, std::string& why) {
+  std::uint64_t size = 0;
+  if (!parseU64(text, size) || size == 0 || size > (1u << 20)) {
+    why = "Chunk size must be greater than 0";
+    return false;
+  }
+  out = static_cast<std::size_t>(size);
   return true;
 }
 
@@ -169,6 +215,13 @@ bool applyOption(int opt, const char* arg, Settings& s, std::string& why) {
     case 'd': s.daemonize = true; return true;
     case 'k': s.lock_memory = true; return true;
     case 'r': s.max_core = true; return true;
+    case 'F': s.flush_enabled = false; return true;
+    case 'C': s.cas_enabled = false; return true;
+    case 'X': s.dump_enabled = false; return true;
+    case 'W': s.watch_enabled = false; return true;
+    case 'B': return parseBinding(arg, s.binding, why);
+    case 'f': return parseFactor(arg, s.growth_factor, why);
+    case 'n': return parseChunkSize(arg, s.chunk_size, why);
     case 'v': ++s.verbose; return true;
     case 'Z': s.tls = true; return true;
     case 'o': return parseExtended(arg, s, why);
@@ -196,6 +249,14 @@ void printUsage(std::ostream& out) {
       << "-d, --daemon              run as a daemon\n"
       << "-r, --enable-coredumps    maximize core file limit\n"
       << "-k, --lock-memory         lock down all paged memory (mlockall; a warning if refused)\n"
+      << "-f, --slab-growth-factor=<num> chunk size growth factor of the slab classes spoold\n"
+      << "                          reports (stats items/slabs, cls=) (default: 1.25)\n"
+      << "-n, --slab-min-size=<bytes> min space for key+value+flags of the smallest class (default: 48)\n"
+      << "-B, --protocol=<name>     protocol - one of ascii, binary, or auto (default: auto-negotiate)\n"
+      << "-C, --disable-cas         disable use of CAS (every CAS value is 0)\n"
+      << "-F, --disable-flush-all   disable flush_all command\n"
+      << "-X, --disable-dumping     disable stats cachedump and lru_crawler metadump\n"
+      << "-W, --disable-watch       disable watch commands\n"
       << "-P, --pidfile=<file>      save the pid in <file> (with or without -d, as memcached)\n"
       << "-v, --verbose             verbose (print errors/warnings); -vv: also client commands\n"
       << "-h, --help                print this help and exit\n"
@@ -230,7 +291,7 @@ CommandLine parseCommandLine(int argc, char** argv, std::ostream& out, std::ostr
   optind = 0;  // glibc: start over (the tests parse more than once)
   opterr = 0;
   for (;;) {
-    const int opt = getopt_long(argc, argv, ":p:l:t:m:c:I:U:u:P:dkrvhVZo:Se:LN:i", kLongOptions, nullptr);
+    const int opt = getopt_long(argc, argv, ":p:l:t:m:c:I:U:u:P:dkrFCXWB:f:n:vhVZo:Se:LN:i", kLongOptions, nullptr);
     if (opt == -1) {
       break;
     }

@@ -51,7 +51,9 @@ class ConnectionRegistry {
 class ServerContext {
  public:
   explicit ServerContext(const Settings& s)
-      : settings(s), store(StoreLimits{s.memory_limit, s.item_size_max}, clock), verbosity(s.verbose) {}
+      : settings(s),
+        store(StoreLimits{s.memory_limit, s.item_size_max, s.cas_enabled, s.growth_factor, s.chunk_size}, clock),
+        verbosity(s.verbose) {}
 
   const Settings settings;
   Clock clock;

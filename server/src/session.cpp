@@ -4,6 +4,13 @@
 
 namespace spoold {
 
+Session::Protocol Session::boundProtocol(const Settings& s) noexcept {
+  if (s.binding == Binding::kAscii || !s.auth_file.empty()) {
+    return Protocol::kText;
+  }
+  return s.binding == Binding::kBinary ? Protocol::kBinary : Protocol::kUnknown;
+}
+
 Session::Result Session::process(std::string_view input, Output& out) {
   Result result;
   std::size_t pos = 0;

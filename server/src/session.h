@@ -22,7 +22,8 @@ namespace spoold {
 /// connection's lock, see RequestPipeline).
 class Session {
  public:
-  explicit Session(ServerContext& ctx) : text_(ctx, metadump_), binary_(ctx) {}
+  explicit Session(ServerContext& ctx)
+      : text_(ctx, metadump_), binary_(ctx), protocol_(boundProtocol(ctx.settings)) {}
 
   struct Result {
     std::size_t consumed = 0;  ///< input bytes used up
@@ -44,6 +45,11 @@ class Session {
 
  private:
   enum class Protocol : std::uint8_t { kUnknown, kText, kBinary };
+  /// memcached's -B: a bound protocol parses every byte, even the other
+  /// protocol's (binary requests under -B ascii answer ERROR; text under
+  /// -B binary is a bad magic byte, which closes). ASCII authentication (-Y)
+  /// binds to text. kUnknown: detected from the first byte.
+  static Protocol boundProtocol(const Settings& s) noexcept;
 
   MetadumpRequest metadump_;
   TextProtocol text_;

@@ -121,11 +121,13 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("inter", s.listen);
   emit("verbosity", ctx.verbosity.load());
   emit("evictions", "on");
-  emit("growth_factor", "1.25");
-  emit("chunk_size", 48);
+  emit("growth_factor", fmt::format("{:.2f}", s.growth_factor));
+  emit("chunk_size", s.chunk_size);
   emit("num_threads", s.threads);
-  emit("cas_enabled", "yes");
-  emit("binding_protocol", "auto-negotiate");
+  emit("cas_enabled", s.cas_enabled ? "yes" : "no");
+  emit("binding_protocol", s.binding == Binding::kAscii    ? "ascii"
+                           : s.binding == Binding::kBinary ? "binary"
+                                                           : "auto-negotiate");
   emit("item_size_max", s.item_size_max);
   emitTuning(s.tuning, emit);
   emit("slab_chunk_max", ctx.store.slabClasses().chunkMax());
@@ -133,8 +135,8 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("lru_crawler_sleep", s.tuning.lru_crawler_sleep);
   emit("lru_crawler_tocrawl", s.tuning.lru_crawler_tocrawl);
   emit("tail_repair_time", s.tuning.tail_repair_time);
-  emit("flush_enabled", "yes");
-  emit("dump_enabled", "yes");
+  emit("flush_enabled", s.flush_enabled ? "yes" : "no");
+  emit("dump_enabled", s.dump_enabled ? "yes" : "no");
   emitLruTuning(s.tuning, emit);
   emit("idle_timeout", s.idle_timeout);
   emit("watcher_logbuf_size", s.tuning.watcher_logbuf_size);

@@ -22,7 +22,7 @@ ItemPtr makeItem(std::string_view key, std::size_t value_size) {
 }
 
 Store::Store(const StoreLimits& limits, const Clock& clock)
-    : limits_(limits), clock_(clock), slabs_(limits.item_size_max) {}
+    : limits_(limits), clock_(clock), slabs_(limits.item_size_max, limits.growth_factor, limits.chunk_size) {}
 
 Store::~Store() {
   for (auto& shard : shards_) {
@@ -192,7 +192,8 @@ StoreResult Store::admitLocked(Shard& shard, StoreMode mode, Item* old, std::uin
       if (old == nullptr) {
         return StoreResult::kNotFound;
       }
-      return old->cas == req_cas ? StoreResult::kStored : StoreResult::kExists;
+      // memcached -C: no CAS matches, not even 0.
+      return limits_.use_cas && old->cas == req_cas ? StoreResult::kStored : StoreResult::kExists;
     case StoreMode::kAppend:
     case StoreMode::kPrepend:
       if (old == nullptr) {

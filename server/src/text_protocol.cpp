@@ -328,7 +328,11 @@ void TextProtocol::verbosity(const Tokens& tokens, Output& out) {
 
 void TextProtocol::flushAll(const Tokens& tokens, Output& out) {
   noreply_ = tokens.lastIsNoreply();
-  ctx_.stats.add(Counter::kCmdFlush);
+  ctx_.stats.add(Counter::kCmdFlush);  // counted even when refused, as memcached
+  if (!ctx_.settings.flush_enabled) {
+    reply(out, "CLIENT_ERROR flush_all not allowed");
+    return;
+  }
   std::int32_t exptime = 0;
   if (tokens.ntokens() != (noreply_ ? 3u : 2u) && !parseI32(tokens[1], exptime)) {
     reply(out, kBadExptime);
@@ -355,7 +359,9 @@ void TextProtocol::stats(const Tokens& tokens, Output& out) {
   } else if (group == "cachedump") {
     std::uint32_t id = 0;
     std::uint32_t limit = 0;
-    if (tokens.ntokens() < 5) {
+    if (!ctx_.settings.dump_enabled) {
+      reply(out, "CLIENT_ERROR stats cachedump not allowed");
+    } else if (tokens.ntokens() < 5) {
       reply(out, "CLIENT_ERROR bad command line");
     } else if (!parseU32(tokens[2], id) || !parseU32(tokens[3], limit)) {
       reply(out, kBadFormat);
@@ -373,6 +379,8 @@ Step TextProtocol::lruCrawler(const Tokens& tokens, std::size_t next, Output& ou
   if (n == 4 && sub == "metadump") {
     if (!ctx_.settings.lru_crawler) {
       reply(out, "CLIENT_ERROR lru crawler disabled");
+    } else if (!ctx_.settings.dump_enabled) {
+      reply(out, "ERROR metadump not allowed");
     } else if (!out.empty()) {
       reply(out, "ERROR cannot pipeline other commands before metadump");
     } else if (parseMetadumpClasses(tokens[2], ctx_.store.slabClasses().count(), metadump_)) {
@@ -399,6 +407,8 @@ void TextProtocol::misc(const Tokens& tokens, Output& out) {
   const std::string_view cmd = tokens[0];
   if (cmd == "shutdown") {
     reply(out, "ERROR: shutdown not enabled");
+  } else if (cmd == "watch" && !ctx_.settings.watch_enabled) {
+    reply(out, "CLIENT_ERROR watch commands not allowed");
   } else if (cmd == "cache_memlimit" && (tokens.ntokens() == 3 || tokens.ntokens() == 4)) {
     noreply_ = tokens.lastIsNoreply();
     std::uint32_t megabytes = 0;

@@ -117,7 +117,7 @@ long lockedKbOf(pid_t pid) {
 
 }  // namespace
 
-TEST_CASE("-d daemonizes: the parent exits 0, the daemon serves, writes -P and removes it at exit",
+TEST_CASE("spoold -d daemonizes: the parent exits 0 while the daemon serves and keeps its -P file until exit",
           "[flags][binary]") {
   const auto dir = scratchDir("daemon");
   // Like /run/memcached for Debian's memcached: the user may remove the file.
@@ -147,7 +147,7 @@ TEST_CASE("-d daemonizes: the parent exits 0, the daemon serves, writes -P and r
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("-r raises the core file limit; -k locks memory", "[flags][binary]") {
+TEST_CASE("spoold -r raises the core file limit and -k locks memory", "[flags][binary]") {
   SECTION("-r") {
     rlimit saved{};
     REQUIRE(::getrlimit(RLIMIT_CORE, &saved) == 0);
@@ -172,7 +172,7 @@ TEST_CASE("-r raises the core file limit; -k locks memory", "[flags][binary]") {
   }
 }
 
-TEST_CASE("as root spoold needs -u and refuses it as memcached does", "[flags][binary][differential]") {
+TEST_CASE("as root spoold needs -u and refuses without it as memcached does", "[flags][binary][differential]") {
   if (::geteuid() != 0) {
     WARN("not root: nothing to refuse");
     return;
@@ -181,7 +181,7 @@ TEST_CASE("as root spoold needs -u and refuses it as memcached does", "[flags][b
   checkSameRefusal({"-u", "no-such-user-spoold"}, 67);       // can't find the user ... to switch to
 }
 
-TEST_CASE("-u drops root for the user once listening; it keeps serving", "[flags][binary]") {
+TEST_CASE("spoold -u drops root for the user once listening and it keeps serving", "[flags][binary]") {
   if (::geteuid() != 0) {
     WARN("not root: -u has nothing to drop");
     return;
@@ -214,7 +214,7 @@ TEST_CASE("-u drops root for the user once listening; it keeps serving", "[flags
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("memcached flags spoold cannot honour are refused at start-up, naming the flag", "[flags][binary]") {
+TEST_CASE("memcached flags spoold cannot honour are refused at start-up by name", "[flags][binary]") {
   checkRefused({"-S"}, "-S: binary protocol SASL authentication is not implemented");
   checkRefused({"--enable-sasl"}, "-S: binary protocol SASL");
   checkRefused({"-e", "/dev/shm/spoold-memory"}, "-e: a restartable item memory file is not implemented");
@@ -228,6 +228,9 @@ TEST_CASE("memcached flags spoold cannot honour are refused at start-up, naming 
   checkRefused({"-o", "no_maxconns_fast"}, "-o no_maxconns_fast:");
   checkRefused({"-o", "no_modern"}, "-o no_modern:");
   checkRefused({"-o", "sock_cookie_id=5"}, "-o sock_cookie_id:");
+  checkRefused({"-B", "bogus"}, "Invalid value for binding protocol: bogus");
+  checkRefused({"-f", "1"}, "Factor must be greater than 1");
+  checkRefused({"-n", "0"}, "Chunk size must be greater than 0");
   // memcached's own words for a sub-option nobody knows.
   checkRefused({"-o", "frobnicate"}, "Illegal suboption \"frobnicate\"");
   checkRefused({"-o", "meta_response_old"}, "Illegal suboption \"meta_response_old\"");

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "binary_codec.h"
+#include "binary_packets.h"
 #include "options.h"
 #include "server_test_support.h"
 
@@ -67,7 +69,104 @@ void checkSettings(BothServers& both, const std::vector<std::string>& keys) {
   }
 }
 
+/// Sends `request` to both on fresh connections; the replies, read until
+/// they end with `terminator`, must be the same bytes.
+void checkSame(BothServers& both, const std::string& request, const std::string& terminator) {
+  RawClient theirs(both.memcached.port());
+  RawClient ours(both.spoold.port());
+  const std::string expected = theirs.roundTrip(request, terminator);
+  INFO(request);
+  REQUIRE(std::string_view(expected).ends_with(terminator));
+  CHECK(ours.roundTrip(request, terminator) == expected);
+}
+
+/// Sends binary `request` to both; `n` bytes of reply must be the same.
+void checkSameBinary(BothServers& both, const std::string& request, std::size_t n) {
+  RawClient theirs(both.memcached.port());
+  RawClient ours(both.spoold.port());
+  theirs.send(request);
+  ours.send(request);
+  const std::string expected = theirs.read(n);
+  REQUIRE(expected.size() == n);
+  CHECK(ours.read(n) == expected);
+}
+
+/// The "STAT <class>:chunk_size <bytes>" lines of `stats slabs`.
+std::string chunkSizes(std::uint16_t port) {
+  std::string lines;
+  for (const auto& [name, value] : statsOf(port, "slabs")) {
+    if (name.ends_with(":chunk_size")) {
+      lines += name + " " + value + "\n";
+    }
+  }
+  return lines;
+}
+
 }  // namespace
+
+TEST_CASE("spoold -F refuses flush_all in text and binary as memcached does", "[flags][differential]") {
+  BothServers both({"-F"});
+  checkSame(both, "set k 0 0 1\r\nx\r\nflush_all\r\nflush_all 0\r\nflush_all noreply\r\nget k\r\n", "END\r\n");
+  const std::string flush = binaryPacket(binary::kFlush);
+  checkSameBinary(both, flush, binary::kHeaderSize + std::string_view("Auth failure.").size());
+  checkSettings(both, {"flush_enabled"});
+  CHECK(statValue(both.spoold.port(), "cmd_flush") == statValue(both.memcached.port(), "cmd_flush"));
+}
+
+TEST_CASE("spoold -C makes every CAS value 0 and every cas command fail as memcached does", "[flags][differential]") {
+  BothServers both({"-C"});
+  checkSame(both,
+            "set k 0 0 1\r\na\r\ngets k\r\nmg k c v\r\ncas k 0 0 1 0\r\nb\r\ncas k 0 0 1 5\r\nb\r\n"
+            "cas nokey 0 0 1 0\r\nb\r\nms k 1 C0\r\nb\r\nms k 1 I\r\nc\r\nmg k c v\r\nmn\r\n",
+            "MN\r\n");
+  // A binary GET carries the CAS in its header: 0 too.
+  checkSameBinary(both, binaryPacket(binary::kGet, "k"), binary::kHeaderSize + 4 + 1);
+  checkSettings(both, {"cas_enabled"});
+}
+
+TEST_CASE("spoold -X refuses cachedump and metadump and -W refuses watch as memcached does", "[flags][differential]") {
+  BothServers both({"-X", "-W"});
+  checkSame(both,
+            "set k 0 0 1\r\nx\r\nlru_crawler metadump all\r\nstats cachedump 1 1\r\nstats cachedump\r\n"
+            "lru_crawler metadump 1\r\nwatch\r\nmn\r\n",
+            "MN\r\n");
+  checkSettings(both, {"dump_enabled"});
+}
+
+TEST_CASE("spoold -f and -n set the slab classes items are counted in as memcached does", "[flags][differential]") {
+  BothServers both({"-f", "2", "-n", "100"});
+  const std::string sets = "set a 0 0 1\r\nx\r\nset b 0 0 300\r\n" + std::string(300, 'y') +
+                           "\r\nset c 0 0 5000\r\n" + std::string(5000, 'z') + "\r\nmn\r\n";
+  checkSame(both, sets, "MN\r\n");
+  CHECK(chunkSizes(both.spoold.port()) == chunkSizes(both.memcached.port()));
+  CHECK(chunkSizes(both.spoold.port()).find("1:chunk_size 152") != std::string::npos);
+  checkSettings(both, {"growth_factor", "chunk_size"});
+}
+
+TEST_CASE("spoold -B binds connections to one protocol as memcached does", "[flags][differential]") {
+  const std::string noop = binaryPacket(binary::kNoop);
+  SECTION("ascii: binary bytes are parsed as text") {
+    BothServers both({"-B", "ascii"});
+    checkSame(both, noop + "\r\nmn\r\n", "MN\r\n");
+    checkSettings(both, {"binding_protocol"});
+  }
+  SECTION("binary: text is a bad magic byte, which ends the connection") {
+    BothServers both({"-B", "binary"});
+    checkSameBinary(both, noop, binary::kHeaderSize);
+    RawClient theirs(both.memcached.port());
+    RawClient ours(both.spoold.port());
+    const std::string text = "version\r\n" + std::string(20, 'x');
+    theirs.send(text);
+    ours.send(text);
+    CHECK(ours.readToEof() == theirs.readToEof());
+    CHECK(ours.closed());
+    // (No text `stats settings` to compare: -B binary refuses text.)
+  }
+  SECTION("auto") {
+    BothServers both({"-B", "auto"});
+    checkSettings(both, {"binding_protocol"});
+  }
+}
 
 TEST_CASE("memcached's -o tuning sub-options are reported in stats settings as memcached does",
           "[flags][differential]") {
