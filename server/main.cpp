@@ -1,5 +1,6 @@
 // spoold: a memcached-compatible server on spool. See `spoold -h`.
 #include <malloc.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
@@ -106,6 +107,8 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   spoold::Server server(s);
+  // -A: `shutdown` stops the process as SIGTERM does (sigwait below).
+  server.context().request_shutdown = [] { ::kill(::getpid(), SIGTERM); };
   if (const int status = startServer(server, s)) {
     return status;
   }

@@ -33,6 +33,7 @@ const option kLongOptions[] = {
     {"disable-dumping", no_argument, nullptr, 'X'},
     {"disable-watch", no_argument, nullptr, 'W'},
     {"protocol", required_argument, nullptr, 'B'},
+    {"enable-shutdown", no_argument, nullptr, 'A'},
     {"slab-growth-factor", required_argument, nullptr, 'f'},
     {"slab-min-size", required_argument, nullptr, 'n'},
     {"verbose", no_argument, nullptr, 'v'},
@@ -220,6 +221,7 @@ bool applyOption(int opt, const char* arg, Settings& s, std::string& why) {
     case 'X': s.dump_enabled = false; return true;
     case 'W': s.watch_enabled = false; return true;
     case 'B': return parseBinding(arg, s.binding, why);
+    case 'A': s.shutdown_enabled = true; return true;
     case 'f': return parseFactor(arg, s.growth_factor, why);
     case 'n': return parseChunkSize(arg, s.chunk_size, why);
     case 'v': ++s.verbose; return true;
@@ -246,6 +248,7 @@ void printUsage(std::ostream& out) {
       << "-I, --max-item-size=<sz>  max item size, with k/m suffix (default: 1m, min 1k, max 1g)\n"
       << "-U, --udp-port=<num>      UDP port; only 0 (off) is supported\n"
       << "-u, --user=<name>         once listening, assume the identity of <name> (required as root)\n"
+      << "-A, --enable-shutdown     enable ascii \"shutdown\" (and \"shutdown graceful\") command\n"
       << "-d, --daemon              run as a daemon\n"
       << "-r, --enable-coredumps    maximize core file limit\n"
       << "-k, --lock-memory         lock down all paged memory (mlockall; a warning if refused)\n"
@@ -291,7 +294,7 @@ CommandLine parseCommandLine(int argc, char** argv, std::ostream& out, std::ostr
   optind = 0;  // glibc: start over (the tests parse more than once)
   opterr = 0;
   for (;;) {
-    const int opt = getopt_long(argc, argv, ":p:l:t:m:c:I:U:u:P:dkrFCXWB:f:n:vhVZo:Se:LN:i", kLongOptions, nullptr);
+    const int opt = getopt_long(argc, argv, ":p:l:t:m:c:I:U:u:P:dkrFCXWB:Af:n:vhVZo:Se:LN:i", kLongOptions, nullptr);
     if (opt == -1) {
       break;
     }

@@ -67,6 +67,9 @@ class ServerContext {
   std::atomic<std::size_t> queued_input_peak{0};
   /// The transport's per-loop counters; set by the server before it accepts.
   std::function<std::vector<spool::LoopStats>()> transport_stats;
+  /// The `shutdown` command (-A) asks the process to stop through this; set
+  /// before start() (main() sends itself SIGTERM). Null: nothing to stop.
+  std::function<void()> request_shutdown;
 };
 
 }  // namespace spoold

@@ -121,6 +121,7 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("inter", s.listen);
   emit("verbosity", ctx.verbosity.load());
   emit("evictions", "on");
+  emit("shutdown_command", s.shutdown_enabled ? "yes" : "no");
   emit("growth_factor", fmt::format("{:.2f}", s.growth_factor));
   emit("chunk_size", s.chunk_size);
   emit("num_threads", s.threads);

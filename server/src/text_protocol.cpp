@@ -119,6 +119,8 @@ Step TextProtocol::dispatchClassic(const Tokens& tokens, std::size_t next, std::
     n == 3 || n == 4 ? verbosity(tokens, out) : reply(out, kError);
   } else if (cmd == "lru_crawler") {
     return lruCrawler(tokens, next, out);
+  } else if (cmd == "shutdown") {
+    return shutdown(tokens, next, out);
   } else {
     misc(tokens, out);
   }
@@ -403,11 +405,27 @@ Step TextProtocol::lruCrawler(const Tokens& tokens, std::size_t next, Output& ou
   return Step::done(next);
 }
 
+Step TextProtocol::shutdown(const Tokens& tokens, std::size_t next, Output& out) {
+  const std::size_t n = tokens.ntokens();
+  if (!ctx_.settings.shutdown_enabled) {
+    reply(out, "ERROR: shutdown not enabled");
+  } else if (n == 2 || (n == 3 && tokens[1] == "graceful")) {
+    // memcached closes the connection without a reply, then stops; spoold's
+    // stop is always graceful (responses in flight are sent), so both modes
+    // are the same here.
+    if (ctx_.request_shutdown) {
+      ctx_.request_shutdown();
+    }
+    return Step::done(next, Action::kClose);
+  } else {
+    reply(out, "CLIENT_ERROR invalid shutdown mode");
+  }
+  return Step::done(next);
+}
+
 void TextProtocol::misc(const Tokens& tokens, Output& out) {
   const std::string_view cmd = tokens[0];
-  if (cmd == "shutdown") {
-    reply(out, "ERROR: shutdown not enabled");
-  } else if (cmd == "watch" && !ctx_.settings.watch_enabled) {
+  if (cmd == "watch" && !ctx_.settings.watch_enabled) {
     reply(out, "CLIENT_ERROR watch commands not allowed");
   } else if (cmd == "cache_memlimit" && (tokens.ntokens() == 3 || tokens.ntokens() == 4)) {
     noreply_ = tokens.lastIsNoreply();

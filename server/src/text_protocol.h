@@ -45,6 +45,7 @@ class TextProtocol {
   void flushAll(const Tokens& tokens, Output& out);
   void stats(const Tokens& tokens, Output& out);
   Step lruCrawler(const Tokens& tokens, std::size_t next, Output& out);
+  Step shutdown(const Tokens& tokens, std::size_t next, Output& out);
   void misc(const Tokens& tokens, Output& out);
   /// memcached's out_string: suppressed once by noreply.
   void reply(Output& out, std::string_view line);

@@ -172,6 +172,16 @@ TEST_CASE("spoold -r raises the core file limit and -k locks memory", "[flags][b
   }
 }
 
+TEST_CASE("spoold -A: the shutdown command stops spoold with exit 0 as memcached", "[flags][binary]") {
+  const std::string command = GENERATE(std::string("shutdown\r\n"), std::string("shutdown graceful\r\n"));
+  SpooldProcess spoold(SPOOLD_BINARY, {"-A"});
+  RawClient client(spoold.port);
+  CHECK(client.roundTrip("set k 0 0 1\r\nx\r\n") == "STORED\r\n");
+  client.send(command);
+  CHECK(client.readToEof().empty());
+  CHECK(spoold.process->wait() == 0);
+}
+
 TEST_CASE("as root spoold needs -u and refuses without it as memcached does", "[flags][binary][differential]") {
   if (::geteuid() != 0) {
     WARN("not root: nothing to refuse");

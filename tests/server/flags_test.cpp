@@ -3,6 +3,7 @@
 // same `stats settings`.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <map>
 #include <sstream>
 #include <string>
@@ -166,6 +167,22 @@ TEST_CASE("spoold -B binds connections to one protocol as memcached does", "[fla
     BothServers both({"-B", "auto"});
     checkSettings(both, {"binding_protocol"});
   }
+}
+
+TEST_CASE("spoold -A: shutdown closes the connection and asks the process to stop as memcached does",
+          "[flags][differential]") {
+  BothServers both({"-A"});
+  std::atomic<int> requests{0};
+  both.spoold.server().context().request_shutdown = [&] { ++requests; };
+  checkSame(both, "shutdown foo\r\nshutdown graceful now\r\nmn\r\n", "MN\r\n");
+  checkSettings(both, {"shutdown_command"});
+  for (const char* command : {"shutdown\r\n", "shutdown graceful\r\n"}) {
+    RawClient client(both.spoold.port());
+    client.send(command);
+    CHECK(client.readToEof().empty());
+    CHECK(client.closed());
+  }
+  CHECK(requests == 2);
 }
 
 TEST_CASE("memcached's -o tuning sub-options are reported in stats settings as memcached does",
