@@ -34,6 +34,7 @@ const option kLongOptions[] = {
     {"disable-watch", no_argument, nullptr, 'W'},
     {"protocol", required_argument, nullptr, 'B'},
     {"enable-shutdown", no_argument, nullptr, 'A'},
+    {"max-reqs-per-event", required_argument, nullptr, 'R'},
     {"slab-growth-factor", required_argument, nullptr, 'f'},
     {"slab-min-size", required_argument, nullptr, 'n'},
     {"verbose", no_argument, nullptr, 'v'},
@@ -105,6 +106,17 @@ bool parseBinding(std::string_view text, Binding& out, std::string& why) {
     why = "Invalid value for binding protocol: " + std::string(text) + "\n -- should be one of auto, binary, or ascii";
     return false;
   }
+  return true;
+}
+
+/// -R: requests a connection runs per turn before it yields.
+bool parseReqsPerEvent(const char* text, unsigned& out, std::string& why) {
+  std::uint64_t n = 0;
+  if (!parseU64(text, n) || n == 0 || n > UINT32_MAX) {
+    why = "Number of requests per event must be greater than 0";
+    return false;
+  }
+  out = static_cast<unsigned>(n);
   return true;
 }
 
@@ -222,6 +234,7 @@ bool applyOption(int opt, const char* arg, Settings& s, std::string& why) {
     case 'W': s.watch_enabled = false; return true;
     case 'B': return parseBinding(arg, s.binding, why);
     case 'A': s.shutdown_enabled = true; return true;
+    case 'R': return parseReqsPerEvent(arg, s.reqs_per_event, why);
     case 'f': return parseFactor(arg, s.growth_factor, why);
     case 'n': return parseChunkSize(arg, s.chunk_size, why);
     case 'v': ++s.verbose; return true;
@@ -256,6 +269,8 @@ void printUsage(std::ostream& out) {
       << "                          reports (stats items/slabs, cls=) (default: 1.25)\n"
       << "-n, --slab-min-size=<bytes> min space for key+value+flags of the smallest class (default: 48)\n"
       << "-B, --protocol=<name>     protocol - one of ascii, binary, or auto (default: auto-negotiate)\n"
+      << "-R, --max-reqs-per-event=<num> requests a connection runs before others get a turn\n"
+      << "                          (default: 20; counted in stats conn_yields)\n"
       << "-C, --disable-cas         disable use of CAS (every CAS value is 0)\n"
       << "-F, --disable-flush-all   disable flush_all command\n"
       << "-X, --disable-dumping     disable stats cachedump and lru_crawler metadump\n"
@@ -294,7 +309,7 @@ CommandLine parseCommandLine(int argc, char** argv, std::ostream& out, std::ostr
   optind = 0;  // glibc: start over (the tests parse more than once)
   opterr = 0;
   for (;;) {
-    const int opt = getopt_long(argc, argv, ":p:l:t:m:c:I:U:u:P:dkrFCXWB:Af:n:vhVZo:Se:LN:i", kLongOptions, nullptr);
+    const int opt = getopt_long(argc, argv, ":p:l:t:m:c:I:U:u:P:dkrFCXWB:AR:f:n:vhVZo:Se:LN:i", kLongOptions, nullptr);
     if (opt == -1) {
       break;
     }

@@ -8,6 +8,7 @@ std::string_view counterName(Counter counter) noexcept {
       "get_hits",     "get_misses",   "delete_misses", "delete_hits", "incr_misses",
       "incr_hits",    "decr_misses",  "decr_hits",   "cas_misses",  "cas_hits",
       "cas_badval",   "touch_hits",   "touch_misses", "store_too_large", "store_no_memory",
+      "auth_cmds",    "auth_errors",  "conn_yields",
   };
   return kNames[static_cast<std::size_t>(counter)];
 }

@@ -15,7 +15,8 @@ enum class Counter : std::uint8_t {
   kGetHits, kGetMisses,
   kDeleteMisses, kDeleteHits, kIncrMisses, kIncrHits, kDecrMisses, kDecrHits,
   kCasMisses, kCasHits, kCasBadval, kTouchHits, kTouchMisses,
-  kStoreTooLarge, kStoreNoMemory,
+  kStoreTooLarge, kStoreNoMemory, kAuthCmds, kAuthErrors,
+  kConnYields,  ///< not with the others in `stats`: after `threads`, as memcached
   kCount,
 };
 

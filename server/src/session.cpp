@@ -11,10 +11,14 @@ Session::Protocol Session::boundProtocol(const Settings& s) noexcept {
   return s.binding == Binding::kBinary ? Protocol::kBinary : Protocol::kUnknown;
 }
 
-Session::Result Session::process(std::string_view input, Output& out) {
+Session::Result Session::process(std::string_view input, Output& out, unsigned* budget) {
   Result result;
   std::size_t pos = 0;
   while (pos < input.size()) {
+    if (budget != nullptr && *budget == 0) {
+      result.yield = true;  // -R: this turn's commands have run and more wait
+      break;
+    }
     if (swallow_ > 0) {
       const std::size_t n = std::min(swallow_, input.size() - pos);
       swallow_ -= n;
@@ -37,6 +41,9 @@ Session::Result Session::process(std::string_view input, Output& out) {
     if (step.action != Action::kNone) {
       result.action = step.action;
       break;
+    }
+    if (budget != nullptr && *budget > 0) {
+      --*budget;
     }
     if (out.size() >= kFlushBytes) {
       break;

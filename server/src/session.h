@@ -30,12 +30,16 @@ class Session {
     bool need_more = false;    ///< the rest is an incomplete command
     std::size_t want = 0;      ///< with need_more: bytes the command needs, counted from `consumed` (0: unknown)
     Action action = Action::kNone;
+    bool yield = false;        ///< the budget ran out with input left (-R): let other connections run
   };
 
   /// Runs commands from `input` until it is used up, a command is
-  /// incomplete, a command asks for an action, or the output has grown past
-  /// kFlushBytes (then the caller sends it and calls again with the rest).
-  Result process(std::string_view input, Output& out);
+  /// incomplete, a command asks for an action, the output has grown past
+  /// kFlushBytes (then the caller sends it and calls again with the rest),
+  /// or, with a `budget`, that many commands have run and more input waits
+  /// (-R; then `yield`).
+  /// @param budget commands left in this turn, decremented per command.
+  Result process(std::string_view input, Output& out, unsigned* budget = nullptr);
 
   /// The request of the last kMetadump action.
   [[nodiscard]] const MetadumpRequest& metadump() const noexcept { return metadump_; }

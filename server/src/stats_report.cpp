@@ -33,7 +33,7 @@ std::string rusage(bool user) {
 
 void emitCounters(ServerContext& ctx, Emitter& emit) {
   const StoreCounters store = ctx.store.counters();
-  for (std::size_t i = 0; i < static_cast<std::size_t>(Counter::kCount); ++i) {
+  for (std::size_t i = 0; i < static_cast<std::size_t>(Counter::kConnYields); ++i) {
     const auto counter = static_cast<Counter>(i);
     emit(counterName(counter), ctx.stats.get(counter));
     if (counter == Counter::kGetMisses) {
@@ -41,8 +41,6 @@ void emitCounters(ServerContext& ctx, Emitter& emit) {
       emit("get_flushed", store.get_flushed);
     }
   }
-  emit("auth_cmds", 0);
-  emit("auth_errors", 0);
 }
 
 void emitTransport(ServerContext& ctx, Emitter& emit) {
@@ -77,6 +75,7 @@ void emitGeneral(ServerContext& ctx, Emitter& emit) {
   emit("limit_maxbytes", ctx.settings.memory_limit);
   emit("accepting_conns", 1);
   emit("threads", ctx.settings.threads);
+  emit("conn_yields", ctx.stats.get(Counter::kConnYields));
   emit("worker_threads", ctx.settings.exec == ExecMode::kWorkers ? ctx.settings.workers : 0);
   emit("exec_mode", ctx.settings.exec == ExecMode::kWorkers ? "workers" : "inline");
   const StoreCounters store = ctx.store.counters();
@@ -125,6 +124,7 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("growth_factor", fmt::format("{:.2f}", s.growth_factor));
   emit("chunk_size", s.chunk_size);
   emit("num_threads", s.threads);
+  emit("reqs_per_event", s.reqs_per_event);
   emit("cas_enabled", s.cas_enabled ? "yes" : "no");
   emit("binding_protocol", s.binding == Binding::kAscii    ? "ascii"
                            : s.binding == Binding::kBinary ? "binary"

@@ -239,6 +239,7 @@ TEST_CASE("memcached flags spoold cannot honour are refused at start-up by name"
   checkRefused({"-o", "no_modern"}, "-o no_modern:");
   checkRefused({"-o", "sock_cookie_id=5"}, "-o sock_cookie_id:");
   checkRefused({"-B", "bogus"}, "Invalid value for binding protocol: bogus");
+  checkRefused({"-R", "0"}, "Number of requests per event must be greater than 0");
   checkRefused({"-f", "1"}, "Factor must be greater than 1");
   checkRefused({"-n", "0"}, "Chunk size must be greater than 0");
   // memcached's own words for a sub-option nobody knows.

@@ -185,6 +185,47 @@ TEST_CASE("spoold -A: shutdown closes the connection and asks the process to sto
   CHECK(requests == 2);
 }
 
+TEST_CASE("spoold -R yields once per that many requests while more wait and counts conn_yields",
+          "[flags]") {
+  // memcached's conn_yields also counts its own internal flushes (a pipeline
+  // of n `version` counts n/R, of n `mn` (n-1)/R), so the counts are
+  // spoold's own here: one per turn cut short, ceil(n/R) - 1.
+  const ExecMode mode = GENERATE(ExecMode::kInline, ExecMode::kWorkers);
+  TestServer spoold(mode, settingsFor({"-R", "2"}, mode));
+  CHECK(statsOf(spoold.port(), "settings").at("reqs_per_event") == "2");
+  for (const int n : {1, 2, 3, 5, 10}) {
+    const auto before = std::stoull(statValue(spoold.port(), "conn_yields"));
+    std::string request;
+    std::string expected;
+    for (int i = 0; i < n; ++i) {
+      request += "mn\r\n";
+      expected += "MN\r\n";
+    }
+    RawClient client(spoold.port());
+    client.send(request);  // one segment: one read on the server
+    INFO(n << " pipelined requests");
+    CHECK(client.read(expected.size()) == expected);
+    CHECK(std::stoull(statValue(spoold.port(), "conn_yields")) - before == static_cast<unsigned>((n + 1) / 2 - 1));
+  }
+}
+
+TEST_CASE("spoold -R 1 keeps a long pipeline in order across yields", "[flags]") {
+  const ExecMode mode = GENERATE(ExecMode::kInline, ExecMode::kWorkers);
+  TestServer spoold(mode, settingsFor({"-R", "1"}, mode));
+  RawClient client(spoold.port());
+  CHECK(client.roundTrip("set c 0 0 1\r\n0\r\n") == "STORED\r\n");
+  constexpr int kIncrements = 5000;
+  std::string request;
+  std::string expected;
+  for (int i = 1; i <= kIncrements; ++i) {
+    request += "incr c 1\r\n";
+    expected += std::to_string(i) + "\r\n";
+  }
+  client.send(request);
+  CHECK(client.read(expected.size()) == expected);
+  CHECK(std::stoull(statValue(spoold.port(), "conn_yields")) >= kIncrements - 1);
+}
+
 TEST_CASE("memcached's -o tuning sub-options are reported in stats settings as memcached does",
           "[flags][differential]") {
   const std::vector<std::string> keys{
