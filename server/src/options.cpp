@@ -35,6 +35,7 @@ const option kLongOptions[] = {
     {"protocol", required_argument, nullptr, 'B'},
     {"enable-shutdown", no_argument, nullptr, 'A'},
     {"max-reqs-per-event", required_argument, nullptr, 'R'},
+    {"auth-file", required_argument, nullptr, 'Y'},
     {"slab-growth-factor", required_argument, nullptr, 'f'},
     {"slab-min-size", required_argument, nullptr, 'n'},
     {"verbose", no_argument, nullptr, 'v'},
@@ -235,6 +236,7 @@ bool applyOption(int opt, const char* arg, Settings& s, std::string& why) {
     case 'B': return parseBinding(arg, s.binding, why);
     case 'A': s.shutdown_enabled = true; return true;
     case 'R': return parseReqsPerEvent(arg, s.reqs_per_event, why);
+    case 'Y': s.auth_file = arg; return !s.auth_file.empty();
     case 'f': return parseFactor(arg, s.growth_factor, why);
     case 'n': return parseChunkSize(arg, s.chunk_size, why);
     case 'v': ++s.verbose; return true;
@@ -261,6 +263,8 @@ void printUsage(std::ostream& out) {
       << "-I, --max-item-size=<sz>  max item size, with k/m suffix (default: 1m, min 1k, max 1g)\n"
       << "-U, --udp-port=<num>      UDP port; only 0 (off) is supported\n"
       << "-u, --user=<name>         once listening, assume the identity of <name> (required as root)\n"
+      << "-Y, --auth-file=<file>    ASCII authentication: clients first send `set <any> 0 0 <len>`\n"
+      << "                          with `<user> <password>` from <file>'s user:password lines\n"
       << "-A, --enable-shutdown     enable ascii \"shutdown\" (and \"shutdown graceful\") command\n"
       << "-d, --daemon              run as a daemon\n"
       << "-r, --enable-coredumps    maximize core file limit\n"
@@ -309,7 +313,7 @@ CommandLine parseCommandLine(int argc, char** argv, std::ostream& out, std::ostr
   optind = 0;  // glibc: start over (the tests parse more than once)
   opterr = 0;
   for (;;) {
-    const int opt = getopt_long(argc, argv, ":p:l:t:m:c:I:U:u:P:dkrFCXWB:AR:f:n:vhVZo:Se:LN:i", kLongOptions, nullptr);
+    const int opt = getopt_long(argc, argv, ":p:l:t:m:c:I:U:u:P:dkrFCXWB:AR:Y:f:n:vhVZo:Se:LN:i", kLongOptions, nullptr);
     if (opt == -1) {
       break;
     }

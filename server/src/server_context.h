@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "auth_file.h"
 #include "clock.h"
 #include "server_stats.h"
 #include "settings.h"
@@ -67,6 +68,9 @@ class ServerContext {
   std::atomic<std::size_t> queued_input_peak{0};
   /// The transport's per-loop counters; set by the server before it accepts.
   std::function<std::vector<spool::LoopStats>()> transport_stats;
+  /// -Y: the users of ASCII authentication; loaded by Server::start() before
+  /// it accepts, read-only afterwards.
+  AuthFile auth;
   /// The `shutdown` command (-A) asks the process to stop through this; set
   /// before start() (main() sends itself SIGTERM). Null: nothing to stop.
   std::function<void()> request_shutdown;

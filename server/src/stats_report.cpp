@@ -129,6 +129,8 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("binding_protocol", s.binding == Binding::kAscii    ? "ascii"
                            : s.binding == Binding::kBinary ? "binary"
                                                            : "auto-negotiate");
+  emit("auth_enabled_sasl", "no");
+  emit("auth_enabled_ascii", s.auth_file.empty() ? "no" : s.auth_file);
   emit("item_size_max", s.item_size_max);
   emitTuning(s.tuning, emit);
   emit("slab_chunk_max", ctx.store.slabClasses().chunkMax());

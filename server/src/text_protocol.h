@@ -31,6 +31,9 @@ class TextProtocol {
 
  private:
   Step command(std::string_view line, std::size_t next, std::string_view input, Output& out);
+  /// -Y, before authentication: only `set <any> <any> <any> <len>` whose
+  /// data is `<user> <password>` is understood, as memcached 1.6.18.
+  Step authenticate(std::string_view line, std::size_t next, std::string_view input, Output& out);
   Step dispatchClassic(const Tokens& tokens, std::size_t next, std::string_view input, Output& out);
   Step storage(const Tokens& tokens, std::size_t next, std::string_view input, Output& out);
   /// Whether a value of this shape can be stored at all: kStored, or the
@@ -55,6 +58,7 @@ class TextProtocol {
   MetaProtocol meta_;
   std::size_t scanned_ = 0;  // bytes of the pending line known to hold no '\n'
   bool noreply_ = false;
+  bool authenticated_;  // -Y: false until a `set` carries a user and password of the file
 };
 
 /// Appends "STAT name value\r\n" lines for `group`, then "END\r\n".

@@ -182,6 +182,13 @@ TEST_CASE("spoold -A: the shutdown command stops spoold with exit 0 as memcached
   CHECK(spoold.process->wait() == 0);
 }
 
+TEST_CASE("spoold -Y with an auth file it cannot read stops with exit 1 and memcached's words", "[flags][binary]") {
+  ChildProcess spoold(spooldArgv(SPOOLD_BINARY, {"-p", "0", "-Y", "/nonexistent/spoold-auth"}));
+  CHECK(spoold.wait() == 1);
+  CHECK(spoold.output().find("Could not open authfile [/nonexistent/spoold-auth] for reading, error No such file "
+                             "or directory: No such file or directory") != std::string::npos);
+}
+
 TEST_CASE("as root spoold needs -u and refuses without it as memcached does", "[flags][binary][differential]") {
   if (::geteuid() != 0) {
     WARN("not root: nothing to refuse");

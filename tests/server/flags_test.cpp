@@ -3,7 +3,11 @@
 // same `stats settings`.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -224,6 +228,51 @@ TEST_CASE("spoold -R 1 keeps a long pipeline in order across yields", "[flags]")
   client.send(request);
   CHECK(client.read(expected.size()) == expected);
   CHECK(std::stoull(statValue(spoold.port(), "conn_yields")) >= kIncrements - 1);
+}
+
+TEST_CASE("spoold -Y asks for memcached's ASCII authentication and answers as memcached does",
+          "[flags][differential]") {
+  const auto path = std::filesystem::temp_directory_path() / ("spoold-auth-" + std::to_string(::getpid()));
+  std::ofstream(path) << "alice:secret\nbob:pw2\n";
+  BothServers both({"-Y", path.string()});
+  // One command per connection: memcached 1.6.18 reuses one response object
+  // until it is authenticated, so of several replies pipelined in one read
+  // only the last reaches the client (spoold answers each; server/README.md).
+  const std::string noop = binaryPacket(binary::kNoop);  // its opcode is '\n': one line, then a partial one
+  for (const std::string& request :
+       {std::string("version\r\n"), std::string("get k\r\n"), std::string("mn\r\n"),
+        std::string("set x 0 0 9\r\nalice bad\r\n"), std::string("set x 0 0 5\r\nalice\r\n"),
+        std::string("set x 0 0 12\r\nalice secretXY"), std::string("set x 0 0\r\n"),
+        std::string("add x 0 0 12\r\n"), std::string("set x 0 0 12\r\nalice secret\r\n"),
+        std::string("set x 1 2 7 noreply\r\nbob pw2\r\n"), noop}) {
+    checkSame(both, request, "\r\n");
+  }
+  // Authenticated: the connection speaks the whole protocol.
+  const auto session = [](std::uint16_t port) {
+    RawClient client(port);
+    std::string replies = client.roundTrip("set x 0 0 12\r\nalice secret\r\n");
+    replies += client.roundTrip("set k 0 0 1\r\na\r\nget k\r\n", "END\r\n");
+    const std::string settings = client.roundTrip("stats settings\r\n", "END\r\n");
+    for (const char* key : {"STAT auth_enabled_sasl ", "STAT auth_enabled_ascii "}) {
+      const std::size_t at = settings.find(key);
+      replies += at == std::string::npos ? "<missing>" : settings.substr(at, settings.find('\n', at) - at + 1);
+    }
+    return replies;
+  };
+  CHECK(session(both.spoold.port()) == session(both.memcached.port()));
+  const auto counters = [](std::uint16_t port) {
+    RawClient client(port);
+    client.roundTrip("set x 0 0 7\r\nbob pw2\r\n");
+    const std::string stats = client.roundTrip("stats\r\n", "END\r\n");
+    std::string lines;
+    for (const char* key : {"STAT auth_cmds ", "STAT auth_errors "}) {
+      const std::size_t at = stats.find(key);
+      lines += at == std::string::npos ? "<missing>" : stats.substr(at, stats.find('\n', at) - at + 1);
+    }
+    return lines;
+  };
+  CHECK(counters(both.spoold.port()) == counters(both.memcached.port()));
+  std::filesystem::remove(path);
 }
 
 TEST_CASE("memcached's -o tuning sub-options are reported in stats settings as memcached does",
