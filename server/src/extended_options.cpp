@@ -17,6 +17,7 @@ struct Refusal {
 };
 constexpr std::array kRefusals{
     Refusal{"ext_", "extstore (external item storage) is not implemented"},
+    Refusal{"slab_automove_freeratio", "extstore (external item storage) is not implemented"},
     Refusal{"slab_chunk_max", "spoold allocates no slab chunks; items are not split"},
     Refusal{"slab_sizes", "custom slab class sizes are not implemented (-f and -n are)"},
     Refusal{"track_sizes", "`stats sizes` is not implemented"},

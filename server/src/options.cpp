@@ -237,6 +237,14 @@ bool applyOption(int opt, const char* arg, Settings& s, std::string& why) {
     case 'A': s.shutdown_enabled = true; return true;
     case 'R': return parseReqsPerEvent(arg, s.reqs_per_event, why);
     case 'Y': s.auth_file = arg; return !s.auth_file.empty();
+    case 'D':
+      if (arg[0] == '\0') {
+        why = "No delimiter specified";
+        return false;
+      }
+      s.prefix_delimiter = arg[0];
+      s.detail_enabled = true;
+      return true;
     case 'f': return parseFactor(arg, s.growth_factor, why);
     case 'n': return parseChunkSize(arg, s.chunk_size, why);
     case 'v': ++s.verbose; return true;
@@ -273,6 +281,7 @@ void printUsage(std::ostream& out) {
       << "                          reports (stats items/slabs, cls=) (default: 1.25)\n"
       << "-n, --slab-min-size=<bytes> min space for key+value+flags of the smallest class (default: 48)\n"
       << "-B, --protocol=<name>     protocol - one of ascii, binary, or auto (default: auto-negotiate)\n"
+      << "-D <char>                 per-prefix stats (stats detail dump) on, keys split at <char>\n"
       << "-R, --max-reqs-per-event=<num> requests a connection runs before others get a turn\n"
       << "                          (default: 20; counted in stats conn_yields)\n"
       << "-C, --disable-cas         disable use of CAS (every CAS value is 0)\n"
@@ -313,7 +322,7 @@ CommandLine parseCommandLine(int argc, char** argv, std::ostream& out, std::ostr
   optind = 0;  // glibc: start over (the tests parse more than once)
   opterr = 0;
   for (;;) {
-    const int opt = getopt_long(argc, argv, ":p:l:t:m:c:I:U:u:P:dkrFCXWB:AR:Y:f:n:vhVZo:Se:LN:i", kLongOptions, nullptr);
+    const int opt = getopt_long(argc, argv, ":p:l:t:m:c:I:U:u:P:dkrFCXWB:AR:Y:D:f:n:vhVZo:Se:LN:i", kLongOptions, nullptr);
     if (opt == -1) {
       break;
     }

@@ -11,6 +11,7 @@
 
 #include "auth_file.h"
 #include "clock.h"
+#include "prefix_stats.h"
 #include "server_stats.h"
 #include "settings.h"
 #include "spool/stats.h"
@@ -68,6 +69,10 @@ class ServerContext {
   std::atomic<std::size_t> queued_input_peak{0};
   /// The transport's per-loop counters; set by the server before it accepts.
   std::function<std::vector<spool::LoopStats>()> transport_stats;
+  /// `stats detail`: per-prefix counts while `detail_enabled` (-D or
+  /// `stats detail on`), as memcached.
+  PrefixStats prefix_stats{settings.prefix_delimiter};
+  std::atomic<bool> detail_enabled{settings.detail_enabled};
   /// -Y: the users of ASCII authentication; loaded by Server::start() before
   /// it accepts, read-only afterwards.
   AuthFile auth;

@@ -88,6 +88,8 @@ struct Settings {
   double growth_factor = 1.25;      ///< -f: slab class growth factor
   std::size_t chunk_size = 48;      ///< -n: minimum key+value+flags space of a slab chunk
   std::string auth_file;            ///< -Y: ASCII authentication, user:password lines
+  char prefix_delimiter = ':';      ///< -D: per-prefix stats split keys here
+  bool detail_enabled = false;      ///< -D turns per-prefix stats on (`stats detail on|off` too)
   MemcachedTuning tuning;           ///< -o internals with no effect in spoold
 };
 

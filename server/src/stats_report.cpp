@@ -124,6 +124,8 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("growth_factor", fmt::format("{:.2f}", s.growth_factor));
   emit("chunk_size", s.chunk_size);
   emit("num_threads", s.threads);
+  emit("stat_key_prefix", s.prefix_delimiter);
+  emit("detail_enabled", ctx.detail_enabled.load() ? "yes" : "no");
   emit("reqs_per_event", s.reqs_per_event);
   emit("cas_enabled", s.cas_enabled ? "yes" : "no");
   emit("binding_protocol", s.binding == Binding::kAscii    ? "ascii"

@@ -176,6 +176,9 @@ Step TextProtocol::storage(const Tokens& tokens, std::size_t next, std::string_v
     reply(out, kBadFormat);
     return Step::done(next);
   }
+  if (ctx_.detail_enabled.load(std::memory_order_relaxed)) {
+    ctx_.prefix_stats.recordSet(key);  // every storage command that parsed, stored or not
+  }
   const std::size_t total = static_cast<std::size_t>(length) + 2;
   const auto mode = std::find_if(kStorageCommands.begin(), kStorageCommands.end(),
                                  [&](const StorageCommand& c) { return c.name == tokens[0]; })->mode;
@@ -274,6 +277,9 @@ bool TextProtocol::getKey(std::string_view key, bool with_cas, bool touch, RelTi
     p = std::copy_n("\r\n", 2, p);
     out.commit(static_cast<std::size_t>(p - start));
   });
+  if (ctx_.detail_enabled.load(std::memory_order_relaxed)) {
+    ctx_.prefix_stats.recordGet(key, hit);  // gat too, as memcached
+  }
   if (touch) {
     ctx_.stats.add(Counter::kCmdTouch);
     ctx_.stats.add(hit ? Counter::kTouchHits : Counter::kTouchMisses);
@@ -290,6 +296,9 @@ void TextProtocol::arithmetic(const Tokens& tokens, bool incr, Output& out) {
   if (tokens[1].size() > kMaxKeyLength) {
     reply(out, kBadFormat);
     return;
+  }
+  if (ctx_.detail_enabled.load(std::memory_order_relaxed)) {
+    ctx_.prefix_stats.recordDelete(tokens[1]);
   }
   if (!parseU64(tokens[2], amount)) {
     reply(out, "CLIENT_ERROR invalid numeric delta argument");
@@ -382,13 +391,15 @@ void TextProtocol::stats(const Tokens& tokens, Output& out) {
   const std::string_view group = tokens[1];
   if (group == "reset") {
     ctx_.stats.reset();
+    ctx_.prefix_stats.clear();
     reply(out, "RESET");
   } else if (group == "detail") {
     const std::string_view mode = tokens[2];
     if (mode == "on" || mode == "off") {
+      ctx_.detail_enabled.store(mode == "on", std::memory_order_relaxed);
       reply(out, "OK");
     } else if (mode == "dump") {
-      out.append("END\r\n");
+      out.append(ctx_.prefix_stats.dump());
     } else {
       reply(out, "CLIENT_ERROR usage: stats detail on|off|dump");
     }

@@ -240,6 +240,7 @@ TEST_CASE("memcached flags spoold cannot honour are refused at start-up by name"
   checkRefused({"-i"}, "-i:");
   checkRefused({"-o", "ext_path=/tmp/extstore:64m"}, "-o ext_path: extstore");
   checkRefused({"-o", "ext_item_size=100"}, "-o ext_item_size: extstore");
+  checkRefused({"-o", "slab_automove_freeratio=0.02"}, "-o slab_automove_freeratio: extstore");
   checkRefused({"-o", "slab_chunk_max=256"}, "-o slab_chunk_max:");
   checkRefused({"-o", "track_sizes"}, "-o track_sizes:");
   checkRefused({"-o", "no_maxconns_fast"}, "-o no_maxconns_fast:");
@@ -247,6 +248,7 @@ TEST_CASE("memcached flags spoold cannot honour are refused at start-up by name"
   checkRefused({"-o", "sock_cookie_id=5"}, "-o sock_cookie_id:");
   checkRefused({"-B", "bogus"}, "Invalid value for binding protocol: bogus");
   checkRefused({"-R", "0"}, "Number of requests per event must be greater than 0");
+  checkRefused({"-D", ""}, "No delimiter specified");
   checkRefused({"-f", "1"}, "Factor must be greater than 1");
   checkRefused({"-n", "0"}, "Chunk size must be greater than 0");
   // memcached's own words for a sub-option nobody knows.

@@ -275,6 +275,29 @@ TEST_CASE("spoold -Y asks for memcached's ASCII authentication and answers as me
   std::filesystem::remove(path);
 }
 
+TEST_CASE("spoold -D and stats detail count gets and sets and deletes per prefix as memcached does",
+          "[flags][differential]") {
+  const std::string traffic =
+      "set nodelim 0 0 1\r\nx\r\nset a#1 0 0 1\r\nx\r\nset b#1 0 0 1\r\nx\r\nget a#1 a#2 b#1 nodelim\r\n"
+      "delete a#9\r\nmg b#1 v\r\nset zz#1 0 0 1\r\nx\r\nincr a#1 1\r\ntouch a#1 10\r\ngat 10 b#1\r\n"
+      "add user#7 0 0 1\r\ny\r\nadd user#7 0 0 1\r\ny\r\nget user#7\r\nmn\r\n";
+  SECTION("-D turns them on") {
+    BothServers both({"-D", "#"});
+    checkSettings(both, {"stat_key_prefix", "detail_enabled"});
+    checkSame(both, traffic, "MN\r\n");
+    checkSame(both, "stats detail dump\r\n", "END\r\n");
+    checkSame(both, "stats detail off\r\nget a#1\r\nstats detail dump\r\nmn\r\n", "MN\r\n");
+    checkSettings(both, {"detail_enabled"});
+    checkSame(both, "stats reset\r\nstats detail dump\r\nmn\r\n", "MN\r\n");
+  }
+  SECTION("stats detail on without -D, the default ':' delimiter") {
+    BothServers both({});
+    checkSame(both, "stats detail on\r\nset p:1 0 0 1\r\nx\r\nget p:1 q:1\r\nstats detail dump\r\nmn\r\n",
+              "MN\r\n");
+    checkSame(both, "stats detail dump\r\n", "END\r\n");
+  }
+}
+
 TEST_CASE("memcached's -o tuning sub-options are reported in stats settings as memcached does",
           "[flags][differential]") {
   const std::vector<std::string> keys{
