@@ -297,7 +297,10 @@ void printUsage(std::ostream& out) {
       << "                          ssl_verify_mode=0|1|2|3 (none, request, require, once),\n"
       << "                          ssl_ciphers=, ssl_min_version=tlsv1.2|tlsv1.3, no_lru_crawler,\n"
       << "                          idle_timeout=<seconds> (close clients idle that long),\n"
-      << "                          ssl_handshake_timeout=<seconds> (default 10; 0: none)\n"
+      << "                          ssl_handshake_timeout=<seconds> (default 10; 0: none);\n"
+      << "                          memcached's tuning options (hashpower, lru_crawler_sleep, ...)\n"
+      << "                          are accepted and reported by stats settings with no effect:\n"
+      << "                          see docs/memcached-flags.md\n"
       << "    --exec=inline|workers where commands run: on the loop thread (default) or on a\n"
       << "                          worker pool that sends each response itself\n"
       << "    --workers=<num>       worker threads for --exec=workers (default: 4)\n";
