@@ -24,7 +24,8 @@ bool AuthFile::load(const std::string& path, std::string& error) {
     }
     const std::size_t colon = line.find(':');
     if (colon == std::string::npos || colon == 0) {
-      error = "Invalid line " + std::to_string(number) + " in authfile [" + path + "]: expected user:password";
+      error = "Invalid line " + std::to_string(number) + " in authfile [" + path +
+              "]: expected user:password";
       return false;
     }
     entries_.emplace_back(line.substr(0, colon), line.substr(colon + 1));

@@ -1,5 +1,6 @@
 #include "extended_options.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdint>
@@ -21,7 +22,8 @@ constexpr std::array kRefusals{
     Refusal{"slab_chunk_max", "spoold allocates no slab chunks; items are not split"},
     Refusal{"slab_sizes", "custom slab class sizes are not implemented (-f and -n are)"},
     Refusal{"track_sizes", "`stats sizes` is not implemented"},
-    Refusal{"no_maxconns_fast", "spoold always refuses a connection over -c at once (maxconns_fast)"},
+    Refusal{"no_maxconns_fast",
+            "spoold always refuses a connection over -c at once (maxconns_fast)"},
     Refusal{"no_modern", "memcached 1.4's defaults are not emulated"},
     Refusal{"sock_cookie_id", "socket cookies (SO_MARK) are not implemented"},
 };
@@ -55,24 +57,41 @@ bool parseScaled(std::string_view text, std::size_t unit, std::size_t& out) {
   return true;
 }
 
+/// Switches without a value that set a reported boolean.
+struct Switch {
+  std::string_view key;
+  bool MemcachedTuning::*field;
+  bool value;
+};
+constexpr std::array kSwitches{
+    Switch{"maxconns_fast", &MemcachedTuning::maxconns_fast, true},
+    Switch{"no_lru_maintainer", &MemcachedTuning::lru_maintainer_thread, false},
+    Switch{"lru_maintainer", &MemcachedTuning::lru_maintainer_thread, true},
+    Switch{"slab_reassign", &MemcachedTuning::slab_reassign, true},
+    Switch{"no_slab_reassign", &MemcachedTuning::slab_reassign, false},
+    Switch{"no_hashexpand", &MemcachedTuning::hash_expansion, false},
+};
+
+/// Switches that change nothing: memcached 1.6.18's "modern" enables
+/// nothing yet and it ignores the inline ASCII response ones; its Debian
+/// build has no seccomp privilege dropping; spoold never chunks items.
+constexpr std::array<std::string_view, 6> kNoOps{
+    "modern",          "inline_ascii_resp",  "no_inline_ascii_resp",
+    "drop_privileges", "no_drop_privileges", "no_chunked_items"};
+
 /// Switches without a value. @return false when `key` is not one.
 bool applySwitch(std::string_view key, MemcachedTuning& t) {
-  if (key == "maxconns_fast") t.maxconns_fast = true;
-  else if (key == "no_lru_maintainer") t.lru_maintainer_thread = false;
-  else if (key == "lru_maintainer") t.lru_maintainer_thread = true;
-  else if (key == "slab_reassign") t.slab_reassign = true;
-  else if (key == "no_slab_reassign") t.slab_reassign = false;
-  else if (key == "no_slab_automove") t.slab_automove = 0;
-  else if (key == "no_hashexpand") t.hash_expansion = false;
-  // spoold never splits an item into chunks: nothing to turn off.
-  else if (key == "no_chunked_items") {}
-  // Nothing in memcached 1.6.18 either: "modern" enables nothing yet, and
-  // the inline ASCII response switches are accepted and ignored there.
-  else if (key == "modern" || key == "inline_ascii_resp" || key == "no_inline_ascii_resp") {}
-  // seccomp privilege dropping: memcached's Debian build has none either.
-  else if (key == "drop_privileges" || key == "no_drop_privileges") {}
-  else return false;
-  return true;
+  for (const Switch& sw : kSwitches) {
+    if (sw.key == key) {
+      t.*sw.field = sw.value;
+      return true;
+    }
+  }
+  if (key == "no_slab_automove") {
+    t.slab_automove = 0;
+    return true;
+  }
+  return std::find(kNoOps.begin(), kNoOps.end(), key) != kNoOps.end();
 }
 
 /// Knobs with a value. @return false when `key` is not one or `value` is bad.
@@ -106,7 +125,8 @@ bool applyValue(std::string_view key, std::string_view v, MemcachedTuning& t, bo
 
 }  // namespace
 
-bool applyTuningOption(std::string_view key, std::string_view value, Settings& s, std::string& error) {
+bool applyTuningOption(std::string_view key, std::string_view value, Settings& s,
+                       std::string& error) {
   for (const Refusal& r : kRefusals) {
     if (key.starts_with(r.key)) {
       error = "-o " + std::string(key) + ": " + std::string(r.why);
@@ -124,7 +144,8 @@ bool applyTuningOption(std::string_view key, std::string_view value, Settings& s
     return true;
   }
   error = known ? "-o " + std::string(key) + ": invalid value '" + std::string(value) + "'"
-                : "Illegal suboption \"" + std::string(key) + (value.empty() ? "" : "=" + std::string(value)) + "\"";
+                : "Illegal suboption \"" + std::string(key) +
+                      (value.empty() ? "" : "=" + std::string(value)) + "\"";
   return false;
 }
 

@@ -15,7 +15,8 @@ namespace spoold {
 /// does not have (extstore, sock_cookie_id, ...).
 /// @return false with `error` set to the message to print: a refusal naming
 ///         the sub-option, a bad value, or memcached's `Illegal suboption`.
-bool applyTuningOption(std::string_view key, std::string_view value, Settings& s, std::string& error);
+bool applyTuningOption(std::string_view key, std::string_view value, Settings& s,
+                       std::string& error);
 
 /// The checks memcached makes on its tuning once all flags are read.
 /// @return the error message, empty when the combination is valid.

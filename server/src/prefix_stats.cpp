@@ -23,7 +23,10 @@ std::uint32_t murmur3_32(std::string_view data) noexcept {
   switch (data.size() & 3) {
     case 3: k ^= static_cast<std::uint32_t>(tail[2]) << 16; [[fallthrough]];
     case 2: k ^= static_cast<std::uint32_t>(tail[1]) << 8; [[fallthrough]];
-    case 1: k ^= tail[0]; h ^= rotl(k * c1, 15) * c2; break;
+    case 1:
+      k ^= tail[0];
+      h ^= rotl(k * c1, 15) * c2;
+      break;
     default: break;
   }
   h ^= static_cast<std::uint32_t>(data.size());
@@ -78,8 +81,8 @@ std::string PrefixStats::dump() const {
   std::lock_guard lock(mutex_);
   for (const auto& bucket : buckets_) {
     for (auto it = bucket.rbegin(); it != bucket.rend(); ++it) {  // memcached prepends
-      fmt::format_to(std::back_inserter(out), "PREFIX {} get {} hit {} set {} del {}\r\n", it->prefix, it->gets,
-                     it->hits, it->sets, it->deletes);
+      fmt::format_to(std::back_inserter(out), "PREFIX {} get {} hit {} set {} del {}\r\n",
+                     it->prefix, it->gets, it->hits, it->sets, it->deletes);
     }
   }
   out += "END\r\n";

@@ -16,7 +16,9 @@
 namespace spoold {
 namespace {
 
-bool isRoot() { return ::getuid() == 0 || ::geteuid() == 0; }
+bool isRoot() {
+  return ::getuid() == 0 || ::geteuid() == 0;
+}
 
 }  // namespace
 
@@ -42,7 +44,8 @@ std::optional<SetupFailure> dropPrivileges(const Settings& s) {
   // the loop threads already started included.
   if (pw == nullptr || ::initgroups(pw->pw_name, pw->pw_gid) != 0 || ::setgid(pw->pw_gid) != 0 ||
       ::setuid(pw->pw_uid) != 0) {
-    return SetupFailure{EX_OSERR, "failed to assume identity of user " + s.user + ": " + std::strerror(errno)};
+    return SetupFailure{
+        EX_OSERR, "failed to assume identity of user " + s.user + ": " + std::strerror(errno)};
   }
   return std::nullopt;
 }
@@ -71,13 +74,15 @@ void lockMemory() {
 std::optional<SetupFailure> daemonize(const Settings& s) {
   const pid_t pid = ::fork();
   if (pid < 0) {
-    return SetupFailure{EX_OSERR, std::string("failed to daemon() in order to daemonize: ") + std::strerror(errno)};
+    return SetupFailure{
+        EX_OSERR, std::string("failed to daemon() in order to daemonize: ") + std::strerror(errno)};
   }
   if (pid > 0) {
     ::_exit(0);  // the parent: the daemon goes on in the child
   }
   if (::setsid() < 0 || (!s.max_core && ::chdir("/") != 0)) {
-    return SetupFailure{EX_OSERR, std::string("failed to daemon() in order to daemonize: ") + std::strerror(errno)};
+    return SetupFailure{
+        EX_OSERR, std::string("failed to daemon() in order to daemonize: ") + std::strerror(errno)};
   }
   if (s.verbose == 0) {
     const int null = ::open("/dev/null", O_RDWR);
@@ -97,7 +102,8 @@ void writePidFile(const Settings& s) {
   const std::string& path = s.pid_file;
   FILE* file = std::fopen(path.c_str(), "w");
   if (file == nullptr) {
-    std::cerr << "Could not open the pid file " << path << " for writing: " << std::strerror(errno) << "\n";
+    std::cerr << "Could not open the pid file " << path << " for writing: " << std::strerror(errno)
+              << "\n";
     return;
   }
   std::fprintf(file, "%ld\n", static_cast<long>(::getpid()));
@@ -105,7 +111,8 @@ void writePidFile(const Settings& s) {
   // that user removes it at exit, even from a sticky directory such as /tmp.
   const passwd* pw = isRoot() && !s.user.empty() ? ::getpwnam(s.user.c_str()) : nullptr;
   if (pw != nullptr && ::fchown(::fileno(file), pw->pw_uid, pw->pw_gid) != 0) {
-    std::cerr << "Could not give the pid file " << path << " to " << s.user << ": " << std::strerror(errno) << "\n";
+    std::cerr << "Could not give the pid file " << path << " to " << s.user << ": "
+              << std::strerror(errno) << "\n";
   }
   if (std::fclose(file) != 0) {
     std::cerr << "Could not close the pid file " << path << ": " << std::strerror(errno) << "\n";

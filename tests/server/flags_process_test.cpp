@@ -117,15 +117,17 @@ long lockedKbOf(pid_t pid) {
 
 }  // namespace
 
-TEST_CASE("spoold -d daemonizes: the parent exits 0 while the daemon serves and keeps its -P file until exit",
-          "[flags][binary]") {
+TEST_CASE(
+    "spoold -d daemonizes: the parent exits 0 while the daemon serves and keeps its -P file until "
+    "exit",
+    "[flags][binary]") {
   const auto dir = scratchDir("daemon");
   // Like /run/memcached for Debian's memcached: the user may remove the file.
   std::filesystem::permissions(dir, std::filesystem::perms::all);
   const std::string pid_file = (dir / "spoold.pid").string();
   const std::uint16_t port = freePort();
-  ChildProcess parent(spooldArgv(SPOOLD_BINARY, {"-d", "-P", pid_file, "-p", std::to_string(port), "-l",
-                                                 "127.0.0.1", "-t", "2"}));
+  ChildProcess parent(spooldArgv(SPOOLD_BINARY, {"-d", "-P", pid_file, "-p", std::to_string(port),
+                                                 "-l", "127.0.0.1", "-t", "2"}));
   INFO(parent.output());
   CHECK(parent.wait() == 0);
   REQUIRE(waitForListener(port));
@@ -155,8 +157,9 @@ TEST_CASE("spoold -r raises the core file limit and -k locks memory", "[flags][b
     REQUIRE(::setrlimit(RLIMIT_CORE, &none) == 0);  // spoold inherits 0
     SpooldProcess spoold(SPOOLD_BINARY, {"-r"});
     ::setrlimit(RLIMIT_CORE, &saved);
-    const std::string expected =
-        saved.rlim_max == RLIM_INFINITY || ::geteuid() == 0 ? "unlimited" : std::to_string(saved.rlim_max);
+    const std::string expected = saved.rlim_max == RLIM_INFINITY || ::geteuid() == 0
+                                     ? "unlimited"
+                                     : std::to_string(saved.rlim_max);
     CHECK(coreLimitOf(spoold.process->pid()) == expected);
   }
   SECTION("-k as a user allowed to lock") {
@@ -172,8 +175,10 @@ TEST_CASE("spoold -r raises the core file limit and -k locks memory", "[flags][b
   }
 }
 
-TEST_CASE("spoold -A: the shutdown command stops spoold with exit 0 as memcached", "[flags][binary]") {
-  const std::string command = GENERATE(std::string("shutdown\r\n"), std::string("shutdown graceful\r\n"));
+TEST_CASE("spoold -A: the shutdown command stops spoold with exit 0 as memcached",
+          "[flags][binary]") {
+  const std::string command =
+      GENERATE(std::string("shutdown\r\n"), std::string("shutdown graceful\r\n"));
   SpooldProcess spoold(SPOOLD_BINARY, {"-A"});
   RawClient client(spoold.port);
   CHECK(client.roundTrip("set k 0 0 1\r\nx\r\n") == "STORED\r\n");
@@ -182,23 +187,27 @@ TEST_CASE("spoold -A: the shutdown command stops spoold with exit 0 as memcached
   CHECK(spoold.process->wait() == 0);
 }
 
-TEST_CASE("spoold -Y with an auth file it cannot read stops with exit 1 and memcached's words", "[flags][binary]") {
+TEST_CASE("spoold -Y with an auth file it cannot read stops with exit 1 and memcached's words",
+          "[flags][binary]") {
   ChildProcess spoold(spooldArgv(SPOOLD_BINARY, {"-p", "0", "-Y", "/nonexistent/spoold-auth"}));
   CHECK(spoold.wait() == 1);
-  CHECK(spoold.output().find("Could not open authfile [/nonexistent/spoold-auth] for reading, error No such file "
-                             "or directory: No such file or directory") != std::string::npos);
+  CHECK(spoold.output().find(
+            "Could not open authfile [/nonexistent/spoold-auth] for reading, error No such file "
+            "or directory: No such file or directory") != std::string::npos);
 }
 
-TEST_CASE("as root spoold needs -u and refuses without it as memcached does", "[flags][binary][differential]") {
+TEST_CASE("as root spoold needs -u and refuses without it as memcached does",
+          "[flags][binary][differential]") {
   if (::geteuid() != 0) {
     WARN("not root: nothing to refuse");
     return;
   }
-  checkSameRefusal({}, 64);                                  // can't run as root without the -u switch
-  checkSameRefusal({"-u", "no-such-user-spoold"}, 67);       // can't find the user ... to switch to
+  checkSameRefusal({}, 64);                             // can't run as root without the -u switch
+  checkSameRefusal({"-u", "no-such-user-spoold"}, 67);  // can't find the user ... to switch to
 }
 
-TEST_CASE("spoold -u drops root for the user once listening and it keeps serving", "[flags][binary]") {
+TEST_CASE("spoold -u drops root for the user once listening and it keeps serving",
+          "[flags][binary]") {
   if (::geteuid() != 0) {
     WARN("not root: -u has nothing to drop");
     return;
@@ -231,10 +240,12 @@ TEST_CASE("spoold -u drops root for the user once listening and it keeps serving
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("memcached flags spoold cannot honour are refused at start-up by name", "[flags][binary]") {
+TEST_CASE("memcached flags spoold cannot honour are refused at start-up by name",
+          "[flags][binary]") {
   checkRefused({"-S"}, "-S: binary protocol SASL authentication is not implemented");
   checkRefused({"--enable-sasl"}, "-S: binary protocol SASL");
-  checkRefused({"-e", "/dev/shm/spoold-memory"}, "-e: a restartable item memory file is not implemented");
+  checkRefused({"-e", "/dev/shm/spoold-memory"},
+               "-e: a restartable item memory file is not implemented");
   checkRefused({"-L"}, "-L: spoold does not preallocate item memory");
   checkRefused({"-N", "2"}, "-N: NAPI");
   checkRefused({"-i"}, "-i:");
@@ -258,7 +269,8 @@ TEST_CASE("memcached flags spoold cannot honour are refused at start-up by name"
   checkRefused({"-o", "hash_algorithm=md5"}, "-o hash_algorithm: invalid value 'md5'");
   checkRefused({"-o", "slab_sizes=100-200"}, "-o slab_sizes:");
   checkRefused({"-o", "hot_lru_pct=60,warm_lru_pct=40"}, "cannot be more than 80% combined");
-  checkRefused({"-o", "temporary_ttl=30,no_lru_maintainer"}, "temporary_ttl requires lru_maintainer");
+  checkRefused({"-o", "temporary_ttl=30,no_lru_maintainer"},
+               "temporary_ttl requires lru_maintainer");
 }
 
 }  // namespace spoold::test

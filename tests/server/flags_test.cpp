@@ -44,7 +44,8 @@ Settings settingsFor(const std::vector<std::string>& flags, ExecMode mode = Exec
 /// The `stats <group>` of the server on `port` as name -> value.
 std::map<std::string, std::string> statsOf(std::uint16_t port, const std::string& group) {
   RawClient client(port);
-  const std::string text = client.roundTrip("stats" + (group.empty() ? "" : " " + group) + "\r\n", "END\r\n");
+  const std::string text =
+      client.roundTrip("stats" + (group.empty() ? "" : " " + group) + "\r\n", "END\r\n");
   std::map<std::string, std::string> stats;
   std::istringstream lines(text);
   std::string stat, name, value;
@@ -109,16 +110,20 @@ std::string chunkSizes(std::uint16_t port) {
 
 }  // namespace
 
-TEST_CASE("spoold -F refuses flush_all in text and binary as memcached does", "[flags][differential]") {
+TEST_CASE("spoold -F refuses flush_all in text and binary as memcached does",
+          "[flags][differential]") {
   BothServers both({"-F"});
-  checkSame(both, "set k 0 0 1\r\nx\r\nflush_all\r\nflush_all 0\r\nflush_all noreply\r\nget k\r\n", "END\r\n");
+  checkSame(both, "set k 0 0 1\r\nx\r\nflush_all\r\nflush_all 0\r\nflush_all noreply\r\nget k\r\n",
+            "END\r\n");
   const std::string flush = binaryPacket(binary::kFlush);
   checkSameBinary(both, flush, binary::kHeaderSize + std::string_view("Auth failure.").size());
   checkSettings(both, {"flush_enabled"});
-  CHECK(statValue(both.spoold.port(), "cmd_flush") == statValue(both.memcached.port(), "cmd_flush"));
+  CHECK(statValue(both.spoold.port(), "cmd_flush") ==
+        statValue(both.memcached.port(), "cmd_flush"));
 }
 
-TEST_CASE("spoold -C makes every CAS value 0 and every cas command fail as memcached does", "[flags][differential]") {
+TEST_CASE("spoold -C makes every CAS value 0 and every cas command fail as memcached does",
+          "[flags][differential]") {
   BothServers both({"-C"});
   checkSame(both,
             "set k 0 0 1\r\na\r\ngets k\r\nmg k c v\r\ncas k 0 0 1 0\r\nb\r\ncas k 0 0 1 5\r\nb\r\n"
@@ -129,16 +134,19 @@ TEST_CASE("spoold -C makes every CAS value 0 and every cas command fail as memca
   checkSettings(both, {"cas_enabled"});
 }
 
-TEST_CASE("spoold -X refuses cachedump and metadump and -W refuses watch as memcached does", "[flags][differential]") {
+TEST_CASE("spoold -X refuses cachedump and metadump and -W refuses watch as memcached does",
+          "[flags][differential]") {
   BothServers both({"-X", "-W"});
-  checkSame(both,
-            "set k 0 0 1\r\nx\r\nlru_crawler metadump all\r\nstats cachedump 1 1\r\nstats cachedump\r\n"
-            "lru_crawler metadump 1\r\nwatch\r\nmn\r\n",
-            "MN\r\n");
+  checkSame(
+      both,
+      "set k 0 0 1\r\nx\r\nlru_crawler metadump all\r\nstats cachedump 1 1\r\nstats cachedump\r\n"
+      "lru_crawler metadump 1\r\nwatch\r\nmn\r\n",
+      "MN\r\n");
   checkSettings(both, {"dump_enabled"});
 }
 
-TEST_CASE("spoold -f and -n set the slab classes items are counted in as memcached does", "[flags][differential]") {
+TEST_CASE("spoold -f and -n set the slab classes items are counted in as memcached does",
+          "[flags][differential]") {
   BothServers both({"-f", "2", "-n", "100"});
   const std::string sets = "set a 0 0 1\r\nx\r\nset b 0 0 300\r\n" + std::string(300, 'y') +
                            "\r\nset c 0 0 5000\r\n" + std::string(5000, 'z') + "\r\nmn\r\n";
@@ -148,7 +156,8 @@ TEST_CASE("spoold -f and -n set the slab classes items are counted in as memcach
   checkSettings(both, {"growth_factor", "chunk_size"});
 }
 
-TEST_CASE("spoold -B binds connections to one protocol as memcached does", "[flags][differential]") {
+TEST_CASE("spoold -B binds connections to one protocol as memcached does",
+          "[flags][differential]") {
   const std::string noop = binaryPacket(binary::kNoop);
   SECTION("ascii: binary bytes are parsed as text") {
     BothServers both({"-B", "ascii"});
@@ -173,8 +182,9 @@ TEST_CASE("spoold -B binds connections to one protocol as memcached does", "[fla
   }
 }
 
-TEST_CASE("spoold -A: shutdown closes the connection and asks the process to stop as memcached does",
-          "[flags][differential]") {
+TEST_CASE(
+    "spoold -A: shutdown closes the connection and asks the process to stop as memcached does",
+    "[flags][differential]") {
   BothServers both({"-A"});
   std::atomic<int> requests{0};
   both.spoold.server().context().request_shutdown = [&] { ++requests; };
@@ -209,7 +219,8 @@ TEST_CASE("spoold -R yields once per that many requests while more wait and coun
     client.send(request);  // one segment: one read on the server
     INFO(n << " pipelined requests");
     CHECK(client.read(expected.size()) == expected);
-    CHECK(std::stoull(statValue(spoold.port(), "conn_yields")) - before == static_cast<unsigned>((n + 1) / 2 - 1));
+    CHECK(std::stoull(statValue(spoold.port(), "conn_yields")) - before ==
+          static_cast<unsigned>((n + 1) / 2 - 1));
   }
 }
 
@@ -232,13 +243,15 @@ TEST_CASE("spoold -R 1 keeps a long pipeline in order across yields", "[flags]")
 
 TEST_CASE("spoold -Y asks for memcached's ASCII authentication and answers as memcached does",
           "[flags][differential]") {
-  const auto path = std::filesystem::temp_directory_path() / ("spoold-auth-" + std::to_string(::getpid()));
+  const auto path =
+      std::filesystem::temp_directory_path() / ("spoold-auth-" + std::to_string(::getpid()));
   std::ofstream(path) << "alice:secret\nbob:pw2\n";
   BothServers both({"-Y", path.string()});
   // One command per connection: memcached 1.6.18 reuses one response object
   // until it is authenticated, so of several replies pipelined in one read
   // only the last reaches the client (spoold answers each; server/README.md).
-  const std::string noop = binaryPacket(binary::kNoop);  // its opcode is '\n': one line, then a partial one
+  const std::string noop =
+      binaryPacket(binary::kNoop);  // its opcode is '\n': one line, then a partial one
   for (const std::string& request :
        {std::string("version\r\n"), std::string("get k\r\n"), std::string("mn\r\n"),
         std::string("set x 0 0 9\r\nalice bad\r\n"), std::string("set x 0 0 5\r\nalice\r\n"),
@@ -255,7 +268,8 @@ TEST_CASE("spoold -Y asks for memcached's ASCII authentication and answers as me
     const std::string settings = client.roundTrip("stats settings\r\n", "END\r\n");
     for (const char* key : {"STAT auth_enabled_sasl ", "STAT auth_enabled_ascii "}) {
       const std::size_t at = settings.find(key);
-      replies += at == std::string::npos ? "<missing>" : settings.substr(at, settings.find('\n', at) - at + 1);
+      replies += at == std::string::npos ? "<missing>"
+                                         : settings.substr(at, settings.find('\n', at) - at + 1);
     }
     return replies;
   };
@@ -267,7 +281,8 @@ TEST_CASE("spoold -Y asks for memcached's ASCII authentication and answers as me
     std::string lines;
     for (const char* key : {"STAT auth_cmds ", "STAT auth_errors "}) {
       const std::size_t at = stats.find(key);
-      lines += at == std::string::npos ? "<missing>" : stats.substr(at, stats.find('\n', at) - at + 1);
+      lines +=
+          at == std::string::npos ? "<missing>" : stats.substr(at, stats.find('\n', at) - at + 1);
     }
     return lines;
   };
@@ -278,8 +293,10 @@ TEST_CASE("spoold -Y asks for memcached's ASCII authentication and answers as me
 TEST_CASE("spoold -D and stats detail count gets and sets and deletes per prefix as memcached does",
           "[flags][differential]") {
   const std::string traffic =
-      "set nodelim 0 0 1\r\nx\r\nset a#1 0 0 1\r\nx\r\nset b#1 0 0 1\r\nx\r\nget a#1 a#2 b#1 nodelim\r\n"
-      "delete a#9\r\nmg b#1 v\r\nset zz#1 0 0 1\r\nx\r\nincr a#1 1\r\ntouch a#1 10\r\ngat 10 b#1\r\n"
+      "set nodelim 0 0 1\r\nx\r\nset a#1 0 0 1\r\nx\r\nset b#1 0 0 1\r\nx\r\nget a#1 a#2 b#1 "
+      "nodelim\r\n"
+      "delete a#9\r\nmg b#1 v\r\nset zz#1 0 0 1\r\nx\r\nincr a#1 1\r\ntouch a#1 10\r\ngat 10 "
+      "b#1\r\n"
       "add user#7 0 0 1\r\ny\r\nadd user#7 0 0 1\r\ny\r\nget user#7\r\nmn\r\n";
   SECTION("-D turns them on") {
     BothServers both({"-D", "#"});
@@ -292,7 +309,8 @@ TEST_CASE("spoold -D and stats detail count gets and sets and deletes per prefix
   }
   SECTION("stats detail on without -D, the default ':' delimiter") {
     BothServers both({});
-    checkSame(both, "stats detail on\r\nset p:1 0 0 1\r\nx\r\nget p:1 q:1\r\nstats detail dump\r\nmn\r\n",
+    checkSame(both,
+              "stats detail on\r\nset p:1 0 0 1\r\nx\r\nget p:1 q:1\r\nstats detail dump\r\nmn\r\n",
               "MN\r\n");
     checkSame(both, "stats detail dump\r\n", "END\r\n");
   }
@@ -301,11 +319,15 @@ TEST_CASE("spoold -D and stats detail count gets and sets and deletes per prefix
 TEST_CASE("memcached's -o tuning sub-options are reported in stats settings as memcached does",
           "[flags][differential]") {
   const std::vector<std::string> keys{
-      "maxconns_fast", "hashpower_init", "slab_reassign", "slab_automove", "slab_automove_ratio",
-      "slab_automove_window", "lru_crawler", "lru_crawler_sleep", "lru_crawler_tocrawl", "tail_repair_time",
-      "hash_algorithm", "lru_maintainer_thread", "lru_segmented", "hot_lru_pct", "warm_lru_pct",
-      "hot_max_factor", "warm_max_factor", "temp_lru", "temporary_ttl", "idle_timeout", "watcher_logbuf_size",
-      "worker_logbuf_size", "read_buf_mem_limit", "track_sizes", "inline_ascii_response"};
+      "maxconns_fast",        "hashpower_init",      "slab_reassign",
+      "slab_automove",        "slab_automove_ratio", "slab_automove_window",
+      "lru_crawler",          "lru_crawler_sleep",   "lru_crawler_tocrawl",
+      "tail_repair_time",     "hash_algorithm",      "lru_maintainer_thread",
+      "lru_segmented",        "hot_lru_pct",         "warm_lru_pct",
+      "hot_max_factor",       "warm_max_factor",     "temp_lru",
+      "temporary_ttl",        "idle_timeout",        "watcher_logbuf_size",
+      "worker_logbuf_size",   "read_buf_mem_limit",  "track_sizes",
+      "inline_ascii_response"};
   SECTION("defaults") {
     BothServers both({});
     checkSettings(both, keys);
