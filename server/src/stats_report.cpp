@@ -159,6 +159,8 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("ssl_ciphers", s.ssl_ciphers.empty() ? "NULL" : s.ssl_ciphers);
   emit("ssl_ca_cert", s.ssl_ca_cert.empty() ? "NULL" : s.ssl_ca_cert);
   emit("ssl_min_version", s.ssl_min_version);
+  emit("num_napi_ids", "(null)");  // -N is refused
+  emit("memory_file", "(null)");   // -e is refused
 }
 
 void emitItems(ServerContext& ctx, Emitter& emit, bool slabs) {
