@@ -319,8 +319,9 @@ TEST_CASE("spoold -D and stats detail count gets and sets and deletes per prefix
 
 TEST_CASE("stats settings has every key memcached's has", "[flags][differential]") {
   // Not here: extstore's (spoold has none, like a memcached built without
-  // it) and the keys of flags handled by the transport and store parts of
-  // issue 12 (remove them from this list when those land).
+  // it), the keys of flags handled by the transport and store parts of
+  // issue 12 (remove them from this list when those land), and `oldest`
+  // (flush_all's time in memcached's clock, store part).
   const std::set<std::string> elsewhere{"ext_compact_under",
                                         "ext_drop_under",
                                         "ext_drop_unread",
