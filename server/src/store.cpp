@@ -132,7 +132,7 @@ ItemPtr Store::unlink(Shard& shard, Item& item) {
 
 bool Store::tooLarge(std::size_t key_size, std::size_t value_size,
                      std::uint32_t flags) const noexcept {
-  return Item::totalSize(key_size, value_size, flags) > limits_.item_size_max;
+  return Item::totalSize(key_size, value_size, flags, limits_.use_cas) > limits_.item_size_max;
 }
 
 ItemPtr Store::newItem(std::string_view key, std::size_t value_size, std::uint32_t flags,
@@ -141,6 +141,7 @@ ItemPtr Store::newItem(std::string_view key, std::size_t value_size, std::uint32
   item->flags = flags;
   item->exptime = exptime;
   item->cas = nextCas();
+  item->no_cas = !limits_.use_cas;
   item->slab_class = slabs_.classFor(item->totalSize());
   return item;
 }
@@ -151,7 +152,7 @@ StoreResult Store::store(StoreMode mode, std::string_view key, std::string_view 
   if (tooLarge(key.size(), value.size(), flags)) {
     return StoreResult::kTooLarge;
   }
-  if (Item::totalSize(key.size(), value.size(), flags) > limits_.memory_limit) {
+  if (Item::totalSize(key.size(), value.size(), flags, limits_.use_cas) > limits_.memory_limit) {
     return StoreResult::kNoMemory;
   }
   Shard& shard = shardFor(key);
@@ -211,7 +212,7 @@ Item* Store::write(Shard& shard, Item* old, std::string_view key, std::string_vi
   if (old != nullptr && old->value_size == value.size()) {
     // Same size: overwrite in place. No allocation, no hash-map surgery (the
     // common case of a set workload); readers copy under this same lock.
-    adjustBytes(old->totalSize(), Item::totalSize(key.size(), value.size(), flags));
+    adjustBytes(old->totalSize(), Item::totalSize(key.size(), value.size(), flags, limits_.use_cas));
     old->flags = flags;
     old->exptime = exptime;
     old->cas = nextCas();

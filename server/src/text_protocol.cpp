@@ -184,7 +184,7 @@ StoreResult TextProtocol::admit(std::string_view key, std::size_t value_size, st
     ctx_.stats.add(Counter::kStoreTooLarge);
     return StoreResult::kTooLarge;
   }
-  if (Item::totalSize(key.size(), value_size, flags) > ctx_.settings.memory_limit) {
+  if (Item::totalSize(key.size(), value_size, flags, ctx_.settings.cas_enabled) > ctx_.settings.memory_limit) {
     ctx_.stats.add(Counter::kStoreNoMemory);
     return StoreResult::kNoMemory;
   }

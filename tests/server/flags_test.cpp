@@ -133,6 +133,8 @@ TEST_CASE("spoold -C makes every CAS value 0 and every cas command fail as memca
   // A binary GET carries the CAS in its header: 0 too.
   checkSameBinary(both, binaryPacket(binary::kGet, "k"), binary::kHeaderSize + 4 + 1);
   checkSettings(both, {"cas_enabled"});
+  // memcached's items have no CAS bytes then: 8 bytes fewer each.
+  CHECK(statValue(both.spoold.port(), "bytes") == statValue(both.memcached.port(), "bytes"));
 }
 
 TEST_CASE("spoold -X refuses cachedump and metadump and -W refuses watch as memcached does",
