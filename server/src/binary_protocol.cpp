@@ -283,7 +283,9 @@ void BinaryProtocol::stat(const Request& r, Output& out) {
     if (mode != " on" && mode != " off" && mode != " dump") {
       return error(r, kKeyNotFound, out);
     }
-    if (mode != " dump") {
+    if (mode == " dump") {
+      emit("detailed", ctx_.prefix_stats.dump());  // memcached's key for the text dump
+    } else {
       ctx_.detail_enabled.store(mode == " on", std::memory_order_relaxed);
     }
   } else if (!reportStats(ctx_, group, emit)) {

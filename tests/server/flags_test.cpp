@@ -308,6 +308,19 @@ TEST_CASE("spoold -D and stats detail count gets and sets and deletes per prefix
     checkSame(both, "stats detail dump\r\n", "END\r\n");
     checkSame(both, "stats detail off\r\nget a#1\r\nstats detail dump\r\nmn\r\n", "MN\r\n");
     checkSettings(both, {"detail_enabled"});
+    const std::string binary_dump = binaryPacket(binary::kStat, "detail dump");
+    {
+      RawClient theirs(both.memcached.port());
+      RawClient ours(both.spoold.port());
+      theirs.send(binary_dump);
+      ours.send(binary_dump);
+      // A "detailed" STAT holding the text dump, then the empty terminating
+      // STAT, whose header ends with the opaque and a zero CAS.
+      const std::string end = std::string("\xde\xad\xbe\xef") + std::string(8, '\0');
+      const std::string expected = theirs.readUntilContains("END\r\n", end);
+      CHECK(expected.find("detailedPREFIX") != std::string::npos);
+      CHECK(ours.readUntilContains("END\r\n", end) == expected);
+    }
     checkSame(both, "stats reset\r\nstats detail dump\r\nmn\r\n", "MN\r\n");
   }
   SECTION("stats detail on without -D, the default ':' delimiter") {
