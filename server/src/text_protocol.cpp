@@ -56,8 +56,8 @@ Step TextProtocol::step(std::string_view input, Output& out) {
   LineEnd end;
   if (!findLineEnd(input, scanned_, end)) {
     scanned_ = input.size();
-    if (input.size() > kMaxLine &&
-        (!mayBeLongGet(input.substr(0, kMaxLine)) || input.size() > kMaxGetLine)) {
+    if (input.size() > kMaxLine && (!authenticated_ || !mayBeLongGet(input.substr(0, kMaxLine)) ||
+                                     input.size() > kMaxGetLine)) {
       scanned_ = 0;
       return Step::done(0, Action::kClose);  // memcached drops such a connection
     }

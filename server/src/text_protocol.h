@@ -59,6 +59,12 @@ class TextProtocol {
   std::size_t scanned_ = 0;  // bytes of the pending line known to hold no '\n'
   bool noreply_ = false;
   bool authenticated_;  // -Y: false until a `set` carries a user and password of the file
+  /// Where the last reply before authentication starts in the output.
+  std::size_t auth_reply_at_ = 0;
+  /// Appends a reply before authentication the way memcached 1.6.18 does:
+  /// it reuses one response object until then, so a reply replaces the one
+  /// before it while both are still waiting to be sent.
+  void authReply(Output& out, std::string_view line);
 };
 
 /// Appends "STAT name value\r\n" lines for `group`, then "END\r\n".

@@ -250,16 +250,19 @@ TEST_CASE("spoold -Y asks for memcached's ASCII authentication and answers as me
       std::filesystem::temp_directory_path() / ("spoold-auth-" + std::to_string(::getpid()));
   std::ofstream(path) << "alice:secret\nbob:pw2\n";
   BothServers both({"-Y", path.string()});
-  // One command per connection: memcached 1.6.18 reuses one response object
-  // until it is authenticated, so of several replies pipelined in one read
-  // only the last reaches the client (spoold answers each; server/README.md).
+  // Several in one read: memcached 1.6.18 reuses one response object until a
+  // connection is authenticated, so only the last of those replies arrives.
   const std::string noop =
       binaryPacket(binary::kNoop);  // its opcode is '\n': one line, then a partial one
   for (const std::string& request :
        {std::string("version\r\n"), std::string("get k\r\n"), std::string("mn\r\n"),
         std::string("set x 0 0 9\r\nalice bad\r\n"), std::string("set x 0 0 5\r\nalice\r\n"),
         std::string("set x 0 0 12\r\nalice secretXY"), std::string("set x 0 0\r\n"),
-        std::string("add x 0 0 12\r\n"), std::string("set x 0 0 12\r\nalice secret\r\n"),
+        std::string("add x 0 0 12\r\n"), std::string("add x 0 0 12\r\nalice secret\r\n"),
+        std::string("version\r\nset x 0 0 9\r\nalice bad\r\n"),
+        std::string("set x 0 0 9\r\nalice bad\r\nmn\r\n"),
+        std::string("get a\r\nset x 0 0 12\r\nalice secret\r\nmn\r\n"),
+        std::string("set x 0 0 12\r\nalice secret\r\n"),
         std::string("set x 1 2 7 noreply\r\nbob pw2\r\n"), noop}) {
     checkSame(both, request, "\r\n");
   }
