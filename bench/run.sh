@@ -385,10 +385,11 @@ start_server() {
   local name=$1 threads=$2 port=$3 with_tls=$4
   local common=(-p "$port" -l 127.0.0.1 -U 0 -t "$threads" -m 1024 -c $((idle_count + 4096))) tls_args=()
   ((with_tls)) && tls_args=(-Z -o "ssl_chain_cert=$work/cert.pem,ssl_key=$work/key.pem")
+  # As root both need -u (spoold as memcached): both stay root, as before.
+  [[ $(id -u) -eq 0 ]] && common+=(-u root)
   case $name in
     memcached)
-      local user=(); [[ $(id -u) -eq 0 ]] && user=(-u root)
-      "${server_env[@]}" memcached "${user[@]}" "${common[@]}" "${tls_args[@]}" 2>"$work/server.err" & ;;
+      "${server_env[@]}" memcached "${common[@]}" "${tls_args[@]}" 2>"$work/server.err" & ;;
     spoold-inline | spoold-folly-inline)
       "${server_env[@]}" "$(spoold_of "$name")" "${common[@]}" --exec=inline "${tls_args[@]}" \
         2>"$work/server.err" & ;;

@@ -1,5 +1,7 @@
 #include "soak_run.h"
 
+#include <unistd.h>
+
 #include <functional>
 #include <memory>
 #include <random>
@@ -50,6 +52,10 @@ std::uint64_t rssBoundKiB(const SoakOptions& o, const ConfigResult& r) {
 std::vector<std::string> serverArgs(const SoakOptions& o, const ServerConfig& c, unsigned port,
                                     const CertFiles* cert) {
   std::vector<std::string> args = {"-l", "127.0.0.1"};
+  if (::geteuid() == 0) {
+    // spoold, like memcached, refuses root without a user to become.
+    args.insert(args.end(), {"-u", "nobody"});
+  }
   const auto flag = [&](const char* name, unsigned value) {
     args.push_back(name);
     args.push_back(std::to_string(value));

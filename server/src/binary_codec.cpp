@@ -57,6 +57,7 @@ std::string_view statusMessage(std::uint16_t status) noexcept {
   switch (status) {
     case kOutOfMemory: return "Out of memory";
     case kUnknownCommand: return "Unknown command";
+    case kAuthError: return "Auth failure.";
     case kKeyNotFound: return "Not found";
     case kInvalidArguments: return "Invalid arguments";
     case kKeyExists: return "Data exists for key.";

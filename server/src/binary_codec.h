@@ -26,7 +26,7 @@ enum Opcode : std::uint8_t {
 enum Status : std::uint16_t {
   kSuccess = 0x00, kKeyNotFound = 0x01, kKeyExists = 0x02, kTooLarge = 0x03,
   kInvalidArguments = 0x04, kNotStored = 0x05, kDeltaBadValue = 0x06,
-  kUnknownCommand = 0x81, kOutOfMemory = 0x82,
+  kAuthError = 0x20, kUnknownCommand = 0x81, kOutOfMemory = 0x82,
 };
 
 /// A request header in host byte order.

@@ -165,6 +165,9 @@ void BinaryProtocol::get(const Request& r, Output& out) {
     respond(r, kSuccess, std::string_view(flags, 4), with_key ? r.key : std::string_view{},
             r.command == kTouch ? std::string_view{} : item.value(), item.cas, out);
   });
+  if (ctx_.detail_enabled.load(std::memory_order_relaxed)) {
+    ctx_.prefix_stats.recordGet(r.key, hit);  // touch and gat too, as memcached's process_bin_get_or_touch
+  }
   ctx_.stats.add(touch ? Counter::kCmdTouch : Counter::kCmdGet);
   ctx_.stats.add(touch ? (hit ? Counter::kTouchHits : Counter::kTouchMisses)
                        : (hit ? Counter::kGetHits : Counter::kGetMisses));
@@ -198,6 +201,9 @@ void BinaryProtocol::update(const Request& r, Output& out) {
     mode = StoreMode::kCas;
   }
   ctx_.stats.add(Counter::kCmdSet);
+  if (ctx_.detail_enabled.load(std::memory_order_relaxed)) {
+    ctx_.prefix_stats.recordSet(r.key);
+  }
   std::uint64_t cas = 0;
   const StoreResult result = ctx_.store.store(mode, r.key, r.value, flags, exptime, r.header.cas, &cas);
   if (mode == StoreMode::kCas) {
@@ -213,6 +219,9 @@ void BinaryProtocol::update(const Request& r, Output& out) {
 }
 
 void BinaryProtocol::remove(const Request& r, Output& out) {
+  if (ctx_.detail_enabled.load(std::memory_order_relaxed)) {
+    ctx_.prefix_stats.recordDelete(r.key);
+  }
   const DeleteResult result = ctx_.store.remove(r.key, r.header.cas);
   ctx_.stats.add(result == DeleteResult::kNotFound ? Counter::kDeleteMisses : Counter::kDeleteHits);
   if (result == DeleteResult::kDeleted) {
@@ -257,6 +266,10 @@ void BinaryProtocol::arithmetic(const Request& r, Output& out) {
 }
 
 void BinaryProtocol::flush(const Request& r, Output& out) {
+  if (!ctx_.settings.flush_enabled) {
+    error(r, kAuthError, out);  // memcached -F: an authentication error, even for FLUSHQ
+    return;
+  }
   const auto exptime = r.extras.size() == 4 ? static_cast<std::int32_t>(readU32(r.extras.data())) : 0;
   ctx_.store.flushAll(exptime > 0 ? ctx_.clock.toRelative(exptime) : 0);
   ctx_.stats.add(Counter::kCmdFlush);
@@ -270,10 +283,16 @@ void BinaryProtocol::stat(const Request& r, Output& out) {
   };
   if (group == "reset") {
     ctx_.stats.reset();
+    ctx_.prefix_stats.clear();
   } else if (group.starts_with("detail")) {
     const std::string_view mode = group.substr(6);
     if (mode != " on" && mode != " off" && mode != " dump") {
       return error(r, kKeyNotFound, out);
+    }
+    if (mode == " dump") {
+      emit("detailed", ctx_.prefix_stats.dump());  // memcached's key for the text dump
+    } else {
+      ctx_.detail_enabled.store(mode == " on", std::memory_order_relaxed);
     }
   } else if (!reportStats(ctx_, group, emit)) {
     return error(r, kKeyNotFound, out);

@@ -30,6 +30,7 @@ struct Item {
   bool fetched : 1 = false;
   bool stale : 1 = false;       ///< meta: invalidated (md I), served with X
   bool token_sent : 1 = false;  ///< meta: a client won the recache token (W), others see Z
+  bool no_cas : 1 = false;      ///< -C: like memcached's, the item has no 8 bytes of CAS
 
   [[nodiscard]] std::string_view key() const noexcept {
     return {reinterpret_cast<const char*>(this + 1), key_size};
@@ -39,12 +40,16 @@ struct Item {
   }
   [[nodiscard]] char* mutableValue() noexcept { return reinterpret_cast<char*>(this + 1) + key_size; }
   /// memcached's accounting size of this item (header, key, value, CRLF).
-  [[nodiscard]] std::size_t totalSize() const noexcept { return totalSize(key_size, value_size, flags); }
+  [[nodiscard]] std::size_t totalSize() const noexcept {
+    return totalSize(key_size, value_size, flags, !no_cas);
+  }
 
-  /// memcached's item size: a 48-byte header, 8 bytes of CAS, the key with a
-  /// terminator, the value with CRLF, and 4 bytes of flags when non-zero.
-  static constexpr std::size_t totalSize(std::size_t key, std::size_t value, std::uint32_t flags) {
-    return 48 + 8 + key + 1 + value + 2 + (flags != 0 ? 4 : 0);
+  /// memcached's item size: a 48-byte header, 8 bytes of CAS (none with
+  /// -C), the key with a terminator, the value with CRLF, and 4 bytes of
+  /// flags when non-zero.
+  static constexpr std::size_t totalSize(std::size_t key, std::size_t value, std::uint32_t flags,
+                                         bool with_cas = true) {
+    return 48 + (with_cas ? 8 : 0) + key + 1 + value + 2 + (flags != 0 ? 4 : 0);
   }
 };
 

@@ -2,11 +2,13 @@
 
 #include <getopt.h>
 
+#include <cstdlib>
 #include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "extended_options.h"
 #include "numbers.h"
 #include "tls_options.h"
 
@@ -25,6 +27,20 @@ const option kLongOptions[] = {
     {"max-item-size", required_argument, nullptr, 'I'},
     {"udp-port", required_argument, nullptr, 'U'},
     {"user", required_argument, nullptr, 'u'},
+    {"pidfile", required_argument, nullptr, 'P'},
+    {"daemon", no_argument, nullptr, 'd'},
+    {"lock-memory", no_argument, nullptr, 'k'},
+    {"enable-coredumps", no_argument, nullptr, 'r'},
+    {"disable-flush-all", no_argument, nullptr, 'F'},
+    {"disable-cas", no_argument, nullptr, 'C'},
+    {"disable-dumping", no_argument, nullptr, 'X'},
+    {"disable-watch", no_argument, nullptr, 'W'},
+    {"protocol", required_argument, nullptr, 'B'},
+    {"enable-shutdown", no_argument, nullptr, 'A'},
+    {"max-reqs-per-event", required_argument, nullptr, 'R'},
+    {"auth-file", required_argument, nullptr, 'Y'},
+    {"slab-growth-factor", required_argument, nullptr, 'f'},
+    {"slab-min-size", required_argument, nullptr, 'n'},
     {"verbose", no_argument, nullptr, 'v'},
     {"help", no_argument, nullptr, 'h'},
     {"version", no_argument, nullptr, 'V'},
@@ -33,6 +49,11 @@ const option kLongOptions[] = {
     {"unix-socket", required_argument, nullptr, 's'},
     {"unix-mask", required_argument, nullptr, 'a'},
     {"listen-backlog", required_argument, nullptr, 'b'},
+    {"enable-sasl", no_argument, nullptr, 'S'},
+    {"memory-file", required_argument, nullptr, 'e'},
+    {"enable-largepages", no_argument, nullptr, 'L'},
+    {"napi-ids", required_argument, nullptr, 'N'},
+    {"license", no_argument, nullptr, 'i'},
     {"exec", required_argument, nullptr, kExec},
     {"workers", required_argument, nullptr, kWorkers},
     {nullptr, 0, nullptr, 0},
@@ -109,8 +130,58 @@ bool parseOctalMask(std::string_view text, unsigned& out) {
   return out <= 07777;
 }
 
-/// -o key=value,... : the TLS keys and the LRU crawler switch.
-bool parseExtended(std::string_view list, Settings& s, std::ostream& err) {
+/// -B ascii|binary|auto, in memcached's words when it is none of them.
+bool parseBinding(std::string_view text, Binding& out, std::string& why) {
+  if (text == "auto") {
+    out = Binding::kAuto;
+  } else if (text == "ascii") {
+    out = Binding::kAscii;
+  } else if (text == "binary") {
+    out = Binding::kBinary;
+  } else {
+    why = "Invalid value for binding protocol: " + std::string(text) + "\n -- should be one of auto, binary, or ascii";
+    return false;
+  }
+  return true;
+}
+
+/// -R: requests a connection runs per turn before it yields.
+bool parseReqsPerEvent(const char* text, unsigned& out, std::string& why) {
+  std::uint64_t n = 0;
+  if (!parseU64(text, n) || n == 0 || n > UINT32_MAX) {
+    why = "Number of requests per event must be greater than 0";
+    return false;
+  }
+  out = static_cast<unsigned>(n);
+  return true;
+}
+
+/// -f: memcached's words for a factor that is not above 1.
+bool parseFactor(const char* text, double& out, std::string& why) {
+  char* end = nullptr;
+  const double factor = std::strtod(text, &end);
+  if (end == text || *end != '\0' || !(factor > 1.0) || factor > 100.0) {
+    why = "Factor must be greater than 1";
+    return false;
+  }
+  out = factor;
+  return true;
+}
+
+/// -n: bytes of key+value+flags in the smallest slab class.
+bool parseChunkSize(const char* text, std::size_t& out, std::string& why) {
+  std::uint64_t size = 0;
+  if (!parseU64(text, size) || size == 0 || size > (1u << 20)) {
+    why = "Chunk size must be greater than 0";
+    return false;
+  }
+  out = static_cast<std::size_t>(size);
+  return true;
+}
+
+/// -o key=value,... : the TLS keys, the timeouts, the LRU crawler switch;
+/// the rest in extended_options.cpp. `why` explains a refusal.
+bool parseExtended(std::string_view list, Settings& s, std::string& why) {
   while (!list.empty()) {
     const std::size_t comma = list.find(',');
     const std::string_view item = list.substr(0, comma);
@@ -119,7 +190,7 @@ bool parseExtended(std::string_view list, Settings& s, std::ostream& err) {
     const std::string_view key = item.substr(0, eq);
     const std::string value(eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1));
     if (key.starts_with("ssl_") && key != "ssl_handshake_timeout") {
-      if (!applyTlsOption(key, value, s, err)) {
+      if (!applyTlsOption(key, value, s, why)) {
         return false;
       }
     } else if (key == "idle_timeout" || key == "ssl_handshake_timeout") {
@@ -132,14 +203,38 @@ bool parseExtended(std::string_view list, Settings& s, std::ostream& err) {
       s.lru_crawler = false;
     } else if (key == "lru_crawler") {
       s.lru_crawler = true;
-    } else if (!key.empty()) {
-      err << "spoold: ignoring unsupported -o option '" << key << "'\n";
+    } else if (!key.empty() && !applyTuningOption(key, value, s, why)) {
+      return false;
     }
   }
   return true;
 }
 
-bool applyOption(int opt, const char* arg, Settings& s, std::ostream& err) {
+/// memcached 1.6.18 flags that spoold refuses by name rather than accept and
+/// ignore (server/README.md has the full table).
+struct RefusedFlag {
+  int opt;
+  std::string_view why;
+};
+constexpr RefusedFlag kRefusedFlags[] = {
+    {'S', "-S: binary protocol SASL authentication is not implemented (-Y: ASCII authentication is)"},
+    {'e', "-e: a restartable item memory file is not implemented"},
+    {'L', "-L: spoold does not preallocate item memory, so it has no large pages to use"},
+    {'N', "-N: NAPI ID based thread selection is not implemented"},
+    {'i', "-i: spoold prints no license texts"},
+};
+
+void refused(int opt, std::string& why) {
+  for (const RefusedFlag& flag : kRefusedFlags) {
+    if (flag.opt == opt) {
+      why = flag.why;
+    }
+  }
+}
+
+/// Applies one flag. @return false for a bad value; `why` then says what is
+/// wrong when the usage text alone would not.
+bool applyOption(int opt, const char* arg, Settings& s, std::string& why) {
   std::uint64_t number = 0;
   switch (opt) {
     case 'p': if (!parseU64(arg, number) || number > 65535) return false; s.port = static_cast<std::uint16_t>(number); return true;
@@ -151,7 +246,7 @@ bool applyOption(int opt, const char* arg, Settings& s, std::ostream& err) {
     case 'I': return parseSize(arg, s.item_size_max) && s.item_size_max >= 1024 && s.item_size_max <= (1u << 30);
     case 'U':
       if (parseU64(arg, number) && number != 0) {
-        err << "spoold: UDP is not supported: -U must be 0 (off)\n";
+        why = "UDP is not supported: -U must be 0 (off)";
       }
       return parseU64(arg, number) && number == 0;
     case 's': s.unix_socket = arg; return !s.unix_socket.empty();
@@ -160,16 +255,38 @@ bool applyOption(int opt, const char* arg, Settings& s, std::ostream& err) {
       if (!parseU64(arg, number) || number < 1 || number > 1'000'000) return false;
       s.backlog = static_cast<int>(number);
       return true;
-    case 'u': return true;  // spoold never changes user: accepted for memcached compatibility
+    case 'u': s.user = arg; return !s.user.empty();
+    case 'P': s.pid_file = arg; return !s.pid_file.empty();
+    case 'd': s.daemonize = true; return true;
+    case 'k': s.lock_memory = true; return true;
+    case 'r': s.max_core = true; return true;
+    case 'F': s.flush_enabled = false; return true;
+    case 'C': s.cas_enabled = false; return true;
+    case 'X': s.dump_enabled = false; return true;
+    case 'W': s.watch_enabled = false; return true;
+    case 'B': return parseBinding(arg, s.binding, why);
+    case 'A': s.shutdown_enabled = true; return true;
+    case 'R': return parseReqsPerEvent(arg, s.reqs_per_event, why);
+    case 'Y': s.auth_file = arg; return !s.auth_file.empty();
+    case 'D':
+      if (arg[0] == '\0') {
+        why = "No delimiter specified";
+        return false;
+      }
+      s.prefix_delimiter = arg[0];
+      s.detail_enabled = true;
+      return true;
+    case 'f': return parseFactor(arg, s.growth_factor, why);
+    case 'n': return parseChunkSize(arg, s.chunk_size, why);
     case 'v': ++s.verbose; return true;
     case 'Z': s.tls = true; return true;
-    case 'o': return parseExtended(arg, s, err);
+    case 'o': return parseExtended(arg, s, why);
     case kExec:
       if (std::string_view(arg) == "inline") { s.exec = ExecMode::kInline; return true; }
       if (std::string_view(arg) == "workers") { s.exec = ExecMode::kWorkers; return true; }
       return false;
     case kWorkers: return parseCount(arg, 1, s.workers);
-    default: return false;
+    default: refused(opt, why); return false;  // `why` is empty for a flag nobody knows
   }
 }
 
@@ -190,7 +307,25 @@ void printUsage(std::ostream& out) {
       << "-s, --unix-socket=<file>  UNIX socket to listen on (disables network support)\n"
       << "-a, --unix-mask=<mask>    access mask for UNIX socket, in octal (default: 700)\n"
       << "-b, --listen-backlog=<n>  the backlog queue limit (default: 1024)\n"
-      << "-u, --user=<name>         accepted for compatibility; spoold does not switch users\n"
+      << "-u, --user=<name>         once listening, assume the identity of <name> (required as root)\n"
+      << "-Y, --auth-file=<file>    ASCII authentication: clients first send `set <any> 0 0 <len>`\n"
+      << "                          with `<user> <password>` from <file>'s user:password lines\n"
+      << "-A, --enable-shutdown     enable ascii \"shutdown\" (and \"shutdown graceful\") command\n"
+      << "-d, --daemon              run as a daemon\n"
+      << "-r, --enable-coredumps    maximize core file limit\n"
+      << "-k, --lock-memory         lock down all paged memory (mlockall; a warning if refused)\n"
+      << "-f, --slab-growth-factor=<num> chunk size growth factor of the slab classes spoold\n"
+      << "                          reports (stats items/slabs, cls=) (default: 1.25)\n"
+      << "-n, --slab-min-size=<bytes> min space for key+value+flags of the smallest class (default: 48)\n"
+      << "-B, --protocol=<name>     protocol - one of ascii, binary, or auto (default: auto-negotiate)\n"
+      << "-D <char>                 per-prefix stats (stats detail dump) on, keys split at <char>\n"
+      << "-R, --max-reqs-per-event=<num> requests a connection runs before others get a turn\n"
+      << "                          (default: 20; counted in stats conn_yields)\n"
+      << "-C, --disable-cas         disable use of CAS (every CAS value is 0)\n"
+      << "-F, --disable-flush-all   disable flush_all command\n"
+      << "-X, --disable-dumping     disable stats cachedump and lru_crawler metadump\n"
+      << "-W, --disable-watch       disable watch commands\n"
+      << "-P, --pidfile=<file>      save the pid in <file> (with or without -d, as memcached)\n"
       << "-v, --verbose             verbose (print errors/warnings); -vv: also client commands\n"
       << "-h, --help                print this help and exit\n"
       << "-V, --version             print version and exit\n"
@@ -201,18 +336,35 @@ void printUsage(std::ostream& out) {
       << "                          ssl_keyformat=1 (PEM), ssl_wbuf_size=16, ssl_session_cache,\n"
       << "                          no_lru_crawler,\n"
       << "                          idle_timeout=<seconds> (close clients idle that long),\n"
-      << "                          ssl_handshake_timeout=<seconds> (default 10; 0: none)\n"
+      << "                          ssl_handshake_timeout=<seconds> (default 10; 0: none);\n"
+      << "                          memcached's tuning options (hashpower, lru_crawler_sleep, ...)\n"
+      << "                          are accepted and reported by stats settings with no effect:\n"
+      << "                          see docs/memcached-flags.md\n"
       << "    --exec=inline|workers where commands run: on the loop thread (default) or on a\n"
       << "                          worker pool that sends each response itself\n"
       << "    --workers=<num>       worker threads for --exec=workers (default: 4)\n";
 }
+
+namespace {
+
+/// A bad flag: the reason when there is one, else the usage text.
+void refuse(const std::string& flag, const std::string& why, std::ostream& err) {
+  if (!why.empty()) {
+    err << "spoold: " << why << "\n";
+    return;
+  }
+  err << "spoold: invalid or incomplete option '" << flag << "'\n";
+  printUsage(err);
+}
+
+}  // namespace
 
 CommandLine parseCommandLine(int argc, char** argv, std::ostream& out, std::ostream& err) {
   CommandLine result;
   optind = 0;  // glibc: start over (the tests parse more than once)
   opterr = 0;
   for (;;) {
-    const int opt = getopt_long(argc, argv, ":p:l:t:m:Mc:I:U:u:vhVZo:s:a:b:", kLongOptions, nullptr);
+    const int opt = getopt_long(argc, argv, ":p:l:t:m:Mc:I:U:u:P:dkrFCXWB:AR:Y:D:f:n:vhVZo:s:a:b:Se:LN:i", kLongOptions, nullptr);
     if (opt == -1) {
       break;
     }
@@ -220,10 +372,9 @@ CommandLine parseCommandLine(int argc, char** argv, std::ostream& out, std::ostr
       opt == 'h' ? printUsage(out) : void(out << "spoold " << kVersion << "\n");
       return result;
     }
-    if (opt == '?' || opt == ':' || !applyOption(opt, optarg, result.settings, err)) {
-      const std::string flag = argv[optind - 1];
-      err << "spoold: invalid or incomplete option '" << flag << "'\n";
-      printUsage(err);
+    std::string why;
+    if (opt == '?' || opt == ':' || !applyOption(opt, optarg, result.settings, why)) {
+      refuse(argv[optind - 1], why, err);
       result.exit_code = 2;
       return result;
     }
@@ -235,6 +386,11 @@ CommandLine parseCommandLine(int argc, char** argv, std::ostream& out, std::ostr
     return result;
   }
   const Settings& s = result.settings;
+  if (const std::string why = checkTuning(s.tuning); !why.empty()) {
+    err << "spoold: " << why << "\n";
+    result.exit_code = 2;
+    return result;
+  }
   if (s.tls && (s.ssl_chain_cert.empty() || s.ssl_key.empty())) {
     err << "spoold: -Z needs -o ssl_chain_cert=<file>,ssl_key=<file>\n";
     result.exit_code = 2;

@@ -118,6 +118,7 @@ void RequestPipeline::runInline(spool::InputBuffer& input) {
     return;
   }
   // The common path: parse straight out of the socket's input buffer.
+  budget_ = ctx_.settings.reqs_per_event;
   const Outcome outcome = runCommands(input.text(input.size()), true);
   input.consume(outcome.consumed);
   bool close = false;
@@ -141,6 +142,8 @@ void RequestPipeline::runInline(spool::InputBuffer& input) {
   }
   if (outcome.stop == Stop::kMetadump) {
     go_on = !startMetadump();
+  } else if (outcome.stop == Stop::kYield) {
+    yieldTurn();
   }
   if (close) {
     closeConnection();
@@ -245,7 +248,16 @@ void RequestPipeline::schedule() {
   }
 }
 
+void RequestPipeline::yieldTurn() {
+  if (pool_ != nullptr) {
+    pool_->submit(shared_from_this());
+  } else {
+    conn_->runInLoop([self = shared_from_this()] { self->run(); });
+  }
+}
+
 void RequestPipeline::run() {
+  budget_ = ctx_.settings.reqs_per_event;
   for (;;) {
     spool::Buffer chunk;
     bool more = false;
@@ -292,6 +304,11 @@ void RequestPipeline::run() {
       }
       continue;
     }
+    if (outcome.stop == Stop::kYield) {
+      lock.unlock();
+      yieldTurn();  // still the runner: the rest waits in carry_ and the queue
+      return;
+    }
     if (outcome.stop == Stop::kClosed) {
       busy_ = false;
       return;
@@ -311,7 +328,7 @@ void RequestPipeline::run() {
 RequestPipeline::Outcome RequestPipeline::runCommands(std::string_view view, bool flush_at_end) {
   Outcome outcome;
   for (;;) {
-    const Session::Result r = session_.process(view.substr(outcome.consumed), out_);
+    const Session::Result r = session_.process(view.substr(outcome.consumed), out_, &budget_);
     outcome.consumed += r.consumed;
     if (r.action == Action::kClose) {
       const Flush flushed = flush();
@@ -330,6 +347,16 @@ RequestPipeline::Outcome RequestPipeline::runCommands(std::string_view view, boo
       // The caller saves what is left of the input, then hands off: the
       // metadump thread may take over the session the moment it starts.
       return Outcome{Stop::kMetadump, outcome.consumed, 0};
+    }
+    if (r.yield) {
+      ctx_.stats.add(Counter::kConnYields);
+      // Responses go out before the other connections run, as memcached's.
+      if (const Flush f = flush(); f != Flush::kSent) {
+        outcome.stop = f == Flush::kBlocked ? Stop::kBlocked : Stop::kClosed;
+        return outcome;
+      }
+      outcome.stop = Stop::kYield;
+      return outcome;
     }
     if (r.need_more || outcome.consumed == view.size()) {
       outcome.want = r.want;

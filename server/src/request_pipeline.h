@@ -45,6 +45,10 @@ namespace spoold {
 /// In inline mode every command runs on the loop thread: commands that
 /// arrive during a metadump are handed back to the loop when it ends.
 ///
+/// A turn runs at most Settings::reqs_per_event commands (memcached's -R);
+/// then the runner flushes, counts `conn_yields`, and yields (yieldTurn()),
+/// so that one pipelining client cannot starve the others on its loop.
+///
 /// Thread rules: onData/onWritable/onPeerShutdown/onClose on the loop
 /// thread; run() on whichever thread runs the pipeline; sendPaced and
 /// metadumpDone on the metadump thread.
@@ -70,7 +74,7 @@ class RequestPipeline final : public Task,
   void metadumpDone() override;
 
  private:
-  enum class Stop : std::uint8_t { kDrained, kBlocked, kClosed, kMetadump };
+  enum class Stop : std::uint8_t { kDrained, kBlocked, kClosed, kMetadump, kYield };
   struct Outcome {
     Stop stop = Stop::kDrained;
     std::size_t consumed = 0;
@@ -101,6 +105,11 @@ class RequestPipeline final : public Task,
   /// Starts the runner: a worker, or (inline) the loop thread, posted there
   /// when called from another thread (the metadump thread).
   void schedule();
+  /// -R: the runner ran its commands for this turn with input left. Still
+  /// the runner (busy_), it goes on later: behind the other connections'
+  /// events on the loop (inline, always posted), or at the back of the
+  /// worker pool's queue. Input arriving meanwhile queues behind, in order.
+  void yieldTurn();
   /// Hands the session to the metadump thread (the last thing a runner
   /// does). @return false when a dump is already running: BUSY was sent and
   /// the caller is still the runner.
@@ -116,6 +125,7 @@ class RequestPipeline final : public Task,
   Session session_;
   Output out_;
   std::string carry_;  // unparsed input left by the previous run (workers, or after a hand-off)
+  unsigned budget_ = 0;  // commands left in this turn (-R)
 
   // Shared, under mutex_.
   std::mutex mutex_;

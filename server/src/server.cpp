@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "server_handler.h"
+#include "spool/errors.h"
 #include "tls_options.h"
 
 namespace spoold {
@@ -28,6 +29,9 @@ Server::~Server() { stop(); }
 void Server::start() {
   std::lock_guard lock(lifecycle_mutex_);
   const Settings& s = ctx_.settings;
+  if (std::string error; !s.auth_file.empty() && !ctx_.auth.load(s.auth_file, error)) {
+    throw spool::SetupError(error);  // before any thread starts: nothing to undo
+  }
   if (s.exec == ExecMode::kWorkers) {
     pool_ = std::make_unique<WorkerPool>(s.workers);
   }

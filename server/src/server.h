@@ -26,7 +26,8 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   /// Starts the loops, the worker pool and the listeners.
-  /// @throws spool::SetupError when an address cannot be bound.
+  /// @throws spool::SetupError when an address cannot be bound or the -Y
+  ///         file cannot be read.
   void start();
   /// Stops accepting, lets the worker pool finish the commands already
   /// received, then closes every connection gracefully (flushing what was

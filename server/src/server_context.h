@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "auth_file.h"
 #include "clock.h"
+#include "prefix_stats.h"
 #include "server_stats.h"
 #include "settings.h"
 #include "spool/stats.h"
@@ -52,7 +54,9 @@ class ServerContext {
  public:
   explicit ServerContext(const Settings& s)
       : settings(s),
-        store(StoreLimits{s.memory_limit, s.item_size_max, s.evict}, clock),
+        store(StoreLimits{s.memory_limit, s.item_size_max, s.evict, s.cas_enabled, s.growth_factor,
+                          s.chunk_size},
+              clock),
         verbosity(s.verbose) {}
 
   const Settings settings;
@@ -73,6 +77,16 @@ class ServerContext {
   std::function<std::string()> refresh_certs;
   /// When the certificate was last loaded (time_since_server_cert_refresh).
   std::atomic<RelTime> cert_refreshed_at{0};
+  /// `stats detail`: per-prefix counts while `detail_enabled` (-D or
+  /// `stats detail on`), as memcached.
+  PrefixStats prefix_stats{settings.prefix_delimiter};
+  std::atomic<bool> detail_enabled{settings.detail_enabled};
+  /// -Y: the users of ASCII authentication; loaded by Server::start() before
+  /// it accepts, read-only afterwards.
+  AuthFile auth;
+  /// The `shutdown` command (-A) asks the process to stop through this; set
+  /// before start() (main() sends itself SIGTERM). Null: nothing to stop.
+  std::function<void()> request_shutdown;
 };
 
 }  // namespace spoold

@@ -7,7 +7,8 @@ std::string_view counterName(Counter counter) noexcept {
       "cmd_get",      "cmd_set",      "cmd_flush",   "cmd_touch",   "cmd_meta",
       "get_hits",     "get_misses",   "delete_misses", "delete_hits", "incr_misses",
       "incr_hits",    "decr_misses",  "decr_hits",   "cas_misses",  "cas_hits",
-      "cas_badval",   "touch_hits",   "touch_misses", "store_too_large", "store_no_memory", "idle_kicks",
+      "cas_badval",   "touch_hits",   "touch_misses", "store_too_large", "store_no_memory",
+      "auth_cmds",    "auth_errors",  "idle_kicks",   "conn_yields",
   };
   return kNames[static_cast<std::size_t>(counter)];
 }

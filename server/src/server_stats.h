@@ -15,8 +15,9 @@ enum class Counter : std::uint8_t {
   kGetHits, kGetMisses,
   kDeleteMisses, kDeleteHits, kIncrMisses, kIncrHits, kDecrMisses, kDecrHits,
   kCasMisses, kCasHits, kCasBadval, kTouchHits, kTouchMisses,
-  kStoreTooLarge, kStoreNoMemory,
-  kIdleKicks,  // connections closed by -o idle_timeout (after auth_errors in `stats`)
+  kStoreTooLarge, kStoreNoMemory, kAuthCmds, kAuthErrors,
+  kIdleKicks,   ///< connections closed by -o idle_timeout (after auth_errors in `stats`)
+  kConnYields,  ///< not with the others in `stats`: after `threads`, as memcached
   kCount,
 };
 

@@ -4,10 +4,21 @@
 
 namespace spoold {
 
-Session::Result Session::process(std::string_view input, Output& out) {
+Session::Protocol Session::boundProtocol(const Settings& s) noexcept {
+  if (s.binding == Binding::kAscii || !s.auth_file.empty()) {
+    return Protocol::kText;
+  }
+  return s.binding == Binding::kBinary ? Protocol::kBinary : Protocol::kUnknown;
+}
+
+Session::Result Session::process(std::string_view input, Output& out, unsigned* budget) {
   Result result;
   std::size_t pos = 0;
   while (pos < input.size()) {
+    if (budget != nullptr && *budget == 0) {
+      result.yield = true;  // -R: this turn's commands have run and more wait
+      break;
+    }
     if (swallow_ > 0) {
       const std::size_t n = std::min(swallow_, input.size() - pos);
       swallow_ -= n;
@@ -30,6 +41,9 @@ Session::Result Session::process(std::string_view input, Output& out) {
     if (step.action != Action::kNone) {
       result.action = step.action;
       break;
+    }
+    if (budget != nullptr && *budget > 0) {
+      --*budget;
     }
     if (out.size() >= kFlushBytes) {
       break;

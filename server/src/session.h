@@ -22,19 +22,24 @@ namespace spoold {
 /// connection's lock, see RequestPipeline).
 class Session {
  public:
-  explicit Session(ServerContext& ctx) : text_(ctx, metadump_), binary_(ctx) {}
+  explicit Session(ServerContext& ctx)
+      : text_(ctx, metadump_), binary_(ctx), protocol_(boundProtocol(ctx.settings)) {}
 
   struct Result {
     std::size_t consumed = 0;  ///< input bytes used up
     bool need_more = false;    ///< the rest is an incomplete command
     std::size_t want = 0;      ///< with need_more: bytes the command needs, counted from `consumed` (0: unknown)
     Action action = Action::kNone;
+    bool yield = false;        ///< the budget ran out with input left (-R): let other connections run
   };
 
   /// Runs commands from `input` until it is used up, a command is
-  /// incomplete, a command asks for an action, or the output has grown past
-  /// kFlushBytes (then the caller sends it and calls again with the rest).
-  Result process(std::string_view input, Output& out);
+  /// incomplete, a command asks for an action, the output has grown past
+  /// kFlushBytes (then the caller sends it and calls again with the rest),
+  /// or, with a `budget`, that many commands have run and more input waits
+  /// (-R; then `yield`).
+  /// @param budget commands left in this turn, decremented per command.
+  Result process(std::string_view input, Output& out, unsigned* budget = nullptr);
 
   /// The request of the last kMetadump action.
   [[nodiscard]] const MetadumpRequest& metadump() const noexcept { return metadump_; }
@@ -44,6 +49,11 @@ class Session {
 
  private:
   enum class Protocol : std::uint8_t { kUnknown, kText, kBinary };
+  /// memcached's -B: a bound protocol parses every byte, even the other
+  /// protocol's (binary requests under -B ascii answer ERROR; text under
+  /// -B binary is a bad magic byte, which closes). ASCII authentication (-Y)
+  /// binds to text. kUnknown: detected from the first byte.
+  static Protocol boundProtocol(const Settings& s) noexcept;
 
   MetadumpRequest metadump_;
   TextProtocol text_;

@@ -9,6 +9,38 @@
 
 namespace spoold {
 
+/// memcached's -B: which protocols a connection may speak.
+enum class Binding : std::uint8_t { kAuto, kAscii, kBinary };
+
+/// memcached's -o tuning sub-options that change only memcached's own
+/// internals (hash table, LRU maintainer, slab mover, log buffers). spoold's
+/// store has no equivalent: they are validated, reported by `stats settings`
+/// under memcached's names and defaults, and have no effect (see
+/// server/README.md, "memcached's flags").
+struct MemcachedTuning {
+  bool maxconns_fast = true;
+  unsigned hashpower_init = 0;
+  bool slab_reassign = true;
+  unsigned slab_automove = 1;
+  double slab_automove_ratio = 0.8;
+  unsigned slab_automove_window = 30;
+  unsigned lru_crawler_sleep = 100;
+  unsigned lru_crawler_tocrawl = 0;
+  unsigned tail_repair_time = 0;
+  std::string hash_algorithm = "murmur3";
+  bool lru_maintainer_thread = true;
+  unsigned hot_lru_pct = 20;
+  unsigned warm_lru_pct = 40;
+  double hot_max_factor = 0.2;
+  double warm_max_factor = 2.0;
+  bool temp_lru = false;
+  unsigned temporary_ttl = 61;
+  std::size_t watcher_logbuf_size = 256u << 10;
+  std::size_t worker_logbuf_size = 64u << 10;
+  std::size_t read_buf_mem_limit = 0;
+  bool hash_expansion = true;
+};
+
 /// Where commands run.
 enum class ExecMode : std::uint8_t {
   kInline,   ///< on the connection's loop thread, like memcached
@@ -51,6 +83,25 @@ struct Settings {
   unsigned unix_mask = 0700;  ///< -a <octal>: the socket file's mode
   int backlog = 1024;         ///< -b: listen backlog
   bool listen_given = false;  ///< a -l was seen: later ones add to `listen`, as in memcached
+  // The rest of memcached 1.6.18's flags (issue 12); see server/README.md.
+  std::string user;                 ///< -u: run as this user once bound (required as root)
+  bool daemonize = false;           ///< -d
+  std::string pid_file;             ///< -P
+  bool lock_memory = false;         ///< -k: mlockall
+  bool max_core = false;            ///< -r: raise the core file limit to its maximum
+  bool flush_enabled = true;        ///< -F turns flush_all off
+  bool cas_enabled = true;          ///< -C turns CAS off (every CAS value is 0)
+  bool dump_enabled = true;         ///< -X turns cachedump and metadump off
+  bool shutdown_enabled = false;    ///< -A: the `shutdown` command stops the server
+  bool watch_enabled = true;        ///< -W turns `watch` off
+  Binding binding = Binding::kAuto; ///< -B
+  unsigned reqs_per_event = 20;     ///< -R: commands per turn before a connection yields
+  double growth_factor = 1.25;      ///< -f: slab class growth factor
+  std::size_t chunk_size = 48;      ///< -n: minimum key+value+flags space of a slab chunk
+  std::string auth_file;            ///< -Y: ASCII authentication, user:password lines
+  char prefix_delimiter = ':';      ///< -D: per-prefix stats split keys here
+  bool detail_enabled = false;      ///< -D turns per-prefix stats on (`stats detail on|off` too)
+  MemcachedTuning tuning;           ///< -o internals with no effect in spoold
 };
 
 /// The version spoold reports: the memcached protocol level it follows, then

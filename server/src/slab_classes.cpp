@@ -4,22 +4,22 @@
 
 namespace spoold {
 namespace {
-constexpr double kGrowthFactor = 1.25;
-constexpr std::size_t kFirstChunk = 96;  // item header + 48-byte minimum
+constexpr std::size_t kItemHeader = 48;  // memcached's sizeof(item) on 64-bit
 constexpr std::size_t kAlign = 8;
 constexpr std::size_t kMaxClasses = 63;
 }  // namespace
 
-SlabClasses::SlabClasses(std::size_t item_size_max) {
-  const std::size_t chunk_max = std::max<std::size_t>(item_size_max / 2, kFirstChunk);
-  double size = kFirstChunk;
-  while (sizes_.size() < kMaxClasses - 1 && size < static_cast<double>(chunk_max) / kGrowthFactor) {
+SlabClasses::SlabClasses(std::size_t item_size_max, double growth_factor, std::size_t chunk_size) {
+  const std::size_t first = kItemHeader + chunk_size;
+  const std::size_t chunk_max = std::max<std::size_t>(item_size_max / 2, first);
+  double size = static_cast<double>(first);
+  while (sizes_.size() < kMaxClasses - 1 && size < static_cast<double>(chunk_max) / growth_factor) {
     auto aligned = static_cast<std::size_t>(size);
     if (aligned % kAlign != 0) {
       aligned += kAlign - aligned % kAlign;
     }
     sizes_.push_back(aligned);
-    size = static_cast<double>(aligned) * kGrowthFactor;
+    size = static_cast<double>(aligned) * growth_factor;
   }
   sizes_.push_back(chunk_max);
 }

@@ -36,7 +36,7 @@ std::string rusage(bool user) {
 
 void emitCounters(ServerContext& ctx, Emitter& emit) {
   const StoreCounters store = ctx.store.counters();
-  for (std::size_t i = 0; i <= static_cast<std::size_t>(Counter::kStoreNoMemory); ++i) {
+  for (std::size_t i = 0; i < static_cast<std::size_t>(Counter::kConnYields); ++i) {
     const auto counter = static_cast<Counter>(i);
     emit(counterName(counter), ctx.stats.get(counter));
     if (counter == Counter::kGetMisses) {
@@ -44,9 +44,6 @@ void emitCounters(ServerContext& ctx, Emitter& emit) {
       emit("get_flushed", store.get_flushed);
     }
   }
-  emit("auth_cmds", 0);
-  emit("auth_errors", 0);
-  emit(counterName(Counter::kIdleKicks), ctx.stats.get(Counter::kIdleKicks));
 }
 
 void emitTransport(ServerContext& ctx, Emitter& emit) {
@@ -81,6 +78,7 @@ void emitGeneral(ServerContext& ctx, Emitter& emit) {
   emit("limit_maxbytes", ctx.store.memoryLimit());
   emit("accepting_conns", 1);
   emit("threads", ctx.settings.threads);
+  emit("conn_yields", ctx.stats.get(Counter::kConnYields));
   emit("worker_threads", ctx.settings.exec == ExecMode::kWorkers ? ctx.settings.workers : 0);
   emit("exec_mode", ctx.settings.exec == ExecMode::kWorkers ? "workers" : "inline");
   if (ctx.settings.tls) {  // memcached's place for them, with -Z only
@@ -98,6 +96,28 @@ void emitGeneral(ServerContext& ctx, Emitter& emit) {
   emitTransport(ctx, emit);
 }
 
+/// memcached's -o internals: reported under its names, no effect in spoold.
+void emitTuning(const MemcachedTuning& t, Emitter& emit) {
+  emit("maxconns_fast", t.maxconns_fast ? "yes" : "no");
+  emit("hashpower_init", t.hashpower_init);
+  emit("slab_reassign", t.slab_reassign ? "yes" : "no");
+  emit("slab_automove", t.slab_automove);
+  emit("slab_automove_ratio", fmt::format("{:.2f}", t.slab_automove_ratio));
+  emit("slab_automove_window", t.slab_automove_window);
+}
+
+void emitLruTuning(const MemcachedTuning& t, Emitter& emit) {
+  emit("hash_algorithm", t.hash_algorithm);
+  emit("lru_maintainer_thread", t.lru_maintainer_thread ? "yes" : "no");
+  emit("lru_segmented", t.lru_maintainer_thread ? "yes" : "no");  // memcached ties them
+  emit("hot_lru_pct", t.hot_lru_pct);
+  emit("warm_lru_pct", t.warm_lru_pct);
+  emit("hot_max_factor", fmt::format("{:.2f}", t.hot_max_factor));
+  emit("warm_max_factor", fmt::format("{:.2f}", t.warm_max_factor));
+  emit("temp_lru", t.temp_lru ? "yes" : "no");
+  emit("temporary_ttl", t.temporary_ttl);
+}
+
 void emitSettings(ServerContext& ctx, Emitter& emit) {
   const Settings& s = ctx.settings;
   emit("maxbytes", ctx.store.memoryLimit());  // cache_memlimit changes it
@@ -109,19 +129,37 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("evictions", s.evict ? "on" : "off");
   emit("domain_socket", s.unix_socket.empty() ? "NULL" : s.unix_socket);
   emit("umask", fmt::format("{:o}", s.unix_mask));
-  emit("growth_factor", "1.25");
-  emit("chunk_size", 48);
+  emit("shutdown_command", s.shutdown_enabled ? "yes" : "no");
+  emit("growth_factor", fmt::format("{:.2f}", s.growth_factor));
+  emit("chunk_size", s.chunk_size);
   emit("num_threads", s.threads);
-  emit("cas_enabled", "yes");
+  emit("stat_key_prefix", s.prefix_delimiter);
+  emit("detail_enabled", ctx.detail_enabled.load() ? "yes" : "no");
+  emit("reqs_per_event", s.reqs_per_event);
+  emit("cas_enabled", s.cas_enabled ? "yes" : "no");
   emit("tcp_backlog", s.backlog);
-  emit("binding_protocol", "auto-negotiate");
+  emit("binding_protocol", s.binding == Binding::kAscii    ? "ascii"
+                           : s.binding == Binding::kBinary ? "binary"
+                                                           : "auto-negotiate");
+  emit("auth_enabled_sasl", "no");
+  emit("auth_enabled_ascii", s.auth_file.empty() ? "no" : s.auth_file);
   emit("item_size_max", s.item_size_max);
+  emitTuning(s.tuning, emit);
   emit("slab_chunk_max", ctx.store.slabClasses().chunkMax());
   emit("lru_crawler", s.lru_crawler ? "yes" : "no");
+  emit("lru_crawler_sleep", s.tuning.lru_crawler_sleep);
+  emit("lru_crawler_tocrawl", s.tuning.lru_crawler_tocrawl);
+  emit("tail_repair_time", s.tuning.tail_repair_time);
+  emit("flush_enabled", s.flush_enabled ? "yes" : "no");
+  emit("dump_enabled", s.dump_enabled ? "yes" : "no");
+  emitLruTuning(s.tuning, emit);
   emit("idle_timeout", s.idle_timeout);
+  emit("watcher_logbuf_size", s.tuning.watcher_logbuf_size);
+  emit("worker_logbuf_size", s.tuning.worker_logbuf_size);
+  emit("read_buf_mem_limit", s.tuning.read_buf_mem_limit);
+  emit("track_sizes", "no");
+  emit("inline_ascii_response", "no");
   emit("ssl_handshake_timeout", s.ssl_handshake_timeout);
-  emit("flush_enabled", "yes");
-  emit("dump_enabled", "yes");
   emit("exec_mode", s.exec == ExecMode::kWorkers ? "workers" : "inline");
   emit("worker_threads", s.exec == ExecMode::kWorkers ? s.workers : 0);
   emit("ssl_enabled", s.tls ? "yes" : "no");
@@ -135,6 +173,8 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("ssl_session_cache", s.ssl_session_cache ? "yes" : "no");
   emit("ssl_kernel_tls", "no");
   emit("ssl_min_version", s.ssl_min_version);
+  emit("num_napi_ids", "(null)");  // -N is refused
+  emit("memory_file", "(null)");   // -e is refused
 }
 
 void emitConns(ServerContext& ctx, Emitter& emit) {

@@ -24,7 +24,8 @@ ItemPtr makeItem(std::string_view key, std::size_t value_size) {
 }
 
 Store::Store(const StoreLimits& limits, const Clock& clock)
-    : limits_(limits), clock_(clock), slabs_(limits.item_size_max), memory_limit_(limits.memory_limit) {}
+    : limits_(limits), clock_(clock), slabs_(limits.item_size_max, limits.growth_factor, limits.chunk_size),
+      memory_limit_(limits.memory_limit) {}
 
 Store::~Store() {
   for (auto& shard : shards_) {
@@ -164,7 +165,8 @@ ItemPtr Store::unlink(Shard& shard, Item& item) {
 
 bool Store::tooLarge(std::size_t key_size, std::size_t value_size,
                      std::uint32_t flags) const noexcept {
-  return key_size > kMaxKeyLength || Item::totalSize(key_size, value_size, flags) > limits_.item_size_max;
+  return key_size > kMaxKeyLength ||
+         Item::totalSize(key_size, value_size, flags, limits_.use_cas) > limits_.item_size_max;
 }
 
 ItemPtr Store::newItem(std::string_view key, std::size_t value_size, std::uint32_t flags,
@@ -173,6 +175,7 @@ ItemPtr Store::newItem(std::string_view key, std::size_t value_size, std::uint32
   item->flags = flags;
   item->exptime = exptime;
   item->cas = nextCas();
+  item->no_cas = !limits_.use_cas;
   item->slab_class = slabs_.classFor(item->totalSize());
   return item;
 }
@@ -183,7 +186,7 @@ StoreResult Store::store(StoreMode mode, std::string_view key, std::string_view 
   if (tooLarge(key.size(), value.size(), flags)) {
     return StoreResult::kTooLarge;
   }
-  const std::size_t size = Item::totalSize(key.size(), value.size(), flags);
+  const std::size_t size = Item::totalSize(key.size(), value.size(), flags, limits_.use_cas);
   if (size > memoryLimit()) {
     return StoreResult::kNoMemory;
   }
@@ -244,9 +247,10 @@ StoreResult Store::admitLocked(Shard& shard, StoreMode mode, Item* old, std::uin
       if (old == nullptr) {
         return StoreResult::kNotFound;
       }
-      // (memcached never takes CAS 0 as older: C0 with I is a plain mismatch.)
-      const bool hit =
-          old->cas == req_cas || (mode == StoreMode::kCasOrStale && req_cas != 0 && req_cas < old->cas);
+      // (memcached never takes CAS 0 as older: C0 with I is a plain mismatch;
+      // with -C no CAS matches, not even 0.)
+      const bool hit = limits_.use_cas && (old->cas == req_cas || (mode == StoreMode::kCasOrStale &&
+                                                                  req_cas != 0 && req_cas < old->cas));
       shard.classes.bump(old->slab_class, hit ? ClassCounter::kCasHits : ClassCounter::kCasBadval);
       return hit ? StoreResult::kStored : StoreResult::kExists;
     }
@@ -267,7 +271,7 @@ Item* Store::write(Shard& shard, Item* old, std::string_view key, std::string_vi
   if (old != nullptr && old->value_size == value.size()) {
     // Same size: overwrite in place. No allocation, no hash-map surgery (the
     // common case of a set workload); readers copy under this same lock.
-    adjustBytes(old->totalSize(), Item::totalSize(key.size(), value.size(), flags));
+    adjustBytes(old->totalSize(), Item::totalSize(key.size(), value.size(), flags, limits_.use_cas));
     old->flags = flags;
     old->exptime = exptime;
     old->cas = nextCas();
@@ -424,7 +428,7 @@ bool Store::evictOne(Shard& shard, const Item* keep) {
 }
 
 bool Store::hasRoom(std::string_view key, std::size_t value_size, std::uint32_t flags) {
-  const std::size_t size = Item::totalSize(key.size(), value_size, flags);
+  const std::size_t size = Item::totalSize(key.size(), value_size, flags, limits_.use_cas);
   if (limits_.evict || !over(size)) {
     return true;
   }

@@ -29,6 +29,9 @@ struct StoreLimits {
   std::size_t memory_limit = 64u << 20;    ///< -m, bytes
   std::size_t item_size_max = 1u << 20;    ///< -I, bytes (item header, key and value)
   bool evict = true;                       ///< false with -M: refuse a store instead of evicting
+  bool use_cas = true;                     ///< -C turns it off: every CAS value is 0
+  double growth_factor = 1.25;             ///< -f: slab class growth, for class accounting
+  std::size_t chunk_size = 48;             ///< -n: key+value+flags space of the smallest class
 };
 
 /// Counters of the store, memcached's names in the comments.
@@ -165,7 +168,11 @@ class Store {
   [[nodiscard]] bool tooLarge(std::size_t key_size, std::size_t value_size,
                               std::uint32_t flags) const noexcept;
   /// A new CAS value.
-  std::uint64_t nextCas() noexcept { return cas_counter_.fetch_add(1, std::memory_order_relaxed) + 1; }
+  /// A new CAS value; always 0 with -C, as memcached (whose flush then
+  /// relies on item times alone, as it does too).
+  std::uint64_t nextCas() noexcept {
+    return limits_.use_cas ? cas_counter_.fetch_add(1, std::memory_order_relaxed) + 1 : 0;
+  }
 
   /// Visits the live items of shard `index` under its lock (for metadump).
   void forEachInShard(std::size_t index, const std::function<void(const Item&)>& fn);

@@ -42,7 +42,7 @@ std::string_view storeReply(StoreResult result) {
 }  // namespace
 
 TextProtocol::TextProtocol(ServerContext& ctx, MetadumpRequest& metadump)
-    : ctx_(ctx), metadump_(metadump), meta_(ctx) {}
+    : ctx_(ctx), metadump_(metadump), meta_(ctx), authenticated_(ctx.settings.auth_file.empty()) {}
 
 void TextProtocol::reply(Output& out, std::string_view line) {
   if (noreply_) {
@@ -57,8 +57,8 @@ Step TextProtocol::step(std::string_view input, Output& out) {
   LineEnd end;
   if (!findLineEnd(input, scanned_, end)) {
     scanned_ = input.size();
-    if (input.size() > kMaxLine &&
-        (!mayBeLongGet(input.substr(0, kMaxLine)) || input.size() > kMaxGetLine)) {
+    if (input.size() > kMaxLine && (!authenticated_ || !mayBeLongGet(input.substr(0, kMaxLine)) ||
+                                     input.size() > kMaxGetLine)) {
       scanned_ = 0;
       return Step::done(0, Action::kClose);  // memcached drops such a connection
     }
@@ -66,6 +66,9 @@ Step TextProtocol::step(std::string_view input, Output& out) {
   }
   scanned_ = 0;
   noreply_ = false;
+  if (!authenticated_) {
+    return authenticate(input.substr(0, end.content), end.next, input, out);
+  }
   return command(input.substr(0, end.content), end.next, input, out);
 }
 
@@ -122,6 +125,8 @@ Step TextProtocol::dispatchClassic(const Tokens& tokens, std::size_t next, std::
     return lruCrawler(tokens, next, out);
   } else if (cmd == "refresh_certs") {
     refreshCerts(tokens, out);
+  } else if (cmd == "shutdown") {
+    return shutdown(tokens, next, out);
   } else {
     return misc(tokens, next, out);
   }
@@ -142,6 +147,9 @@ Step TextProtocol::storage(const Tokens& tokens, std::size_t next, std::string_v
       length > INT_MAX - 2) {
     reply(out, kBadFormat);
     return Step::done(next);
+  }
+  if (ctx_.detail_enabled.load(std::memory_order_relaxed)) {
+    ctx_.prefix_stats.recordSet(key);  // every storage command that parsed, stored or not
   }
   const std::size_t total = static_cast<std::size_t>(length) + 2;
   const auto mode = std::find_if(kStorageCommands.begin(), kStorageCommands.end(),
@@ -179,7 +187,7 @@ StoreResult TextProtocol::admit(std::string_view key, std::size_t value_size, st
     ctx_.stats.add(Counter::kStoreTooLarge);
     return StoreResult::kTooLarge;
   }
-  if (Item::totalSize(key.size(), value_size, flags) > ctx_.store.memoryLimit() ||
+  if (Item::totalSize(key.size(), value_size, flags, ctx_.settings.cas_enabled) > ctx_.store.memoryLimit() ||
       !ctx_.store.hasRoom(key, value_size, flags)) {
     ctx_.stats.add(Counter::kStoreNoMemory);
     return StoreResult::kNoMemory;
@@ -244,6 +252,9 @@ bool TextProtocol::getKey(std::string_view key, bool with_cas, bool touch, RelTi
     p = std::copy_n("\r\n", 2, p);
     out.commit(static_cast<std::size_t>(p - start));
   });
+  if (ctx_.detail_enabled.load(std::memory_order_relaxed)) {
+    ctx_.prefix_stats.recordGet(key, hit);  // gat too, as memcached
+  }
   if (touch) {
     ctx_.stats.add(Counter::kCmdTouch);
     ctx_.stats.add(hit ? Counter::kTouchHits : Counter::kTouchMisses);
@@ -260,6 +271,9 @@ void TextProtocol::arithmetic(const Tokens& tokens, bool incr, Output& out) {
   if (tokens[1].size() > kMaxKeyLength) {
     reply(out, kBadFormat);
     return;
+  }
+  if (ctx_.detail_enabled.load(std::memory_order_relaxed)) {
+    ctx_.prefix_stats.recordDelete(tokens[1]);
   }
   if (!parseU64(tokens[2], amount)) {
     reply(out, "CLIENT_ERROR invalid numeric delta argument");
@@ -334,7 +348,11 @@ void TextProtocol::verbosity(const Tokens& tokens, Output& out) {
 
 void TextProtocol::flushAll(const Tokens& tokens, Output& out) {
   noreply_ = tokens.lastIsNoreply();
-  ctx_.stats.add(Counter::kCmdFlush);
+  ctx_.stats.add(Counter::kCmdFlush);  // counted even when refused, as memcached
+  if (!ctx_.settings.flush_enabled) {
+    reply(out, "CLIENT_ERROR flush_all not allowed");
+    return;
+  }
   std::int32_t exptime = 0;
   if (tokens.ntokens() != (noreply_ ? 3u : 2u) && !parseI32(tokens[1], exptime)) {
     reply(out, kBadExptime);
@@ -349,20 +367,24 @@ void TextProtocol::stats(const Tokens& tokens, Output& out) {
   if (group == "reset") {
     ctx_.stats.reset();
     ctx_.store.resetStats();
+    ctx_.prefix_stats.clear();
     reply(out, "RESET");
   } else if (group == "detail") {
     const std::string_view mode = tokens[2];
     if (mode == "on" || mode == "off") {
+      ctx_.detail_enabled.store(mode == "on", std::memory_order_relaxed);
       reply(out, "OK");
     } else if (mode == "dump") {
-      out.append("END\r\n");
+      out.append(ctx_.prefix_stats.dump());
     } else {
       reply(out, "CLIENT_ERROR usage: stats detail on|off|dump");
     }
   } else if (group == "cachedump") {
     std::uint32_t id = 0;
     std::uint32_t limit = 0;
-    if (tokens.ntokens() < 5) {
+    if (!ctx_.settings.dump_enabled) {
+      reply(out, "CLIENT_ERROR stats cachedump not allowed");
+    } else if (tokens.ntokens() < 5) {
       reply(out, "CLIENT_ERROR bad command line");
     } else if (!parseU32(tokens[2], id) || !parseU32(tokens[3], limit)) {
       reply(out, kBadFormat);
@@ -380,6 +402,8 @@ Step TextProtocol::lruCrawler(const Tokens& tokens, std::size_t next, Output& ou
   if (n == 4 && sub == "metadump") {
     if (!ctx_.settings.lru_crawler) {
       reply(out, "CLIENT_ERROR lru crawler disabled");
+    } else if (!ctx_.settings.dump_enabled) {
+      reply(out, "ERROR metadump not allowed");
     } else if (!out.empty()) {
       reply(out, "ERROR cannot pipeline other commands before metadump");
     } else if (parseMetadumpClasses(tokens[2], ctx_.store.slabClasses().count(), metadump_)) {
@@ -413,10 +437,28 @@ void TextProtocol::refreshCerts(const Tokens& tokens, Output& out) {
   }
 }
 
+Step TextProtocol::shutdown(const Tokens& tokens, std::size_t next, Output& out) {
+  const std::size_t n = tokens.ntokens();
+  if (!ctx_.settings.shutdown_enabled) {
+    reply(out, "ERROR: shutdown not enabled");
+  } else if (n == 2 || (n == 3 && tokens[1] == "graceful")) {
+    // memcached closes the connection without a reply, then stops; spoold's
+    // stop is always graceful (responses in flight are sent), so both modes
+    // are the same here.
+    if (ctx_.request_shutdown) {
+      ctx_.request_shutdown();
+    }
+    return Step::done(next, Action::kClose);
+  } else {
+    reply(out, "CLIENT_ERROR invalid shutdown mode");
+  }
+  return Step::done(next);
+}
+
 Step TextProtocol::misc(const Tokens& tokens, std::size_t next, Output& out) {
   const std::string_view cmd = tokens[0];
-  if (cmd == "shutdown") {
-    reply(out, "ERROR: shutdown not enabled");
+  if (cmd == "watch" && !ctx_.settings.watch_enabled) {
+    reply(out, "CLIENT_ERROR watch commands not allowed");
   } else if (isAdminCommand(cmd)) {
     const std::string_view line = runAdminCommand(ctx_, tokens, noreply_);
     reply(out, line);

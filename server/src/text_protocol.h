@@ -31,6 +31,9 @@ class TextProtocol {
 
  private:
   Step command(std::string_view line, std::size_t next, std::string_view input, Output& out);
+  /// -Y, before authentication: only `set <any> <any> <any> <len>` whose
+  /// data is `<user> <password>` is understood, as memcached 1.6.18.
+  Step authenticate(std::string_view line, std::size_t next, std::string_view input, Output& out);
   Step dispatchClassic(const Tokens& tokens, std::size_t next, std::string_view input, Output& out);
   Step storage(const Tokens& tokens, std::size_t next, std::string_view input, Output& out);
   /// Whether a value of this shape can be stored at all: kStored, or the
@@ -45,6 +48,7 @@ class TextProtocol {
   void flushAll(const Tokens& tokens, Output& out);
   void stats(const Tokens& tokens, Output& out);
   Step lruCrawler(const Tokens& tokens, std::size_t next, Output& out);
+  Step shutdown(const Tokens& tokens, std::size_t next, Output& out);
   /// The remaining commands; an unknown one that looks like HTTP closes.
   Step misc(const Tokens& tokens, std::size_t next, Output& out);
   /// refresh_certs: reloads the TLS certificate and key (memcached's replies).
@@ -57,6 +61,13 @@ class TextProtocol {
   MetaProtocol meta_;
   std::size_t scanned_ = 0;  // bytes of the pending line known to hold no '\n'
   bool noreply_ = false;
+  bool authenticated_;  // -Y: false until a `set` carries a user and password of the file
+  /// Where the last reply before authentication starts in the output.
+  std::size_t auth_reply_at_ = 0;
+  /// Appends a reply before authentication the way memcached 1.6.18 does:
+  /// it reuses one response object until then, so a reply replaces the one
+  /// before it while both are still waiting to be sent.
+  void authReply(Output& out, std::string_view line);
 };
 
 /// Appends "STAT name value\r\n" lines for `group`, then "END\r\n".

@@ -1,7 +1,7 @@
 #include "tls_options.h"
 
 #include <algorithm>
-#include <ostream>
+#include <fmt/format.h>
 
 #include "numbers.h"
 
@@ -9,27 +9,27 @@ namespace spoold {
 namespace {
 
 /// ssl_min_version: memcached's numbers, or the names it reports.
-bool parseMinVersion(const std::string& value, std::string& out, std::ostream& err) {
+bool parseMinVersion(const std::string& value, std::string& out, std::string& why) {
   static constexpr std::string_view kNames[] = {"tlsv1.0", "tlsv1.1", "tlsv1.2", "tlsv1.3"};
   for (std::size_t i = 0; i < 4; ++i) {
     if (value == kNames[i] || value == std::to_string(i)) {
       if (i < 2) {
-        err << "spoold: -o ssl_min_version=" << value << " (" << kNames[i]
-            << ") is not supported: spool accepts TLS 1.2 and 1.3 only\n";
+        why = fmt::format("-o ssl_min_version={} ({}) is not supported: spool accepts TLS 1.2 and 1.3 only",
+                          value, kNames[i]);
         return false;
       }
       out = kNames[i];
       return true;
     }
   }
-  err << "spoold: invalid ssl_min_version '" << value << "': use 0, 1, 2, 3 or tlsv1.2, tlsv1.3\n";
+  why = fmt::format("invalid ssl_min_version '{}': use 0, 1, 2, 3 or tlsv1.2, tlsv1.3", value);
   return false;
 }
 
 bool parseNumber(std::string_view key, const std::string& value, std::uint64_t max,
-                 std::uint64_t& out, std::ostream& err) {
+                 std::uint64_t& out, std::string& why) {
   if (!parseU64(value, out) || out > max) {
-    err << "spoold: invalid " << key << " '" << value << "'\n";
+    why = fmt::format("invalid {} '{}'", key, value);
     return false;
   }
   return true;
@@ -38,7 +38,7 @@ bool parseNumber(std::string_view key, const std::string& value, std::uint64_t m
 }  // namespace
 
 bool applyTlsOption(std::string_view key, const std::string& value, Settings& s,
-                    std::ostream& err) {
+                    std::string& why) {
   std::uint64_t number = 0;
   if (key == "ssl_chain_cert") {
     s.ssl_chain_cert = value;
@@ -49,37 +49,37 @@ bool applyTlsOption(std::string_view key, const std::string& value, Settings& s,
   } else if (key == "ssl_ciphers") {
     s.ssl_ciphers = value;
   } else if (key == "ssl_verify_mode") {
-    if (!parseNumber(key, value, 3, number, err)) {
+    if (!parseNumber(key, value, 3, number, why)) {
       return false;
     }
     s.ssl_verify_mode = static_cast<int>(number);
   } else if (key == "ssl_min_version") {
-    return parseMinVersion(value, s.ssl_min_version, err);
+    return parseMinVersion(value, s.ssl_min_version, why);
   } else if (key == "ssl_keyformat") {
-    if (!parseNumber(key, value, 1'000'000, number, err)) {
+    if (!parseNumber(key, value, 1'000'000, number, why)) {
       return false;
     }
     if (number != 1) {
-      err << "spoold: -o ssl_keyformat=" << value << " is not supported: keys must be PEM (1)\n";
+      why = fmt::format("-o ssl_keyformat={} is not supported: keys must be PEM (1)", value);
       return false;
     }
   } else if (key == "ssl_wbuf_size") {
-    if (!parseNumber(key, value, 1u << 20, number, err)) {
+    if (!parseNumber(key, value, 1u << 20, number, why)) {
       return false;
     }
     if (number != 16) {
-      err << "spoold: -o ssl_wbuf_size=" << value
-          << " is not supported: spool writes TLS records of up to 16 KiB (the default, 16)\n";
+      why = fmt::format("-o ssl_wbuf_size={} is not supported: spool writes TLS records of up to 16 KiB "
+                        "(the default, 16)", value);
       return false;
     }
     s.ssl_wbuf_size = number << 10;
   } else if (key == "ssl_session_cache") {
     s.ssl_session_cache = true;  // any value turns it on, as in memcached
   } else if (key == "ssl_kernel_tls") {
-    err << "spoold: -o ssl_kernel_tls is not supported: spool does not offload TLS to the kernel\n";
+    why = "-o ssl_kernel_tls is not supported: spool does not offload TLS to the kernel";
     return false;
   } else {
-    err << "spoold: unknown -o option '" << key << "'\n";
+    why = fmt::format("unknown -o option '{}'", key);
     return false;
   }
   return true;

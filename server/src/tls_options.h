@@ -14,10 +14,10 @@
 
 namespace spoold {
 
-/// Applies one `-o ssl_<key>=<value>` option. False, with the reason on
-/// `err`, for a bad value or an option whose effect spoold cannot provide
+/// Applies one `-o ssl_<key>=<value>` option. False, with the reason in
+/// `why`, for a bad value or an option whose effect spoold cannot provide
 /// (never ignored silently).
-bool applyTlsOption(std::string_view key, const std::string& value, Settings& s, std::ostream& err);
+bool applyTlsOption(std::string_view key, const std::string& value, Settings& s, std::string& why);
 
 /// memcached's -o ssl_* settings as spool's TLS settings.
 spool::TlsConfig tlsConfig(const Settings& s);

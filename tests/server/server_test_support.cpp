@@ -276,6 +276,27 @@ Memcached::Memcached(std::vector<std::string> extra_args) {
   REQUIRE(waitForListener(port_));
 }
 
+std::vector<std::string> spooldArgv(const std::string& binary, const std::vector<std::string>& args) {
+  std::vector<std::string> argv{binary};
+  if (::geteuid() == 0) {
+    argv.insert(argv.end(), {"-u", "nobody"});
+  }
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+SpooldProcess::SpooldProcess(const std::string& binary, const std::vector<std::string>& extra) {
+  std::vector<std::string> args{"-p", "0", "-v", "-t", "2"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  process = std::make_unique<ChildProcess>(spooldArgv(binary, args));
+  const std::string line = process->waitForLine("spoold ");
+  INFO(process->output());
+  const std::size_t colon = line.rfind(':');
+  REQUIRE(line.find("listening on ") != std::string::npos);
+  REQUIRE(colon != std::string::npos);
+  port = static_cast<std::uint16_t>(std::stoi(line.substr(colon + 1)));
+}
+
 std::string statValue(std::uint16_t port, std::string_view name) {
   RawClient client(port);
   const std::string stats = client.roundTrip("stats\r\n", "END\r\n");

@@ -108,6 +108,18 @@ class Memcached {
   std::unique_ptr<ChildProcess> process_;
 };
 
+/// argv for the spoold executable `binary`: `-u nobody` first when the tests
+/// run as root (spoold, like memcached, refuses root without -u), then `args`.
+std::vector<std::string> spooldArgv(const std::string& binary, const std::vector<std::string>& args);
+
+/// The spoold executable started on a free port (-p 0 -v -t 2, plus `extra`),
+/// with the port it announces on stderr.
+struct SpooldProcess {
+  SpooldProcess(const std::string& binary, const std::vector<std::string>& extra = {});
+  std::unique_ptr<ChildProcess> process;
+  std::uint16_t port = 0;
+};
+
 /// Reads one `stats` value over the text protocol ("" when missing).
 std::string statValue(std::uint16_t port, std::string_view name);
 

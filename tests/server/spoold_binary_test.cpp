@@ -10,21 +10,9 @@
 namespace spoold::test {
 namespace {
 
-/// Starts spoold on a free port (-p 0) and reads the port it announces.
-struct RunningSpoold {
-  explicit RunningSpoold(std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv{SPOOLD_BINARY, "-p", "0", "-v", "-t", "2"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    process = std::make_unique<ChildProcess>(argv);
-    const std::string line = process->waitForLine("spoold ");
-    INFO(process->output());
-    const std::size_t colon = line.rfind(':');
-    REQUIRE(line.find("listening on ") != std::string::npos);
-    REQUIRE(colon != std::string::npos);
-    port = static_cast<std::uint16_t>(std::stoi(line.substr(colon + 1)));
-  }
-  std::unique_ptr<ChildProcess> process;
-  std::uint16_t port = 0;
+/// spoold on a free port (-p 0), as the tests' user allows.
+struct RunningSpoold : SpooldProcess {
+  explicit RunningSpoold(const std::vector<std::string>& extra = {}) : SpooldProcess(SPOOLD_BINARY, extra) {}
 };
 
 }  // namespace
@@ -53,7 +41,8 @@ TEST_CASE("spoold -h and -V exit 0, bad flags print usage and exit 2", "[binary]
 }
 
 TEST_CASE("a TLS certificate that cannot be loaded stops spoold with exit 1", "[binary]") {
-  ChildProcess child({SPOOLD_BINARY, "-p", "0", "-Z", "-o", "ssl_chain_cert=/nonexistent/cert.pem,ssl_key=/nonexistent/key.pem"});
+  ChildProcess child(spooldArgv(SPOOLD_BINARY, {"-p", "0", "-Z", "-o",
+                                                "ssl_chain_cert=/nonexistent/cert.pem,ssl_key=/nonexistent/key.pem"}));
   CHECK(child.wait() == 1);
   CHECK(child.output().find("cert.pem") != std::string::npos);
 }
@@ -61,7 +50,7 @@ TEST_CASE("a TLS certificate that cannot be loaded stops spoold with exit 1", "[
 TEST_CASE("a second spoold on a port in use refuses to start, as memcached does", "[binary]") {
   RunningSpoold first;
   const std::string port = std::to_string(first.port);
-  ChildProcess second({SPOOLD_BINARY, "-p", port, "-l", "127.0.0.1"});
+  ChildProcess second(spooldArgv(SPOOLD_BINARY, {"-p", port, "-l", "127.0.0.1"}));
   CHECK(second.wait() == 71);
   CHECK(second.output().find("failed to listen on one of interface(s) 127.0.0.1: Address already in use") !=
         std::string::npos);
@@ -76,7 +65,7 @@ TEST_CASE("a second spoold -s on a live server's socket refuses to start and tak
   Settings settings = TestServer::defaults(ExecMode::kInline);
   settings.unix_socket = dir.file("live.sock");
   TestServer first(ExecMode::kInline, settings);
-  ChildProcess second({SPOOLD_BINARY, "-s", settings.unix_socket});
+  ChildProcess second(spooldArgv(SPOOLD_BINARY, {"-s", settings.unix_socket}));
   CHECK(second.wait() == 71);
   CHECK(second.output().find("failed to listen on one of interface(s) " + settings.unix_socket +
                              ": Address already in use") != std::string::npos);
