@@ -33,7 +33,7 @@ void Server::start() {
     throw spool::SetupError(error);  // before any thread starts: nothing to undo
   }
   if (s.exec == ExecMode::kWorkers) {
-    pool_ = std::make_unique<WorkerPool>(s.workers);
+    pool_ = std::make_unique<WorkerPool>(s.workers != 0 ? s.workers : s.threads);
   }
   metadump_ = std::make_unique<MetadumpService>(ctx_.store);
   spool::TransportOptions options;

@@ -38,6 +38,8 @@ class Server {
   /// 0); 0 when listening on a Unix socket (-s).
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
   [[nodiscard]] ServerContext& context() noexcept { return ctx_; }
+  /// Worker threads of --exec=workers (0 inline, or before start()).
+  [[nodiscard]] unsigned workerThreads() const noexcept { return pool_ ? pool_->size() : 0; }
 
  private:
   /// The listeners of -l (TCP, some with TLS).

@@ -520,4 +520,18 @@ TEST_CASE("stats uses memcached's names plus spool's counters", "[e2e][stats]") 
   }
 }
 
+TEST_CASE("workers mode runs as many workers as loop threads unless --workers says otherwise", "[e2e]") {
+  Settings settings = TestServer::defaults(ExecMode::kWorkers);
+  settings.threads = 3;
+  settings.workers = 0;  // the command line's default
+  TestServer by_default(ExecMode::kWorkers, settings);
+  CHECK(by_default.server().workerThreads() == 3);
+  RawClient client(by_default.port());
+  CHECK(client.roundTrip("version\r\n").starts_with("VERSION "));
+
+  settings.workers = 5;
+  TestServer explicit_count(ExecMode::kWorkers, settings);
+  CHECK(explicit_count.server().workerThreads() == 5);
+}
+
 }  // namespace spoold::test
