@@ -596,6 +596,41 @@ def idle_targets(ic):
     return out
 
 
+# ---------------------------------------------------------------- memory (-m 64 filled)
+
+def aggregate_memory(raw):
+    """{server: {"items": median_range, "rss_growth_kb": median_range}} from run.sh's memory cells."""
+    cells = defaultdict(lambda: defaultdict(list))
+    for line in raw:
+        if line["part"] == "memory" and "error" not in line["result"]:
+            for k in ("items", "rss_growth_kb"):
+                cells[line["cell"]["server"]][k].append(line["result"].get(k))
+    return {k: {m: median_range(v) for m, v in metrics.items()} for k, metrics in cells.items()}
+
+
+def memory_markdown(mem):
+    if not mem:
+        return "_Not run._"
+    rows = [[f"`{name}`", cell(mem[name]["items"]), cell(mem[name]["rss_growth_kb"], lambda v: f"{v / 1024:.1f} MB")]
+            for name in sorted(mem, key=lambda n: (n == "memcached", n))]
+    return table(["server", "items kept", "RSS growth"], rows)
+
+
+def memory_targets(mem):
+    if "memcached" not in mem:
+        return []
+    mc_items, mc_rss = med(mem, "memcached", "items"), med(mem, "memcached", "rss_growth_kb")
+    out = []
+    for name in sorted(n for n in mem if n != "memcached"):
+        items, rss = med(mem, name, "items"), med(mem, name, "rss_growth_kb")
+        if None in (items, rss, mc_items, mc_rss):
+            continue
+        out.append([f"memory: {name} -m 64 full: RSS growth ≤ memcached's, at least as many items",
+                    f"{rss / 1024:.1f} vs {mc_rss / 1024:.1f} MB, {items:.0f} vs {mc_items:.0f} items",
+                    verdict(rss <= mc_rss and items >= mc_items)])
+    return out
+
+
 # ---------------------------------------------------------------- plots
 
 def gnuplot(script, plots_dir):
@@ -716,13 +751,13 @@ def main():
     with open(args.raw) as f:
         raw = [json.loads(l) for l in f if l.strip()]
     h, st, sv, failures, skipped = aggregate(raw)
-    ol, ic = aggregate_openloop(raw), aggregate_idle(raw)
+    ol, ic, mem = aggregate_openloop(raw), aggregate_idle(raw), aggregate_memory(raw)
     failures += [f"{line['part']} {line['cell']}: {line['result']['error']}" for line in raw
-                 if line["part"] in ("openloop", "idle") and "error" in line["result"]]
+                 if line["part"] in ("openloop", "idle", "memory") and "error" in line["result"]]
     tls = tls_summary(st)
     backends, versus = backend_ratios(st, sv), folly_post_ratios(h, st)
     targets = (handoff_targets(h) + stream_targets(st) + server_targets(sv) + openloop_targets(ol)
-               + idle_targets(ic) + backend_targets(backends, versus))
+               + idle_targets(ic) + memory_targets(mem) + backend_targets(backends, versus))
     now = args.date or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     info = machine()
     info["server_preload"] = args.preload or "none (glibc malloc)"
@@ -736,7 +771,7 @@ def main():
     if backends or versus:
         results["libevent_vs_folly"] = backends
         results["spool_vs_folly_post"] = versus
-    results.update({"handoff": key(h), "stream": key(st), "server": key(sv), "openloop": key(ol), "idle": key(ic),
+    results.update({"handoff": key(h), "stream": key(st), "server": key(sv), "openloop": key(ol), "idle": key(ic), "memory": mem,
                     "raw": raw})
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
@@ -775,6 +810,8 @@ def main():
             text = replace_block(text, "openloop", openloop_markdown(ol))
         if has_block(text, "idle"):
             text = replace_block(text, "idle", idle_markdown(ic))
+        if has_block(text, "memory"):
+            text = replace_block(text, "memory", memory_markdown(mem))
         if has_block(text, "backends"):
             text = replace_block(text, "backends", backends_markdown(backends, versus))
         elif backends or versus:

@@ -14,9 +14,9 @@
 #                     folly's own modes folly-post and folly-wait (1 producer
 #                     only: it is ~100x slower), and the server part's spoold
 #                     from both builds (spoold-folly-inline, -workers)
-#   --parts LIST      comma-separated: handoff,stream,server,openloop,idle
-#                     (default: all; server, openloop and idle need spoold, or
-#                     run memcached alone with --memcached-only)
+#   --parts LIST      comma-separated: handoff,stream,server,openloop,idle,memory
+#                     (default: all; the last four need spoold, or run
+#                     memcached alone with --memcached-only)
 #   --spoold PATH     the server to measure (default: <build>/server/spoold)
 #   --reps N          runs per cell (default 3): medians with min-max
 #   --quick           a few small cells, 1 run each, short durations: checks the
@@ -43,7 +43,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 build="$repo/build"
 folly_build=""
-parts="handoff,stream,server,openloop,idle"
+parts="handoff,stream,server,openloop,idle,memory"
 spoold=""
 reps=3
 quick=0
@@ -160,6 +160,9 @@ openloop_rates="50000 100000 200000 300000 400000 500000 600000 800000 1000000"
 # silent): the time to open them, the server's RSS per idle connection, and
 # the active throughput with them open.
 idle_count=10000
+# memory: a -m 64 cache filled with 1 M sets of 100-byte values (16-byte
+# keys), once per server with -t 2: the items it keeps and its RSS growth.
+memory_keys=1000000
 if ((quick)); then
   handoff_duration=0.2; handoff_configs="1:1 2:2"
   stream_warmup=0.2; stream_duration=0.5; stream_sizes="1024"; stream_producers="1"; stream_tls_sizes="1024"
@@ -167,6 +170,7 @@ if ((quick)); then
   scenarios=("${scenarios[2]}" "${scenarios[7]}")
   openloop_warmup=0.2; openloop_duration=0.5; openloop_rates="50000 200000"
   idle_count=1000
+  memory_keys=100000
 fi
 # With --folly-build: spool from both builds at every stream cell, folly's
 # own modes beside them (folly-wait at 1 producer only), and spoold from both
@@ -201,17 +205,19 @@ server_cells=$((reps * $(words $servers) * 2 * (${#scenarios[@]} + ${#tls_scenar
 openloop_cells=$((reps * $(words $servers) * $(words $openloop_rates)))
 has_part handoff || handoff_cells=0
 idle_cells=$((reps * $(words $servers) * 2 * 2))
+memory_cells=$((reps * $(words $servers)))
 has_part openloop || openloop_cells=0
 has_part idle || idle_cells=0
+has_part memory || memory_cells=0
 has_part stream || stream_cells=0
 has_part server || { server_starts=0; server_cells=0; }
 estimate=$(awk -v h="$handoff_cells" -v hd="$handoff_duration" -v hs="$handoff_strategies" \
   -v hr="$handoff_runs" -v s="$stream_cells" \
   -v sd="$stream_warmup + $stream_duration" -v v="$server_cells" -v vd="$server_warmup + $server_duration" \
-  -v st="$server_starts" -v i="$idle_cells" -v n="$idle_count" -v o="$openloop_cells" -v od="$openloop_warmup + $openloop_duration" 'BEGIN {
+  -v st="$server_starts" -v m="$memory_cells" -v k="$memory_keys" -v i="$idle_cells" -v n="$idle_count" -v o="$openloop_cells" -v od="$openloop_warmup + $openloop_duration" 'BEGIN {
     split(sd, a, "+"); split(vd, b, "+"); split(od, c, "+")
     printf "%d", h * (hs * hd + 0.2 * hr) + s * (a[1] + a[2] + 0.25) + v * (b[1] + b[2] + 0.25) + st * 0.5 \
-      + o * (c[1] + c[2] + 0.4) + i * (b[1] + b[2] + 0.25 + 0.5 + n / 20000) }')
+      + o * (c[1] + c[2] + 0.4) + i * (b[1] + b[2] + 0.25 + 0.5 + n / 20000) + m * (1 + k / 150000) }')
 minutes() { printf '%d min %02d s' $(($1 / 60)) $(($1 % 60)); }
 
 # Every run keeps its own results file: a second run on the same day gets the
@@ -245,7 +251,7 @@ json_or_error() {
   if [[ $1 == \{*\} ]]; then printf '%s' "$1"; else printf '{"error": "%s"}' "$2"; fi
 }
 
-log "$handoff_cells handoff, $stream_cells stream, $server_cells server, at most $openloop_cells open-loop and $idle_cells idle-connection cells: about $(minutes "$estimate")"
+log "$handoff_cells handoff, $stream_cells stream, $server_cells server, at most $openloop_cells open-loop, $idle_cells idle-connection and $memory_cells memory cells: about $(minutes "$estimate")"
 # The 15-minute budget is the standard matrix's; --folly-build adds its own cells.
 [[ -n $folly_build ]] || ((estimate <= 900)) || log "that is over the 15-minute budget of the standard matrix"
 ((!estimate_only)) || exit 0
@@ -382,8 +388,8 @@ wait_listening() {
 # TLS (-Z). 1 when it did not come up (its stderr in server.err).
 spoold_of() { if [[ $1 == spoold-folly-* ]]; then echo "$folly_spoold"; else echo "$spoold"; fi; }
 start_server() {
-  local name=$1 threads=$2 port=$3 with_tls=$4
-  local common=(-p "$port" -l 127.0.0.1 -U 0 -t "$threads" -m 1024 -c $((idle_count + 4096))) tls_args=()
+  local name=$1 threads=$2 port=$3 with_tls=$4 megabytes=${5:-1024}
+  local common=(-p "$port" -l 127.0.0.1 -U 0 -t "$threads" -m "$megabytes" -c $((idle_count + 4096))) tls_args=()
   ((with_tls)) && tls_args=(-Z -o "ssl_chain_cert=$work/cert.pem,ssl_key=$work/key.pem")
   # As root both need -u (spoold as memcached): both stay root, as before.
   [[ $(id -u) -eq 0 ]] && common+=(-u root)
@@ -525,6 +531,45 @@ if has_part idle; then
       for threads in 1 2; do
         run_idle "$server" "$threads"
       done
+    done
+  done
+fi
+
+# ---------------------------------------------------------------- memory
+# run_memory SERVER: fill a -m 64 cache, then its curr_items and RSS growth.
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+curr_items() {
+  python3 - "$1" <<'PY'
+import socket, sys
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+c.sendall(b"stats\r\n")
+out = b""
+while not out.endswith(b"END\r\n"):
+    chunk = c.recv(65536)
+    if not chunk:
+        break
+    out += chunk
+print(next(l.split()[2] for l in out.decode().split("\r\n") if l.startswith("STAT curr_items ")))
+PY
+}
+run_memory() {
+  local server=$1 port before after items result
+  port=$(free_port)
+  start_server "$server" 2 "$port" 0 64 || { echo "run.sh: $server did not start" >&2; cat "$work/server.err" >&2; exit 1; }
+  log "memory $server -m 64, $memory_keys sets of 100 B rep $rep"
+  before=$(rss_kb "$server_pid")
+  result=$("$bin/mcload" --port "$port" --conns 1 --keys "$memory_keys" --value-size 100 --warmup 0 \
+    --duration 0.1 --json) || log "mcload reported errors: $result"
+  after=$(rss_kb "$server_pid")
+  items=$(curr_items "$port" || echo null)
+  record memory "{\"server\": \"$server\", \"keys\": $memory_keys}" \
+    "{\"items\": ${items:-null}, \"rss_growth_kb\": $((after - before))}"
+  stop_server
+}
+if has_part memory; then
+  for rep in $(seq "$reps"); do
+    for server in $servers; do
+      run_memory "$server"
     done
   done
 fi
