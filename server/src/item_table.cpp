@@ -45,23 +45,59 @@ std::uint64_t hashKey(std::string_view key) noexcept {
   return finalise(h);
 }
 
+ItemTable::Slot::Slot(std::uint64_t hash, ItemPtr item) noexcept {
+  const auto address = reinterpret_cast<std::uintptr_t>(item.release());
+  assert((address & ~kAddressMask) == 0 && "an item above 2^48: no room for the slot's tag");
+  bits_ = address | (hash >> kTagShift << kTagShift);
+}
+
+ItemTable::Slot& ItemTable::Slot::operator=(Slot&& other) noexcept {
+  if (this != &other) {
+    reset();
+    bits_ = other.bits_;
+    other.bits_ = 0;
+  }
+  return *this;
+}
+
+ItemPtr ItemTable::Slot::take() noexcept {
+  ItemPtr item(get());
+  bits_ = 0;
+  return item;
+}
+
+ItemPtr ItemTable::Slot::exchange(ItemPtr fresh) noexcept {
+  ItemPtr old(get());
+  const auto address = reinterpret_cast<std::uintptr_t>(fresh.release());
+  assert((address & ~kAddressMask) == 0 && "an item above 2^48: no room for the slot's tag");
+  bits_ = (bits_ & ~kAddressMask) | address;
+  return old;
+}
+
+void ItemTable::Slot::reset() noexcept {
+  if (bits_ != 0) {
+    ItemDeleter{}(get());
+    bits_ = 0;
+  }
+}
+
 Item* ItemTable::find(std::string_view key) const noexcept {
   const std::uint64_t hash = hashKey(key);
   for (std::size_t i = hash & mask();; i = (i + 1) & mask()) {
     const Slot& slot = slots_[i];
-    if (!slot.item) {
+    if (!slot) {
       return nullptr;
     }
-    if (slot.hash == hash && slot.item->key() == key) {
-      return slot.item.get();
+    if (slot.tagMatches(hash) && slot.get()->key() == key) {
+      return slot.get();
     }
   }
 }
 
 std::size_t ItemTable::slotOf(const Item& item) const noexcept {
-  for (std::size_t i = hashKey(item.key()) & mask();; i = (i + 1) & mask()) {
-    assert(slots_[i].item && "item not in its table");
-    if (slots_[i].item.get() == &item) {
+  for (std::size_t i = homeOf(item);; i = (i + 1) & mask()) {
+    assert(slots_[i] && "item not in its table");
+    if (slots_[i].get() == &item) {
       return i;
     }
   }
@@ -69,10 +105,10 @@ std::size_t ItemTable::slotOf(const Item& item) const noexcept {
 
 void ItemTable::place(std::uint64_t hash, ItemPtr item) noexcept {
   std::size_t i = hash & mask();
-  while (slots_[i].item) {
+  while (slots_[i]) {
     i = (i + 1) & mask();
   }
-  slots_[i] = Slot{hash, std::move(item)};
+  slots_[i] = Slot(hash, std::move(item));
 }
 
 void ItemTable::insert(ItemPtr item) {
@@ -85,20 +121,18 @@ void ItemTable::insert(ItemPtr item) {
 }
 
 ItemPtr ItemTable::replace(const Item& old, ItemPtr fresh) noexcept {
-  Slot& slot = slots_[slotOf(old)];
-  ItemPtr previous = std::move(slot.item);
-  slot.item = std::move(fresh);
-  return previous;
+  return slots_[slotOf(old)].exchange(std::move(fresh));
 }
 
 ItemPtr ItemTable::erase(const Item& item) noexcept {
   std::size_t hole = slotOf(item);
-  ItemPtr taken = std::move(slots_[hole].item);
+  ItemPtr taken = slots_[hole].take();
   --size_;
   // Backward shift: pull later members of the probe run into the hole when
-  // their home slot does not lie cyclically in (hole, here].
-  for (std::size_t here = (hole + 1) & mask(); slots_[here].item; here = (here + 1) & mask()) {
-    const std::size_t home = slots_[here].hash & mask();
+  // their home slot does not lie cyclically in (hole, here]. Homes come from
+  // the keys (a slot keeps only 16 bits of the hash).
+  for (std::size_t here = (hole + 1) & mask(); slots_[here]; here = (here + 1) & mask()) {
+    const std::size_t home = homeOf(*slots_[here].get());
     const bool stays = hole <= here ? (home > hole && home <= here) : (home > hole || home <= here);
     if (!stays) {
       slots_[hole] = std::move(slots_[here]);
@@ -112,15 +146,17 @@ void ItemTable::grow() {
   std::vector<Slot> old(slots_.size() * 2);
   old.swap(slots_);
   for (Slot& slot : old) {
-    if (slot.item) {
-      place(slot.hash, std::move(slot.item));
+    if (slot) {
+      ItemPtr item = slot.take();
+      const std::uint64_t hash = hashKey(item->key());
+      place(hash, std::move(item));
     }
   }
 }
 
 void ItemTable::clear() noexcept {
   for (Slot& slot : slots_) {
-    slot.item.reset();
+    slot.reset();
   }
   size_ = 0;
 }
