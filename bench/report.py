@@ -443,16 +443,21 @@ def backend_targets(backends, versus):
 
 # ---------------------------------------------------------------- open loop
 
-def aggregate_openloop(raw):
-    """{(server, offered rate): {metric: median_range}} from run.sh's openloop cells."""
+def aggregate_part(raw, part, key_fields, metrics):
+    """{tuple of the cell's key_fields: {metric: median_range}} over one part's successful cells."""
     cells = defaultdict(lambda: defaultdict(list))
     for line in raw:
-        if line["part"] != "openloop" or "error" in line["result"]:
+        if line["part"] != part or "error" in line["result"]:
             continue
-        c, r = line["cell"], line["result"]
-        for k in ("ops_per_s", "p50_us", "p99_us", "p999_us", "errors"):
-            cells[(c["server"], c["rate"])][k].append(r.get(k))
-    return {k: {m: median_range(v) for m, v in metrics.items()} for k, metrics in cells.items()}
+        key = tuple(line["cell"][f] for f in key_fields)
+        for m in metrics:
+            cells[key][m].append(line["result"].get(m))
+    return {k: {m: median_range(v) for m, v in ms.items()} for k, ms in cells.items()}
+
+
+def aggregate_openloop(raw):
+    """{(server, offered rate): {metric: median_range}} from run.sh's openloop cells."""
+    return aggregate_part(raw, "openloop", ("server", "rate"), ("ops_per_s", "p50_us", "p99_us", "p999_us", "errors"))
 
 
 def saturation(ol, server):
@@ -542,14 +547,9 @@ plot {', '.join(plots)}
 
 def aggregate_idle(raw):
     """{(server, threads, idle count): {metric: median_range}} from run.sh's idle cells."""
-    cells = defaultdict(lambda: defaultdict(list))
-    for line in raw:
-        if line["part"] != "idle" or "error" in line["result"]:
-            continue
-        c, r = line["cell"], line["result"]
-        for k in ("ops_per_s", "ops_per_server_cpu_s", "p99_us", "idle_open_s", "server_rss_per_idle_conn_bytes"):
-            cells[(c["server"], c["threads"], c["idle"])][k].append(r.get(k))
-    return {k: {m: median_range(v) for m, v in metrics.items()} for k, metrics in cells.items()}
+    return aggregate_part(raw, "idle", ("server", "threads", "idle"),
+                          ("ops_per_s", "ops_per_server_cpu_s", "p99_us", "idle_open_s",
+                           "server_rss_per_idle_conn_bytes"))
 
 
 def idle_rows(ic):
@@ -600,12 +600,7 @@ def idle_targets(ic):
 
 def aggregate_memory(raw):
     """{server: {"items": median_range, "rss_growth_kb": median_range}} from run.sh's memory cells."""
-    cells = defaultdict(lambda: defaultdict(list))
-    for line in raw:
-        if line["part"] == "memory" and "error" not in line["result"]:
-            for k in ("items", "rss_growth_kb"):
-                cells[line["cell"]["server"]][k].append(line["result"].get(k))
-    return {k: {m: median_range(v) for m, v in metrics.items()} for k, metrics in cells.items()}
+    return {k[0]: v for k, v in aggregate_part(raw, "memory", ("server",), ("items", "rss_growth_kb")).items()}
 
 
 def memory_markdown(mem):

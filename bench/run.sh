@@ -496,12 +496,16 @@ run_openloop() {
   done
   stop_server
 }
-if has_part openloop; then
+# every_server FUNCTION: FUNCTION SERVER for each server, reps times.
+every_server() {
   for rep in $(seq "$reps"); do
     for server in $servers; do
-      run_openloop "$server"
+      "$1" "$server"
     done
   done
+}
+if has_part openloop; then
+  every_server run_openloop
 fi
 
 # ---------------------------------------------------------------- idle connections
@@ -567,11 +571,7 @@ run_memory() {
   stop_server
 }
 if has_part memory; then
-  for rep in $(seq "$reps"); do
-    for server in $servers; do
-      run_memory "$server"
-    done
-  done
+  every_server run_memory
 fi
 
 # ---------------------------------------------------------------- report

@@ -233,13 +233,16 @@ std::uint16_t freePort() {
   return ntohs(addr.sin_port);
 }
 
-bool waitForListener(std::uint16_t port, std::chrono::milliseconds limit) {
-  // An external program gives no readiness signal: try to connect, backing
-  // off on a poll() timeout, within the limit.
+namespace {
+
+/// An external program gives no readiness signal: try `connect` (a socket
+/// or -1), backing off on a poll() timeout, within the limit.
+template <typename Connect>
+bool waitUntilConnects(Connect connect, std::chrono::milliseconds limit) {
   const auto deadline = Clock::now() + limit;
   int backoff_ms = 5;
   while (Clock::now() < deadline) {
-    const int fd = connectTo("127.0.0.1", port);
+    const int fd = connect();
     if (fd >= 0) {
       ::close(fd);
       return true;
@@ -250,20 +253,14 @@ bool waitForListener(std::uint16_t port, std::chrono::milliseconds limit) {
   return false;
 }
 
+}  // namespace
+
+bool waitForListener(std::uint16_t port, std::chrono::milliseconds limit) {
+  return waitUntilConnects([port] { return connectTo("127.0.0.1", port); }, limit);
+}
+
 bool waitForUnixListener(const std::string& path, std::chrono::milliseconds limit) {
-  // As waitForListener: an external program gives no readiness signal.
-  const auto deadline = Clock::now() + limit;
-  int backoff_ms = 5;
-  while (Clock::now() < deadline) {
-    const int fd = connectToUnix(path);
-    if (fd >= 0) {
-      ::close(fd);
-      return true;
-    }
-    ::poll(nullptr, 0, backoff_ms);
-    backoff_ms = std::min(backoff_ms * 2, 100);
-  }
-  return false;
+  return waitUntilConnects([&path] { return connectToUnix(path); }, limit);
 }
 
 Memcached::Memcached(std::vector<std::string> extra_args) {
