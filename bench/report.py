@@ -534,6 +534,7 @@ set output 'openloop_latency.png'
 set title 'open loop: latency against offered load, binary gets, 50 connections, -t 2 (medians)'
 set xlabel 'offered ops/s'
 set ylabel 'latency (us)'
+set format x '%.0s%c'
 set logscale y
 unset logscale x
 set grid
