@@ -525,11 +525,13 @@ def openloop_targets(ol):
                     "higher at " + ", ".join(si(r) for r in worse + missing),
                     verdict(not worse and not missing)])
         sat = saturation(ol, name)
+        both_unsaturated = sat is None and mc_sat is None
+        # Saturating where memcached did not is saturating earlier.
         later = mc_sat is not None and (sat is None or sat > mc_sat)
         out.append([f"open loop: {name} saturates later than memcached",
                     f"{si(sat) + '/s' if sat else 'not reached'} vs {si(mc_sat) + '/s' if mc_sat else 'not reached'}"
-                    + ("" if mc_sat is not None else " (memcached did not saturate: raise the rates)"),
-                    verdict(later) if mc_sat is not None else "**unknown**"])
+                    + (" (neither saturated: raise the rates)" if both_unsaturated else ""),
+                    "**unknown**" if both_unsaturated else verdict(later)])
     return out
 
 
@@ -748,6 +750,15 @@ def replace_block(text, name, body):
     return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
 
 
+def compute_targets(raw):
+    """[[target, measured, verdict]] for one run's raw cells, by this file's rules."""
+    h, st, sv, _, _ = aggregate(raw)
+    ol, ic, mem = aggregate_openloop(raw), aggregate_idle(raw), aggregate_memory(raw)
+    return (handoff_targets(h) + stream_targets(st) + server_targets(sv) + openloop_targets(ol)
+            + idle_targets(ic) + memory_targets(mem)
+            + backend_targets(backend_ratios(st, sv), folly_post_ratios(h, st)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--raw", required=True)
@@ -769,8 +780,7 @@ def main():
                  if line["part"] in ("openloop", "idle", "memory") and "error" in line["result"]]
     tls = tls_summary(st)
     backends, versus = backend_ratios(st, sv), folly_post_ratios(h, st)
-    targets = (handoff_targets(h) + stream_targets(st) + server_targets(sv) + openloop_targets(ol)
-               + idle_targets(ic) + memory_targets(mem) + backend_targets(backends, versus))
+    targets = compute_targets(raw)
     now = args.date or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     info = machine()
     info["server_preload"] = args.preload or "none (glibc malloc)"

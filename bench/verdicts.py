@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A verdict that survives a rerun: reads several bench/results/*.json files
-(separate runs of bench/run.sh) and calls a target met only when every run
-that measured it met it.
+(separate runs of bench/run.sh), judges each run's raw cells by report.py's
+current targets, and calls a target met only when every run that measured it
+met it.
 
 usage: bench/verdicts.py RESULTS.json RESULTS.json [...] [--docs docs/benchmarks.md]
 
@@ -14,15 +15,24 @@ import os
 import re
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import report  # noqa: E402  (beside this file)
+
 
 def load(path):
+    """A run's targets, judged by today's report.py rules from its raw cells
+    (so runs made before a target changed are held to the same bar)."""
     with open(path) as f:
         data = json.load(f)
-    return os.path.basename(path), data.get("date", "?"), {t["target"]: t for t in data.get("targets", [])}
+    targets = [{"target": t[0], "measured": t[1], "verdict": t[2].strip("*")}
+               for t in report.compute_targets(data.get("raw", []))]
+    return os.path.basename(path), data.get("date", "?"), {t["target"]: t for t in targets}
 
 
 def overall(cells, runs):
-    measured = [c for c in cells if c is not None]
+    measured = [c for c in cells if c is not None and c["verdict"] != "unknown"]
+    if not measured:
+        return "unknown (not decidable in any run)"
     missed = sum(c["verdict"] != "met" for c in measured)
     if len(measured) < runs:
         return f"measured in {len(measured)} of {runs} runs" + (f", missed in {missed}" if missed else ", met in each")
