@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstdint>
 
+#include <fmt/format.h>
+
 #include "numbers.h"
 
 namespace spoold {
@@ -143,9 +145,10 @@ bool applyTuningOption(std::string_view key, std::string_view value, Settings& s
   if (applyValue(key, value, s.tuning, known)) {
     return true;
   }
-  error = known ? "-o " + std::string(key) + ": invalid value '" + std::string(value) + "'"
-                : "Illegal suboption \"" + std::string(key) +
-                      (value.empty() ? "" : "=" + std::string(value)) + "\"";
+  // (fmt, not operator+: GCC 12 at -O3 warns about "=" + std::string, a
+  // false -Wrestrict that -Werror would make fatal.)
+  error = known ? fmt::format("-o {}: invalid value '{}'", key, value)
+                : fmt::format("Illegal suboption \"{}{}{}\"", key, value.empty() ? "" : "=", value);
   return false;
 }
 
