@@ -20,6 +20,11 @@ namespace spool::detail {
 /// kBatch blocks, when the owner changes, or at flushFrees()); the owner takes
 /// a whole returned chain with one exchange when its local list runs dry.
 ///
+/// Classes go up to 32 KiB, so a 16 KiB payload (a full TLS record's worth)
+/// is cached too: above the cache, blocks freed in batches by the loop let
+/// glibc trim the producer's arena, and the producer wrote every block into
+/// freshly faulted pages (docs/benchmarks.md; stream at 16 KiB +21%).
+///
 /// Memory: a thread's cache keeps what comes back, so it holds at most the
 /// peak number of its blocks that were in flight at once; blocks are reused,
 /// not returned to the allocator, while the process runs. A cache outlives its
@@ -27,7 +32,7 @@ namespace spool::detail {
 /// blocks still in flight always have a home.
 class BlockCache {
  public:
-  static constexpr std::size_t kClasses = 6;  // 256 B .. 8 KiB blocks
+  static constexpr std::size_t kClasses = 8;  // 256 B .. 32 KiB blocks
   static constexpr std::size_t kMinBlock = 256;
   static constexpr std::size_t kBatch = 64;   // blocks per hand-back
 

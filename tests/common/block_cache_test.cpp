@@ -23,6 +23,16 @@ TEST_CASE("small buffers are reused by the thread that made them", "[buffer][cac
   CHECK(second.capacity() >= 64);
 }
 
+TEST_CASE("a 16 KiB payload (a TLS record's worth) comes from the cache too", "[buffer][cache][unit]") {
+  // Above the cache, the loop's batched frees let glibc trim the producer's
+  // arena and the producer re-faulted fresh pages for every block.
+  using spool::detail::BlockCache;
+  BufferBlock* block = BlockCache::allocate((16u << 10) + sizeof(BufferBlock), sizeof(BufferBlock));
+  REQUIRE(block != nullptr);  // nullptr: above the largest class, left to malloc
+  CHECK(block->capacity >= (16u << 10));
+  BlockCache::free(block);
+}
+
 TEST_CASE("large buffers bypass the cache", "[buffer][cache][unit]") {
   Buffer big = Buffer::allocate(64 << 10);
   CHECK(big.capacity() == (64u << 10));
