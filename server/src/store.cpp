@@ -112,7 +112,11 @@ void Store::countStore(Shard& shard) noexcept {
 }
 
 void Store::adjustBytes(std::size_t before, std::size_t after) noexcept {
-  // The common overwrite keeps the size: then no shared write at all.
+  // The common overwrite keeps the size: then no shared write at all, and
+  // no slab class to look up.
+  if (after == before) {
+    return;
+  }
   if (after > before) {
     bytes_.fetch_add(after - before, std::memory_order_relaxed);
   } else if (before > after) {
@@ -195,11 +199,12 @@ StoreResult Store::store(StoreMode mode, std::string_view key, std::string_view 
   {
     std::lock_guard lock(shard.mutex);
     reclaimTail(shard);
+    const std::uint8_t size_class = slabs_.classFor(size);
     if (!limits_.evict && over(size)) {
-      shard.classes.bump(slabs_.classFor(size), ClassCounter::kOutOfMemory);
+      shard.classes.bump(size_class, ClassCounter::kOutOfMemory);
       return StoreResult::kNoMemory;
     }
-    shard.classes.bump(slabs_.classFor(size), ClassCounter::kCmdSet);
+    shard.classes.bump(size_class, ClassCounter::kCmdSet);
     result = storeLocked(shard, StoreRequest{mode, key, value, flags, exptime, req_cas}, cas_out);
   }
   if (result == StoreResult::kStored) {
