@@ -36,6 +36,7 @@ constexpr std::size_t kLibeventMaxRead = 4096;
 constexpr std::size_t kReadRestBytes = static_cast<std::size_t>(kMaxSingleRead) - kLibeventMaxRead;
 // The largest TLS record's payload.
 constexpr std::size_t kTlsRecordBytes = 16 << 10;
+constexpr std::size_t kCorkAbove = 2 * kTlsRecordBytes;
 
 // CLOSE_ON_FREE: the bufferevent owns the socket and closes it when freed.
 // No BEV_OPT_THREADSAFE: only the loop's thread ever touches a bufferevent;
@@ -235,8 +236,8 @@ void LibeventConnection::appendToOutput(detail::BufferBlock* block) noexcept {
   } else {
     // Large: the output references the payload; libevent calls
     // onReferenceDoneCb once writev has taken it or the buffer is freed.
-    commitStage();  // keep order with the copies staged before it
-    ok = evbuffer_add_reference(bufferevent_get_output(bev_.get()), block->data, size,
+    // After the copies staged before it, to keep their order.
+    ok = commitStaged() && evbuffer_add_reference(bufferevent_get_output(bev_.get()), block->data, size,
                                 &onReferenceDoneCb, block) == 0;
     if (!ok) {
       detail::BufferBlock::destroy(block);
@@ -258,9 +259,13 @@ bool LibeventConnection::stageCopy(const std::byte* data, std::size_t size) noex
   return ok;
 }
 
+bool LibeventConnection::commitStaged() noexcept {
+  return !stage_.open() || stage_.commit(bufferevent_get_output(bev_.get()));
+}
+
 void LibeventConnection::commitStage() noexcept {
-  if (stage_.open()) {
-    stage_.commit(bufferevent_get_output(bev_.get()));
+  if (!commitStaged()) [[unlikely]] {
+    fail(CloseCode::kIoError, ENOMEM, "cannot append to the output buffer");
   }
 }
 
@@ -276,6 +281,38 @@ void LibeventConnection::onOutputChangedCb(evbuffer*, const evbuffer_cb_info* in
   if (info->n_added > 0) {
     conn->noteOutputAdded();
   }
+  if (conn->tls_) {
+    conn->adjustCork(evbuffer_get_length(bufferevent_get_output(conn->bev_.get())));
+  }
+}
+
+// Bulk TLS output. bufferevent_openssl makes one SSL_write, so one write(2),
+// per output chain: on a loopback socket with TCP_NODELAY each record was
+// its own segment, pushed through the receiver's stack and waking it.
+// While more than two records are pending the socket is corked (the kernel
+// sends full segments) and OpenSSL keeps its write buffer between records
+// instead of freeing and reallocating it per record
+// (SSL_MODE_RELEASE_BUFFERS, which keeps idle connections small). Both are
+// undone as soon as the output is empty, or the connection leaves kOpen, so
+// a reply after a bulk transfer is never held back by the cork.
+void LibeventConnection::adjustCork(std::size_t pending) noexcept {
+  const bool want = state_ == State::kOpen && (corked_ ? pending > 0 : pending >= kCorkAbove);
+  if (want == corked_) {
+    return;
+  }
+  if (want) {
+    bump(loop_->counters().tls_bulk_corks);
+  }
+  const int on = want ? 1 : 0;
+  ::setsockopt(bufferevent_getfd(bev_.get()), IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+  SSL* ssl = bufferevent_openssl_get_ssl(bev_.get());
+  if (want) {
+    SSL_clear_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+  } else {
+    SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+    (void)SSL_free_buffers(ssl);  // 0 while a record is half written or read: kept till done
+  }
+  corked_ = want;
 }
 
 void LibeventConnection::noteOutputAdded() noexcept {

@@ -46,7 +46,8 @@ class LibeventConnection final : public core::ConnectionBase {
   void deliver(detail::BufferBlock* block) noexcept override;
 
   /// Commits the small payloads staged during the current drain batch into the
-  /// output buffer (one evbuffer commit, one round of its callbacks).
+  /// output buffer (one evbuffer commit, one round of its callbacks); fails
+  /// the connection when libevent cannot take them (out of memory).
   void commitStage() noexcept;
   /// Writes the output straight to the socket (plain TCP, open); what the
   /// kernel does not take is left to the bufferevent's write event.
@@ -77,6 +78,8 @@ class LibeventConnection final : public core::ConnectionBase {
   void appendToOutput(detail::BufferBlock* block) noexcept;
   /// Copies into the space reserved for this drain batch; false on ENOMEM.
   [[nodiscard]] bool stageCopy(const std::byte* data, std::size_t size) noexcept;
+  /// commitStage() without the failing: false when libevent could not take them.
+  [[nodiscard]] bool commitStaged() noexcept;
   /// Takes the bufferevent, sets up its callbacks and enables `events`;
   /// false when libevent could not (out of memory or descriptors).
   [[nodiscard]] bool attach(BufferEventPtr bev, short events);
@@ -96,6 +99,7 @@ class LibeventConnection final : public core::ConnectionBase {
   /// WriteScope the write happens when the scope ends, elsewhere the write
   /// event goes back on.
   void noteOutputAdded() noexcept;
+  void adjustCork(std::size_t pending) noexcept;
   /// Turns the write event off when nothing waits to be written (plain, open).
   void idleWriteEvent() noexcept;
   void startConnect() override;
@@ -105,6 +109,7 @@ class LibeventConnection final : public core::ConnectionBase {
   EventLoop* const loop_;  // kept alive by ConnectionBase
   BufferEventPtr bev_;
   EventPtr watchdog_timer_;  // only when the watchdog is enabled
+  bool corked_ = false;
   bool eager_write_noted_ = false;  // in the loop's eager_writes_
   std::size_t read_low_watermark_ = 0;
   std::size_t input_seen_ = 0;  // input bytes already counted as received

@@ -27,7 +27,8 @@ namespace spool {
   X(backpressure_refusals, sum)                                                                 \
   X(tls_handshakes, sum)                                                                        \
   X(tls_failures, sum)                                                                          \
-  X(tls_handshake_timeouts, sum)
+  X(tls_handshake_timeouts, sum)                                                                \
+  X(tls_bulk_corks, sum)        /* TLS output past two records corked the socket (libevent) */
 
 /// A snapshot of one loop's counters (see SPOOL_LOOP_STATS for each field).
 /// Each field is read with a relaxed load, so fields may be a few events
