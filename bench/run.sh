@@ -400,7 +400,9 @@ start_server() {
       "${server_env[@]}" "$(spoold_of "$name")" "${common[@]}" --exec=inline "${tls_args[@]}" \
         2>"$work/server.err" & ;;
     spoold-workers | spoold-folly-workers)
-      "${server_env[@]}" "$(spoold_of "$name")" "${common[@]}" --exec=workers --workers "$threads" \
+      # The pool at its default size (spoold's workerCount: one per -t
+      # thread, at most the cores the loops leave free, at least one).
+      "${server_env[@]}" "$(spoold_of "$name")" "${common[@]}" --exec=workers \
         "${tls_args[@]}" 2>"$work/server.err" & ;;
   esac
   server_pid=$!

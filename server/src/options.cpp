@@ -342,7 +342,8 @@ void printUsage(std::ostream& out) {
       << "                          see docs/memcached-flags.md\n"
       << "    --exec=inline|workers where commands run: on the loop thread (default) or on a\n"
       << "                          worker pool that sends each response itself\n"
-      << "    --workers=<num>       worker threads for --exec=workers (default: as many as -t)\n";
+      << "    --workers=<num>       worker threads for --exec=workers (default: one per -t\n"
+      << "                          thread, at most the cores the loops leave free, at least 1)\n";
 }
 
 namespace {

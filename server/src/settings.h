@@ -57,10 +57,8 @@ struct Settings {
   std::size_t item_size_max = 1u << 20;///< -I
   int verbose = 0;                     ///< -v, -vv, -vvv
   ExecMode exec = ExecMode::kInline;   ///< --exec
-  /// --workers: the worker pool's threads; 0 (the default) means as many as
-  /// loop threads (-t). More workers than cores only adds wake-ups and
-  /// context switches: on 2 cores with -t 2, 4 workers served 0.80x
-  /// memcached's gets per CPU-second and 2 workers 0.99x (issue 13).
+  /// --workers: the worker pool's threads; 0 (the default) lets
+  /// workerCount() choose.
   unsigned workers = 0;
   bool lru_crawler = true;             ///< -o no_lru_crawler turns it off
   unsigned idle_timeout = 0;           ///< -o idle_timeout=<s>: close idle clients (0: never)
@@ -110,6 +108,25 @@ struct Settings {
 
 /// The version spoold reports: the memcached protocol level it follows, then
 /// spool's (the project's one version, from CMake).
+/// The worker pool's size: --workers when given; otherwise one worker per
+/// loop thread, but no more than the cores the loops leave free, and at
+/// least one. Threads beyond the cores only add wake-ups and context
+/// switches: on 2 cores with -t 2, binary gets (50 x 16) per server CPU-second
+/// were 0.80x memcached's with 4 workers, 0.82x with 2 and 1.05-1.09x with 1,
+/// and at 50 k requests/s p99 went from 0.63-0.75 ms (2 workers) to 0.32-0.34
+/// ms (1) (docs/benchmarks.md). `cores`: std::thread::hardware_concurrency(),
+/// 0 when unknown (then one per loop thread).
+constexpr unsigned workerCount(unsigned requested, unsigned loops, unsigned cores) noexcept {
+  if (requested != 0) {
+    return requested;
+  }
+  if (cores == 0) {
+    return loops;
+  }
+  const unsigned spare = cores > loops ? cores - loops : 0;
+  return spare == 0 ? 1 : (spare < loops ? spare : loops);
+}
+
 inline constexpr const char* kVersion = "1.6.18-spoold-" SPOOL_VERSION;
 
 }  // namespace spoold

@@ -520,14 +520,25 @@ TEST_CASE("stats uses memcached's names plus spool's counters", "[e2e][stats]") 
   }
 }
 
-TEST_CASE("workers mode runs as many workers as loop threads unless --workers says otherwise", "[e2e]") {
+TEST_CASE("workers mode sizes its pool by the cores the loops leave free unless --workers says otherwise", "[e2e]") {
+  // One worker per loop, capped by the spare cores, at least one.
+  STATIC_REQUIRE(workerCount(0, 2, 2) == 1);   // 2 cores, -t 2
+  STATIC_REQUIRE(workerCount(0, 1, 2) == 1);
+  STATIC_REQUIRE(workerCount(0, 4, 16) == 4);  // plenty of cores: one per loop
+  STATIC_REQUIRE(workerCount(0, 4, 6) == 2);
+  STATIC_REQUIRE(workerCount(0, 8, 4) == 1);   // more loops than cores
+  STATIC_REQUIRE(workerCount(0, 3, 0) == 3);   // core count unknown
+  STATIC_REQUIRE(workerCount(5, 2, 2) == 5);   // --workers wins
+
   Settings settings = TestServer::defaults(ExecMode::kWorkers);
   settings.threads = 3;
   settings.workers = 0;  // the command line's default
   TestServer by_default(ExecMode::kWorkers, settings);
-  CHECK(by_default.server().workerThreads() == 3);
+  const unsigned expected = workerCount(0, 3, std::thread::hardware_concurrency());
+  CHECK(by_default.server().workerThreads() == expected);
   RawClient client(by_default.port());
   CHECK(client.roundTrip("version\r\n").starts_with("VERSION "));
+  CHECK(statNumber(by_default.port(), "worker_threads") == expected);
 
   settings.workers = 5;
   TestServer explicit_count(ExecMode::kWorkers, settings);

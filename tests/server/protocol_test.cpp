@@ -384,7 +384,7 @@ TEST_CASE("command line follows memcached's flags", "[server][options]") {
   CHECK(ok.settings.verbose == 2);
   CHECK(ok.settings.exec == ExecMode::kWorkers);
   CHECK(ok.settings.workers == 5);
-  CHECK(parse({"--exec=workers"}).settings.workers == 0);  // 0: as many as -t
+  CHECK(parse({"--exec=workers"}).settings.workers == 0);  // 0: workerCount() chooses
   CHECK(parse({"-o", "idle_timeout=30,no_lru_crawler"}).settings.idle_timeout == 30);
   CHECK(parse({"-o", "idle_timeout=x"}).exit_code == 2);
   CHECK(parse({"--bogus"}).exit_code == 2);
