@@ -87,7 +87,18 @@ class LibeventConnection final : public core::ConnectionBase {
   void enableEvents(short what) noexcept;
   /// Why the bufferevent failed: OpenSSL's errors if any, else errno.
   CloseReason describeFailure(CloseCode io_code, int sys_error);
+  /// The bufferevent's read callback (TLS, outgoing connections, lingering).
   void onRead();
+  /// Own read event of an accepted plain connection (readSocket).
+  [[nodiscard]] bool startOwnReads(evutil_socket_t fd);
+  static void onSocketReadableCb(evutil_socket_t fd, short what, void* ctx);
+  void readSocket();
+  /// Adds the own read event back (after a pause or a full input).
+  void watchReads() noexcept;
+  void stopOwnReads() noexcept;
+  /// Counts new input and gives it to the handler (unless paused, closing,
+  /// or short of the handler's wanted size).
+  void handOverInput();
   /// After a bufferevent read that hit libevent's 4 KiB cap: one recv of up
   /// to kReadRestBytes more (plain TCP). @return true when it got bytes.
   bool readRest() noexcept;
@@ -109,9 +120,12 @@ class LibeventConnection final : public core::ConnectionBase {
   EventLoop* const loop_;  // kept alive by ConnectionBase
   BufferEventPtr bev_;
   EventPtr watchdog_timer_;  // only when the watchdog is enabled
+  EventPtr read_event_;      // accepted plain connections: their reads (readSocket)
   bool corked_ = false;
   bool eager_write_noted_ = false;  // in the loop's eager_writes_
   std::size_t read_low_watermark_ = 0;
+  std::size_t read_high_watermark_ = 0;  // 0: none
+  bool input_full_ = false;              // own reads stopped at the high watermark
   std::size_t input_seen_ = 0;  // input bytes already counted as received
   const std::shared_ptr<const TlsContext> tls_;
   // Payloads up to this size are copied, larger ones referenced. With TLS it

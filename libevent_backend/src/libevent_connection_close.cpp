@@ -12,6 +12,7 @@
 namespace spool::libevent {
 
 void LibeventConnection::startFlush() {
+  stopOwnReads();  // from here on the bufferevent reads, if anyone (startLinger)
   if (evbuffer_get_length(bufferevent_get_output(bev_.get())) == 0) {
     startLinger();
     return;
@@ -27,6 +28,7 @@ void LibeventConnection::startFlush() {
 
 void LibeventConnection::startLinger() {
   state_ = State::kLingering;
+  stopOwnReads();
   if (tls_) {
     // close_notify first: the output is flushed, so the alert goes out
     // behind the last record, without blocking (the socket has room).
@@ -59,6 +61,7 @@ CloseReason LibeventConnection::describeFailure(CloseCode io_code, int sys_error
 }
 
 void LibeventConnection::stopIo() noexcept {
+  stopOwnReads();
   if (bev_) {
     bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);
   }
@@ -66,6 +69,7 @@ void LibeventConnection::stopIo() noexcept {
 
 std::size_t LibeventConnection::releaseIo() noexcept {
   watchdog_timer_.reset();
+  read_event_.reset();  // before the bufferevent closes the socket it watches
   if (!bev_) {
     return 0;
   }
