@@ -1,5 +1,6 @@
 // What accepting a plain-TCP connection costs the loop in epoll_ctl calls:
-// the read event is added, and nothing else until output is left over.
+// the read event is added, and nothing else until output is left over; and
+// what each read costs: one recv, without bufferevent_socket's FIONREAD.
 #include <catch2/catch.hpp>
 
 #include <memory>
@@ -29,4 +30,20 @@ TEST_CASE("accepting and answering a plain connection costs one epoll_ctl", "[li
   // One EPOLL_CTL_ADD for the read event each. Enabling the write event at
   // accept would add two more (on, then off after a wake-up for nothing).
   CHECK(calls == static_cast<std::uint64_t>(kConnections));
+}
+
+TEST_CASE("an accepted plain connection reads without asking FIONREAD", "[libevent][accept]") {
+  RunningTransport server(1);
+  auto listener = server->listen(ListenOptions{}, [] { return std::make_unique<EchoHandler>(); });
+  RawClient client("127.0.0.1", listener->port());
+  constexpr int kRounds = 200;
+  const std::uint64_t before = fionreadCalls();
+  for (int i = 0; i < kRounds; ++i) {
+    const std::string request = "request " + std::to_string(i);
+    client.sendAll(request);
+    REQUIRE(client.receive(request.size()) == request);
+  }
+  // bufferevent_socket's read asks the socket for its byte count before every
+  // readv (libevent 2.1's evbuffer_read): one ioctl per request here.
+  CHECK(fionreadCalls() - before == 0);
 }

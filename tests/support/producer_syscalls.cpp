@@ -1,12 +1,14 @@
 #include "producer_syscalls.h"
 
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdarg>
 
 #include "producer_scenario.h"
 
@@ -17,6 +19,7 @@ std::atomic<std::uint64_t> g_writes{0};
 std::atomic<std::uint64_t> g_socket_calls{0};
 std::atomic<std::uint64_t> g_epoll_calls{0};
 std::atomic<std::uint64_t> g_all_epoll_calls{0};  // any thread
+std::atomic<std::uint64_t> g_fionread_calls{0};    // any thread
 
 void note(std::atomic<std::uint64_t>& counter) noexcept {
   if (t_producer) {
@@ -54,6 +57,18 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
   g_all_epoll_calls.fetch_add(1, std::memory_order_relaxed);
   return static_cast<int>(syscall(SYS_epoll_ctl, epfd, op, fd, event));
 }
+// One argument, passed on as the register it came in (a pointer, or an
+// integer the kernel truncates to int).
+int ioctl(int fd, unsigned long request, ...) noexcept {
+  va_list args;
+  va_start(args, request);
+  const unsigned long arg = va_arg(args, unsigned long);
+  va_end(args);
+  if (request == FIONREAD) {
+    g_fionread_calls.fetch_add(1, std::memory_order_relaxed);
+  }
+  return static_cast<int>(syscall(SYS_ioctl, fd, request, arg));
+}
 }
 
 namespace spool::test {
@@ -68,6 +83,7 @@ void resetProducerSyscalls() noexcept {
 }
 
 std::uint64_t epollCtlCalls() noexcept { return g_all_epoll_calls.load(); }
+std::uint64_t fionreadCalls() noexcept { return g_fionread_calls.load(); }
 
 ProducerSyscalls producerSyscalls() noexcept {
   return ProducerSyscalls{g_writes.load(), g_socket_calls.load(), g_epoll_calls.load()};

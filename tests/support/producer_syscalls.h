@@ -1,6 +1,6 @@
 // Counting the system calls producer threads make, for the proof that they
 // never touch a socket or the event loop (any backend). Linking this file
-// interposes write, writev, send, sendto, sendmsg and epoll_ctl for the
+// interposes write, writev, send, sendto, sendmsg, epoll_ctl and ioctl for the
 // whole test binary: not for sanitizer builds, whose runtimes intercept the
 // same functions.
 #pragma once
@@ -28,6 +28,8 @@ class ProducerScope {
 void resetProducerSyscalls() noexcept;
 /// epoll_ctl calls made by any thread of the process since it started.
 [[nodiscard]] std::uint64_t epollCtlCalls() noexcept;
+/// ioctl(FIONREAD) calls made by any thread of the process since it started.
+[[nodiscard]] std::uint64_t fionreadCalls() noexcept;
 [[nodiscard]] ProducerSyscalls producerSyscalls() noexcept;
 
 /// The scenario: 4 producers send `per_producer` 32-byte messages each over
