@@ -181,13 +181,12 @@ void LibeventConnection::openAccepted(evutil_socket_t fd, bool holds_limit_slot)
     failBeforeOpen(CloseReason{tls_ ? CloseCode::kTlsError : CloseCode::kIoError, 0, error});
     return;
   }
-  // A plain connection starts with its read event only: the write event is
-  // enabled when output is left after an eager write (noteOutputAdded), so
-  // accepting costs one epoll_ctl, not three (add read, add write, and
-  // idleWriteEvent's removal after a wake-up for nothing). TLS needs both
-  // for its handshake.
-  // Plain connections read through their own event (readSocket), TLS ones
-  // through bufferevent_openssl.
+  // A plain connection starts with its own read event only (readSocket; the
+  // bufferevent gets no event): the write event is enabled when output is
+  // left after an eager write (noteOutputAdded), so accepting costs one
+  // epoll_ctl, not three (add read, add write, and idleWriteEvent's removal
+  // after a wake-up for nothing). TLS reads through bufferevent_openssl and
+  // needs both events for its handshake.
   if (!attach(std::move(bev), tls_ ? EV_READ | EV_WRITE : 0) || (!tls_ && !startOwnReads(fd))) {
     releaseIo();  // closes the socket
     failBeforeOpen(CloseReason{CloseCode::kIoError, ENOMEM, "cannot set up the connection's events"});
@@ -443,21 +442,8 @@ void LibeventConnection::readSocket() {
     }
     room = std::min(room, read_high_watermark_ - have);
   }
-  evbuffer_iovec space;
-  ssize_t n = -1;
   int error = 0;
-  evbuffer_unfreeze(input, 0);
-  if (evbuffer_reserve_space(input, static_cast<ev_ssize_t>(room), &space, 1) == 1) {
-    n = ::recv(bufferevent_getfd(bev_.get()), space.iov_base, std::min(space.iov_len, room), MSG_DONTWAIT);
-    error = errno;
-    if (n > 0) {
-      space.iov_len = static_cast<std::size_t>(n);
-      evbuffer_commit_space(input, &space, 1);
-    }
-  } else {
-    error = ENOMEM;
-  }
-  evbuffer_freeze(input, 0);
+  const ssize_t n = recvIntoInput(room, error);
   if (n > 0) {
     handOverInput();
     return;
@@ -525,18 +511,27 @@ bool LibeventConnection::readRest() noexcept {
     }
     room = std::min(room, max_input - have);
   }
+  int error = 0;
+  return recvIntoInput(room, error) > 0;  // EAGAIN, EOF or an error: the bufferevent's next read sees them
+}
+
+ssize_t LibeventConnection::recvIntoInput(std::size_t room, int& error) noexcept {
+  evbuffer* input = bufferevent_get_input(bev_.get());
   evbuffer_iovec space;
   ssize_t n = -1;
   evbuffer_unfreeze(input, 0);  // bufferevent_socket freezes the input's end between its reads
   if (evbuffer_reserve_space(input, static_cast<ev_ssize_t>(room), &space, 1) == 1) {
     n = ::recv(bufferevent_getfd(bev_.get()), space.iov_base, std::min(space.iov_len, room), MSG_DONTWAIT);
+    error = errno;
     if (n > 0) {
       space.iov_len = static_cast<std::size_t>(n);
       evbuffer_commit_space(input, &space, 1);
     }
+  } else {
+    error = ENOMEM;
   }
   evbuffer_freeze(input, 0);
-  return n > 0;  // EAGAIN, EOF or an error: the bufferevent's next read sees them
+  return n;
 }
 
 void LibeventConnection::onEventCb(bufferevent*, short events, void* ctx) {

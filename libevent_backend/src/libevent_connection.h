@@ -102,6 +102,10 @@ class LibeventConnection final : public core::ConnectionBase {
   /// After a bufferevent read that hit libevent's 4 KiB cap: one recv of up
   /// to kReadRestBytes more (plain TCP). @return true when it got bytes.
   bool readRest() noexcept;
+  /// One recv of up to `room` bytes into space reserved at the end of the
+  /// input (thawing its frozen end around it). @return recv's result;
+  /// `error` is errno (ENOMEM when no space could be reserved).
+  ssize_t recvIntoInput(std::size_t room, int& error) noexcept;
   void onWrite();
   void onEvent(short events);
   void onConnected();
