@@ -244,11 +244,11 @@ void LibeventConnection::appendToOutput(detail::BufferBlock* block) noexcept {
                           : evbuffer_add(bufferevent_get_output(bev_.get()), block->data, size) == 0;
     detail::BufferBlock::destroy(block);
   } else {
-    // Large: the output references the payload; libevent calls
-    // onReferenceDoneCb once writev has taken it or the buffer is freed.
-    // After the copies staged before it, to keep their order.
+    // Large: the output references the payload (freed once writev has taken
+    // it or the buffer is freed), after the copies staged before it, to keep
+    // their order.
     ok = commitStaged() && evbuffer_add_reference(bufferevent_get_output(bev_.get()), block->data, size,
-                                &onReferenceDoneCb, block) == 0;
+                                                  &destroyReferencedBlock, block) == 0;
     if (!ok) {
       detail::BufferBlock::destroy(block);
     }
@@ -277,10 +277,6 @@ void LibeventConnection::commitStage() noexcept {
   if (!commitStaged()) [[unlikely]] {
     fail(CloseCode::kIoError, ENOMEM, "cannot append to the output buffer");
   }
-}
-
-void LibeventConnection::onReferenceDoneCb(const void*, std::size_t, void* ctx) {
-  detail::BufferBlock::destroy(static_cast<detail::BufferBlock*>(ctx));
 }
 
 void LibeventConnection::onOutputChangedCb(evbuffer*, const evbuffer_cb_info* info, void* ctx) {

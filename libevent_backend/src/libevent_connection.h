@@ -64,7 +64,6 @@ class LibeventConnection final : public core::ConnectionBase {
   static void onWriteCb(bufferevent* bev, void* ctx);
   static void onEventCb(bufferevent* bev, short events, void* ctx);
   static void onOutputChangedCb(evbuffer* buffer, const evbuffer_cb_info* info, void* ctx);
-  static void onReferenceDoneCb(const void* data, std::size_t size, void* ctx);
   static void onWatchdogCb(evutil_socket_t fd, short what, void* ctx);
 
   // core::ConnectionBase

@@ -15,11 +15,11 @@ detail::BufferBlock* newRecordBlock() noexcept {
   }
 }
 
-void releaseBlock(const void*, std::size_t, void* block) {
+}  // namespace
+
+void destroyReferencedBlock(const void*, std::size_t, void* block) {
   detail::BufferBlock::destroy(static_cast<detail::BufferBlock*>(block));
 }
-
-}  // namespace
 
 OutputStage::~OutputStage() {
   if (block_ != nullptr) {
@@ -148,7 +148,7 @@ bool OutputStage::commitBlock(evbuffer* output) noexcept {
     return ok;
   }
   block->size = used;
-  if (evbuffer_add_reference(output, block->data, used, &releaseBlock, block) != 0) {
+  if (evbuffer_add_reference(output, block->data, used, &destroyReferencedBlock, block) != 0) {
     detail::BufferBlock::destroy(block);
     return false;
   }

@@ -33,6 +33,11 @@ namespace spool::libevent {
 /// a block is referenced only when at least half full; a batch's smaller tail
 /// is copied into the evbuffer and its block reused at once, so referenced
 /// blocks never hold more than twice the bytes they carry.
+/// The cleanup for a BufferBlock added to an evbuffer with
+/// evbuffer_add_reference (`block` is the context): frees it once libevent
+/// has written the bytes or dropped the buffer.
+void destroyReferencedBlock(const void* data, std::size_t size, void* block);
+
 class OutputStage {
  public:
   explicit OutputStage(bool record_sized) noexcept : record_sized_(record_sized) {}
