@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <string_view>
-#include <thread>
 
 #include "server_handler.h"
 #include "spool/errors.h"
@@ -34,7 +33,7 @@ void Server::start() {
     throw spool::SetupError(error);  // before any thread starts: nothing to undo
   }
   if (s.exec == ExecMode::kWorkers) {
-    pool_ = std::make_unique<WorkerPool>(workerCount(s.workers, s.threads, std::thread::hardware_concurrency()));
+    pool_ = std::make_unique<WorkerPool>(workerThreadsOf(s));
   }
   metadump_ = std::make_unique<MetadumpService>(ctx_.store);
   spool::TransportOptions options;

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <thread>
 
 #include "spool/version.h"
 
@@ -106,8 +107,6 @@ struct Settings {
   MemcachedTuning tuning;           ///< -o internals with no effect in spoold
 };
 
-/// The version spoold reports: the memcached protocol level it follows, then
-/// spool's (the project's one version, from CMake).
 /// The worker pool's size: --workers when given; otherwise one worker per
 /// loop thread, but no more than the cores the loops leave free, and at
 /// least one. Threads beyond the cores only add wake-ups and context
@@ -127,6 +126,14 @@ constexpr unsigned workerCount(unsigned requested, unsigned loops, unsigned core
   return spare == 0 ? 1 : (spare < loops ? spare : loops);
 }
 
+/// The worker threads `s` runs on this machine: workerCount() in workers
+/// mode, 0 inline. What the pool is built with and what `stats` reports.
+inline unsigned workerThreadsOf(const Settings& s) {
+  return s.exec == ExecMode::kWorkers ? workerCount(s.workers, s.threads, std::thread::hardware_concurrency()) : 0;
+}
+
+/// The version spoold reports: the memcached protocol level it follows, then
+/// spool's (the project's one version, from CMake).
 inline constexpr const char* kVersion = "1.6.18-spoold-" SPOOL_VERSION;
 
 }  // namespace spoold

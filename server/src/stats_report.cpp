@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <ctime>
-#include <thread>
 #include <fmt/format.h>
 
 #include "tls_options.h"
@@ -80,9 +79,7 @@ void emitGeneral(ServerContext& ctx, Emitter& emit) {
   emit("accepting_conns", 1);
   emit("threads", ctx.settings.threads);
   emit("conn_yields", ctx.stats.get(Counter::kConnYields));
-  emit("worker_threads", ctx.settings.exec == ExecMode::kWorkers
-                             ? workerCount(ctx.settings.workers, ctx.settings.threads, std::thread::hardware_concurrency())
-                             : 0);
+  emit("worker_threads", workerThreadsOf(ctx.settings));
   emit("exec_mode", ctx.settings.exec == ExecMode::kWorkers ? "workers" : "inline");
   if (ctx.settings.tls) {  // memcached's place for them, with -Z only
     emit("ssl_handshake_errors", t.tls_failures);
@@ -164,8 +161,7 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("inline_ascii_response", "no");
   emit("ssl_handshake_timeout", s.ssl_handshake_timeout);
   emit("exec_mode", s.exec == ExecMode::kWorkers ? "workers" : "inline");
-  emit("worker_threads",
-       s.exec == ExecMode::kWorkers ? workerCount(s.workers, s.threads, std::thread::hardware_concurrency()) : 0);
+  emit("worker_threads", workerThreadsOf(s));
   emit("ssl_enabled", s.tls ? "yes" : "no");
   emit("ssl_chain_cert", s.ssl_chain_cert.empty() ? "(null)" : s.ssl_chain_cert);
   emit("ssl_key", s.ssl_key.empty() ? "(null)" : s.ssl_key);
