@@ -428,6 +428,14 @@ CloseReason FollyConnection::describeError(CloseCode io_code, const folly::Async
 
 void FollyConnection::startFlush() {
   flushOutput();
+  if (state_ != State::kFlushing) {
+    // The write completed at once (writeSuccess() went on to the linger) or
+    // failed. A second startLinger() would call SSL_shutdown() again, which
+    // reads the peer's close_notify if it is waiting: taken out of the
+    // socket that way, it never raises the read event that reports the EOF,
+    // and the linger would wait for the peer's FIN instead.
+    return;
+  }
   if (in_flight_.empty()) {
     startLinger();
     return;
