@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
@@ -557,7 +558,11 @@ void LibeventConnection::onEvent(short events) {
     return;
   }
   if (events & BEV_EVENT_EOF) {
-    onPeerEof();
+    if (tls_) {
+      deferTlsEof();
+    } else {
+      onPeerEof();
+    }
     return;
   }
   if (events & BEV_EVENT_TIMEOUT) {
@@ -569,6 +574,33 @@ void LibeventConnection::onEvent(short events) {
     if (state_ == State::kFlushing || state_ == State::kLingering) {
       scheduleFinish();
     }
+  }
+}
+
+// bufferevent_openssl reports the peer's close_notify (or its FIN) from
+// inside its read, at a bad moment twice over: before the bytes that same
+// read took from the records ahead of the alert are in the input buffer (its
+// read callback delivers them right after), and after deleting both of the
+// socket's events, the write event even while output waits, so that a flush
+// under way would never end, nor time out. The EOF is therefore taken on the
+// next turn, once those bytes are delivered, and a write still owed (a flush,
+// or replies to a half-closed peer) gets its event back.
+void LibeventConnection::deferTlsEof() {
+  if (std::exchange(tls_eof_posted_, true)) {
+    return;
+  }
+  loop_->defer([self = selfAs<LibeventConnection>()] { self->onTlsEof(); });
+}
+
+void LibeventConnection::onTlsEof() {
+  tls_eof_posted_ = false;
+  if (!bev_) {
+    return;  // finished meanwhile
+  }
+  onPeerEof();
+  if (bev_ && (state_ == State::kOpen || state_ == State::kFlushing) &&
+      evbuffer_get_length(bufferevent_get_output(bev_.get())) > 0) {
+    enableEvents(EV_WRITE);
   }
 }
 

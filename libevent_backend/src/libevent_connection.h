@@ -107,6 +107,9 @@ class LibeventConnection final : public core::ConnectionBase {
   ssize_t recvIntoInput(std::size_t room, int& error) noexcept;
   void onWrite();
   void onEvent(short events);
+  /// TLS: the peer's EOF, taken on the next turn (see deferTlsEof()).
+  void deferTlsEof();
+  void onTlsEof();
   void onConnected();
   /// Output was added. Plain connections keep the write event off while
   /// their output is empty (each on/off would be an epoll_ctl): inside a
@@ -126,6 +129,7 @@ class LibeventConnection final : public core::ConnectionBase {
   EventPtr read_event_;      // accepted plain connections: their reads (readSocket)
   bool corked_ = false;
   bool eager_write_noted_ = false;  // in the loop's eager_writes_
+  bool tls_eof_posted_ = false;     // an onTlsEof() is deferred
   std::size_t read_low_watermark_ = 0;
   std::size_t read_high_watermark_ = 0;  // 0: none
   bool input_full_ = false;              // own reads stopped at the high watermark

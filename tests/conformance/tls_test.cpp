@@ -3,8 +3,11 @@
 // learn what was negotiated.
 #include <catch2/catch.hpp>
 #include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 #include <filesystem>
+#include <utility>
 
 #include "spool/errors.h"
 #include "test_pki.h"
@@ -336,4 +339,144 @@ TEST_CASE("a TLS peer that closes without close_notify is an ordinary EOF", "[tl
   INFO(seen.reason.describe());
   CHECK(seen.reason.code == CloseCode::kPeerClosed);
   CHECK(reply == "set k 0 0 1\r\nx\r\n");  // the echo, owed before the EOF, arrived
+}
+
+namespace {
+
+/// A TLS client on OpenSSL directly whose records, close_notify included,
+/// are gathered and sent in one segment (send()): the server then finds the
+/// close_notify already waiting behind the records it reads first.
+class GatheringTlsClient {
+ public:
+  explicit GatheringTlsClient(std::uint16_t port) : tcp_("127.0.0.1", port) {
+    SSL_CTX_load_verify_locations(ctx_.get(), TestPki::get().ca_cert.c_str(), nullptr);
+    SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER, nullptr);
+    ssl_.reset(SSL_new(ctx_.get()));
+    SSL_set_fd(ssl_.get(), tcp_.fd());
+    REQUIRE(SSL_connect(ssl_.get()) == 1);
+    gathered_ = BIO_new(BIO_s_mem());
+    SSL_set0_wbio(ssl_.get(), gathered_);  // from here on, records collect in memory
+  }
+  void write(std::string_view bytes) {
+    REQUIRE(SSL_write(ssl_.get(), bytes.data(), static_cast<int>(bytes.size())) == static_cast<int>(bytes.size()));
+  }
+  void closeNotify() {
+    REQUIRE(SSL_shutdown(ssl_.get()) == 0);  // the alert is gathered; the peer's has not come
+    // OpenSSL refuses application data after its own close_notify; a peer
+    // that half-closes (as TLS 1.3 allows) reads on: forget that we sent it.
+    SSL_set_shutdown(ssl_.get(), 0);
+  }
+  /// Sends everything gathered with one send().
+  void send() {
+    char* data = nullptr;
+    const long size = BIO_get_mem_data(gathered_, &data);
+    tcp_.sendAll(std::string_view(data, static_cast<std::size_t>(size)));
+    (void)BIO_reset(gathered_);
+  }
+  /// Reads until the server's close_notify (`close_notify` is set), an EOF,
+  /// an error, or `limit` without a byte; returns what came.
+  std::string readToEnd(std::chrono::seconds limit, bool& close_notify) {
+    const timeval timeout{static_cast<time_t>(limit.count()), 0};
+    ::setsockopt(tcp_.fd(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+    std::string received;
+    char buffer[16 << 10];
+    int n;
+    while ((n = SSL_read(ssl_.get(), buffer, sizeof(buffer))) > 0) {
+      received.append(buffer, static_cast<std::size_t>(n));
+    }
+    close_notify = SSL_get_error(ssl_.get(), n) == SSL_ERROR_ZERO_RETURN;
+    return received;
+  }
+
+ private:
+  RawClient tcp_;
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx_{SSL_CTX_new(TLS_client_method()), &SSL_CTX_free};
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl_{nullptr, &SSL_free};
+  BIO* gathered_ = nullptr;  // owned by ssl_
+};
+
+/// Echoes whole lines; closes (the default) when the peer shuts down.
+class LineEcho final : public ConnectionHandler {
+ public:
+  explicit LineEcho(RecordingPtr record) : record_(std::move(record)) {}
+  void onData(Connection& conn, InputBuffer& input) override {
+    while (const auto end = input.find("\n", input.size())) {
+      (void)conn.send(input.take(*end + 1));
+    }
+  }
+  void onClose(Connection&, const CloseReason& reason) override { recordClose(*record_, reason); }
+
+ private:
+  RecordingPtr record_;
+};
+
+/// Answers "quit" with "bye", closes, and only then consumes the command.
+class Quitter final : public ConnectionHandler {
+ public:
+  explicit Quitter(RecordingPtr record) : record_(std::move(record)) {}
+  void onData(Connection& conn, InputBuffer& input) override {
+    if (input.find("quit\r\n", input.size()) == std::size_t{0}) {
+      (void)conn.send("bye\r\n");
+      conn.close();
+    }
+    input.consume(input.size());
+  }
+  void onClose(Connection&, const CloseReason& reason) override { recordClose(*record_, reason); }
+
+ private:
+  RecordingPtr record_;
+};
+
+}  // namespace
+
+TEST_CASE("bytes a TLS peer sends just before its close_notify reach the handler first", "[tls-eof]") {
+  // As on plain TCP, everything sent before the goodbye is delivered before
+  // the EOF: here the end of a line arrives in the same read as the peer's
+  // close_notify (behind 5000 bytes the handler left buffered), and the
+  // whole line must be echoed before the server closes.
+  RunningTransport transport(1);
+  auto record = std::make_shared<Watched<Recording>>();
+  ListenOptions options;
+  options.tls = serverTls();
+  options.connection.max_input_bytes = 0;
+  auto listener = transport->listen(options, [record] { return std::make_unique<LineEcho>(record); });
+  GatheringTlsClient client(listener->port());
+  const std::string line = std::string(5000, 'x') + "lo\n";
+  client.write(line.substr(0, 5000));
+  client.write(line.substr(5000));
+  client.closeNotify();
+  client.send();
+  bool close_notify = false;
+  const std::string echoed = client.readToEnd(std::chrono::seconds(20), close_notify);
+  CHECK(echoed.size() == line.size());
+  CHECK((echoed == line));  // (not expanded: 5000 bytes)
+  CHECK(close_notify);
+  REQUIRE(record->waitUntil([](const Recording& r) { return r.closed; }, std::chrono::seconds(20)));
+  INFO(record->get().reason.describe());
+  CHECK(record->get().reason.code == CloseCode::kPeerClosed);
+}
+
+TEST_CASE("a TLS peer's close_notify during a flush does not stop the flush", "[tls-eof]") {
+  // The server answers "quit" and closes; the client's close_notify is
+  // already waiting behind the command. The reply must still be written,
+  // then the close finish: a flush that stopped at the peer's alert would
+  // hold the connection, its socket and its slot until the stop.
+  RunningTransport transport(1);
+  auto record = std::make_shared<Watched<Recording>>();
+  ListenOptions options;
+  options.tls = serverTls();
+  options.connection.max_input_bytes = 6;  // one command at a time: reading pauses and resumes
+  options.connection.linger_timeout = std::chrono::seconds(30);  // only a stall would reach it
+  auto listener = transport->listen(options, [record] { return std::make_unique<Quitter>(record); });
+  GatheringTlsClient client(listener->port());
+  client.write("quit\r\n");
+  client.closeNotify();
+  client.send();
+  bool close_notify = false;
+  CHECK(client.readToEnd(std::chrono::seconds(20), close_notify) == "bye\r\n");
+  CHECK(close_notify);
+  REQUIRE(record->waitUntil([](const Recording& r) { return r.closed; }, std::chrono::seconds(20)));
+  INFO(record->get().reason.describe());
+  CHECK(record->get().reason.code == CloseCode::kLocalClose);
+  CHECK(record->get().reason.detail.empty());  // not "output not flushed within ..."
 }
