@@ -300,52 +300,10 @@ TEST_CASE("a client that goes away mid-handshake gives its slot back at once", "
 
 namespace {
 
-/// A TLS client on OpenSSL directly: sends `request`, then shuts its TCP
-/// write side without a close_notify (as most memcached clients close), and
-/// returns what it reads until the server closes.
-std::string requestThenFinWithoutCloseNotify(std::uint16_t port, const std::string& request) {
-  RawClient tcp("127.0.0.1", port);
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()), &SSL_CTX_free);
-  SSL_CTX_load_verify_locations(ctx.get(), TestPki::get().ca_cert.c_str(), nullptr);
-  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
-  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), &SSL_free);
-  SSL_set_fd(ssl.get(), tcp.fd());
-  REQUIRE(SSL_connect(ssl.get()) == 1);
-  REQUIRE(SSL_write(ssl.get(), request.data(), static_cast<int>(request.size())) == static_cast<int>(request.size()));
-  tcp.shutdownWrite();  // FIN, no close_notify
-  std::string reply;
-  char buffer[4096];
-  for (int n; (n = SSL_read(ssl.get(), buffer, sizeof(buffer))) > 0;) {
-    reply.append(buffer, static_cast<std::size_t>(n));
-  }
-  return reply;
-}
-
-}  // namespace
-
-TEST_CASE("a TLS peer that closes without close_notify is an ordinary EOF", "[tls-eof]") {
-  // Most memcached clients just close their socket. What they sent before
-  // their FIN must be delivered, the responses still owed to them sent, and
-  // the close reported as the peer's, exactly as on plain TCP.
-  RunningTransport transport(1);
-  auto record = std::make_shared<Watched<Recording>>();
-  ListenOptions options;
-  options.tls = serverTls();
-  auto listener = transport->listen(options, [record] { return std::make_unique<RecordingHandler>(record, true); });
-  const std::string reply = requestThenFinWithoutCloseNotify(listener->port(), "set k 0 0 1\r\nx\r\n");
-  REQUIRE(record->waitUntil([](const Recording& r) { return r.closed; }));
-  const Recording seen = record->get();
-  CHECK(seen.data == "set k 0 0 1\r\nx\r\n");
-  INFO(seen.reason.describe());
-  CHECK(seen.reason.code == CloseCode::kPeerClosed);
-  CHECK(reply == "set k 0 0 1\r\nx\r\n");  // the echo, owed before the EOF, arrived
-}
-
-namespace {
-
 /// A TLS client on OpenSSL directly whose records, close_notify included,
 /// are gathered and sent in one segment (send()): the server then finds the
-/// close_notify already waiting behind the records it reads first.
+/// close_notify already waiting behind the records it reads first. It can
+/// also leave without a close_notify (finWithoutCloseNotify()).
 class GatheringTlsClient {
  public:
   explicit GatheringTlsClient(std::uint16_t port) : tcp_("127.0.0.1", port) {
@@ -373,6 +331,9 @@ class GatheringTlsClient {
     tcp_.sendAll(std::string_view(data, static_cast<std::size_t>(size)));
     (void)BIO_reset(gathered_);
   }
+  /// Shuts the TCP write side: a FIN without a close_notify, as most
+  /// memcached clients close.
+  void finWithoutCloseNotify() { tcp_.shutdownWrite(); }
   /// Reads until the server's close_notify (`close_notify` is set), an EOF,
   /// an error, or `limit` without a byte; returns what came.
   std::string readToEnd(std::chrono::seconds limit, bool& close_notify) {
@@ -394,6 +355,33 @@ class GatheringTlsClient {
   std::unique_ptr<SSL, decltype(&SSL_free)> ssl_{nullptr, &SSL_free};
   BIO* gathered_ = nullptr;  // owned by ssl_
 };
+
+}  // namespace
+
+TEST_CASE("a TLS peer that closes without close_notify is an ordinary EOF", "[tls-eof]") {
+  // Most memcached clients just close their socket. What they sent before
+  // their FIN must be delivered, the responses still owed to them sent, and
+  // the close reported as the peer's, exactly as on plain TCP.
+  RunningTransport transport(1);
+  auto record = std::make_shared<Watched<Recording>>();
+  ListenOptions options;
+  options.tls = serverTls();
+  auto listener = transport->listen(options, [record] { return std::make_unique<RecordingHandler>(record, true); });
+  GatheringTlsClient client(listener->port());
+  client.write("set k 0 0 1\r\nx\r\n");
+  client.send();
+  client.finWithoutCloseNotify();
+  bool close_notify = false;
+  const std::string reply = client.readToEnd(std::chrono::seconds(20), close_notify);
+  REQUIRE(record->waitUntil([](const Recording& r) { return r.closed; }));
+  const Recording seen = record->get();
+  CHECK(seen.data == "set k 0 0 1\r\nx\r\n");
+  INFO(seen.reason.describe());
+  CHECK(seen.reason.code == CloseCode::kPeerClosed);
+  CHECK(reply == "set k 0 0 1\r\nx\r\n");  // the echo, owed before the EOF, arrived
+}
+
+namespace {
 
 /// Echoes whole lines; closes (the default) when the peer shuts down.
 class LineEcho final : public ConnectionHandler {
