@@ -1,6 +1,7 @@
 #include "connection_base.h"
 
 #include <cerrno>
+#include <utility>
 
 #include "spool/log.h"
 
@@ -146,6 +147,7 @@ void ConnectionBase::onBytesWritten(std::size_t count) {
   bump(bytes_sent_, count);
   bump(core_->counters().bytes_out, count);
   const std::size_t now = budget_.retire(count);
+  releaseReadingHold(now);
   if (!writable_scheduled_ && budget_.writableOwed(now)) {
     writable_scheduled_ = true;
     core_->defer([self = selfAs<ConnectionBase>()] { self->notifyWritable(); });
@@ -204,7 +206,62 @@ void ConnectionBase::markOpen() {
 }
 
 void ConnectionBase::deliverInput(InputBuffer& input) {
-  callHandler("onData", [&] { handler_->onData(*this, input); });
+  if (holdReadingForBacklog()) {
+    return;  // handed over once the backlog drains (restartReading)
+  }
+  if (callHandler("onData", [&] { handler_->onData(*this, input); })) {
+    // Replies sent on this thread count at once: stop before the next read.
+    holdReadingForBacklog();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Pausing input
+
+void ConnectionBase::pauseReading() {
+  core_->assertInLoopThread("Connection::pauseReading");
+  const bool was_paused = readingPaused();
+  paused_by_handler_ = true;
+  if (!was_paused && state_ == State::kOpen) {
+    stopReading();
+  }
+}
+
+void ConnectionBase::resumeReading() {
+  core_->assertInLoopThread("Connection::resumeReading");
+  if (!std::exchange(paused_by_handler_, false) || readingPaused() || state_ != State::kOpen) {
+    return;
+  }
+  restartReading();
+}
+
+bool ConnectionBase::holdReadingForBacklog() {
+  if (paused_by_backlog_) {
+    return true;
+  }
+  if (!options_.pause_reading_while_backlogged || state_ != State::kOpen ||
+      budget_.backlog() < options_.send_high_watermark) {
+    return false;
+  }
+  // Checked on the loop thread when input arrives: a producer's sends are
+  // seen at the next read at the latest, so a peer gets at most one read's
+  // worth of input past the high watermark in.
+  paused_by_backlog_ = true;
+  bump(core_->counters().read_pauses_backlog);
+  if (!paused_by_handler_) {
+    stopReading();
+  }
+  return true;
+}
+
+void ConnectionBase::releaseReadingHold(std::size_t backlog_now) {
+  if (!paused_by_backlog_ || backlog_now > options_.send_low_watermark) {
+    return;
+  }
+  paused_by_backlog_ = false;
+  if (!paused_by_handler_ && state_ == State::kOpen) {
+    restartReading();
+  }
 }
 
 void ConnectionBase::handlerFailed(const char* callback, std::string_view what) noexcept {

@@ -52,6 +52,8 @@ class ConnectionBase : public Connection {
   [[nodiscard]] unsigned loopIndex() const noexcept final { return core_->index(); }
   [[nodiscard]] bool inLoopThread() const noexcept final { return core_->inLoopThread(); }
   [[nodiscard]] std::optional<TlsPeerInfo> tlsPeer() const final;
+  void pauseReading() final;
+  void resumeReading() final;
 
   /// A payload popped from the inbox (or sent on the loop thread): appended
   /// to the output, or released when the connection is no longer open.
@@ -102,6 +104,13 @@ class ConnectionBase : public Connection {
   /// The output is flushed: send TLS close_notify, shut the write side and
   /// wait for the peer's EOF (or the linger timeout).
   virtual void startLinger() = 0;
+  /// Reading was paused (readingPaused() turned true): stop watching the
+  /// socket for input. Only called while open.
+  virtual void stopReading() noexcept = 0;
+  /// Reading may go on again (readingPaused() turned false): watch the
+  /// socket, and hand over input that was buffered before the pause on a
+  /// later turn (it raises no new read event). Only called while open.
+  virtual void restartReading() = 0;
   /// Stop reading and writing: finish() follows on a later turn.
   virtual void stopIo() noexcept = 0;
   /// Frees the socket (with a reset when abort_) and the event-library
@@ -134,8 +143,13 @@ class ConnectionBase : public Connection {
   void scheduleFinish();
   /// The connection is open (connect or TLS handshake done): onOpen().
   void markOpen();
-  /// Hands input to the handler's onData() (open connections only).
+  /// Hands input to the handler's onData() (open connections only), unless
+  /// the send backlog holds reading (ConnectionOptions::
+  /// pause_reading_while_backlogged): then the input stays buffered and
+  /// reading stops until the backlog drains.
   void deliverInput(InputBuffer& input);
+  /// Neither the handler (pauseReading()) nor the send backlog holds reading.
+  [[nodiscard]] bool readingPaused() const noexcept { return paused_by_handler_ || paused_by_backlog_; }
   /// A connection that never opened: onClose() at once, without the table.
   void failBeforeOpen(CloseReason reason) noexcept;
   void setTlsPeer(TlsPeerInfo info) noexcept;
@@ -158,7 +172,6 @@ class ConnectionBase : public Connection {
   CloseReason reason_;       // why finish() will say it closed
   bool abort_ = false;       // finish() resets instead of closing cleanly
   bool peer_eof_ = false;
-  bool reading_paused_ = false;
   bool holds_limit_slot_ = false;
 
  private:
@@ -168,6 +181,11 @@ class ConnectionBase : public Connection {
   static void onConnectTask(LoopTask* task, bool cancelled) noexcept;
   void postDestroy() noexcept;
   void notifyWritable();
+  /// Pauses reading when the backlog is at the high watermark (and the
+  /// option is on). @return true when reading is held by the backlog.
+  bool holdReadingForBacklog();
+  /// The backlog fell to `backlog_now`: lifts the backlog's hold at the low watermark.
+  void releaseReadingHold(std::size_t backlog_now);
   void finish();
   /// Runs a handler callback; an exception it throws aborts this connection
   /// with kHandlerError (logged) instead of unwinding into the event library.
@@ -197,6 +215,8 @@ class ConnectionBase : public Connection {
   // Loop-thread state.
   ConnectionWatchdog watchdog_;
   bool writable_scheduled_ = false;
+  bool paused_by_handler_ = false;  // pauseReading()
+  bool paused_by_backlog_ = false;  // the send backlog reached the high watermark
   bool queued_close_posted_ = false;
   CloseReason queued_close_reason_;
   // Written once, before tls_ready_ is set. Allocated then: a plain or idle

@@ -55,25 +55,16 @@ FollyConnection::~FollyConnection() {
 }
 
 // ---------------------------------------------------------------------------
-// Connection
+// Reading paused and resumed (core::ConnectionBase decides)
 
-void FollyConnection::pauseReading() {
-  loop_->assertInLoopThread("Connection::pauseReading");
-  reading_paused_ = true;
-  updateReading();
-}
+void FollyConnection::stopReading() noexcept { updateReading(); }
 
-void FollyConnection::resumeReading() {
-  loop_->assertInLoopThread("Connection::resumeReading");
-  if (!reading_paused_) {
-    return;
-  }
-  reading_paused_ = false;
+void FollyConnection::restartReading() {
   updateReading();
   // Bytes that arrived before the pause raise no new read event: hand them
   // over on the next turn, from a clean stack.
   loop_->defer([self = selfAs<FollyConnection>()] {
-    if (self->state_ == State::kOpen && !self->reading_paused_ && !self->input_.empty()) {
+    if (self->state_ == State::kOpen && !self->readingPaused() && !self->input_.empty()) {
       self->onRead();
     }
   });
@@ -327,7 +318,7 @@ void FollyConnection::updateReading() noexcept {
   const bool over_limit = max_input != 0 && input_.chainLength() >= std::max(max_input, read_want_);
   // Open: read unless paused or over the input bound. Closing: read (and
   // discard) to see the peer's EOF.
-  const bool want = (state_ == State::kOpen && !reading_paused_ && !over_limit) ||
+  const bool want = (state_ == State::kOpen && !readingPaused() && !over_limit) ||
                     state_ == State::kFlushing || state_ == State::kLingering;
   if (want != reading_) {
     reading_ = want;
@@ -348,7 +339,7 @@ void FollyConnection::readDataAvailable(size_t length) noexcept {
 }
 
 void FollyConnection::onRead() {
-  if (state_ != State::kOpen || !handler_ || reading_paused_) {
+  if (state_ != State::kOpen || !handler_ || readingPaused()) {
     if (state_ != State::kOpen) {
       input_.move();  // closing: input is of no use to anyone
     }

@@ -49,10 +49,6 @@ class FollyConnection final : public core::ConnectionBase,
                     std::string peer, std::shared_ptr<const FollyTls> tls = nullptr);
   ~FollyConnection() override;
 
-  // Connection
-  void pauseReading() override;
-  void resumeReading() override;
-
   /// Takes over an accepted socket; onOpen() follows (after the TLS
   /// handshake, with TLS). `holds_limit_slot`: the connection gives its
   /// ConnectionLimit slot back when it finishes.
@@ -72,6 +68,8 @@ class FollyConnection final : public core::ConnectionBase,
   static void onReferenceDone(void* buf, void* block) noexcept;
 
   // core::ConnectionBase
+  void stopReading() noexcept override;
+  void restartReading() override;
   void startFlush() override;
   void startLinger() override;
   void stopIo() noexcept override;

@@ -79,28 +79,19 @@ LibeventConnection::~LibeventConnection() {
 // ---------------------------------------------------------------------------
 // Connection
 
-void LibeventConnection::pauseReading() {
-  loop_->assertInLoopThread("Connection::pauseReading");
-  if (reading_paused_) {
+void LibeventConnection::stopReading() noexcept {
+  if (!bev_) {
     return;
   }
-  reading_paused_ = true;
-  if (bev_ && state_ == State::kOpen) {
-    if (read_event_) {
-      event_del(read_event_.get());
-    } else {
-      bufferevent_disable(bev_.get(), EV_READ);
-    }
+  if (read_event_) {
+    event_del(read_event_.get());
+  } else {
+    bufferevent_disable(bev_.get(), EV_READ);
   }
 }
 
-void LibeventConnection::resumeReading() {
-  loop_->assertInLoopThread("Connection::resumeReading");
-  if (!reading_paused_) {
-    return;
-  }
-  reading_paused_ = false;
-  if (!bev_ || state_ != State::kOpen) {
+void LibeventConnection::restartReading() {
+  if (!bev_) {
     return;
   }
   if (read_event_) {
@@ -111,7 +102,7 @@ void LibeventConnection::resumeReading() {
   // Bytes that arrived before the pause raise no new read event: hand them
   // over on the next turn, from a clean stack.
   loop_->defer([self = selfAs<LibeventConnection>()] {
-    if (self->state_ == State::kOpen && !self->reading_paused_ && self->bev_ &&
+    if (self->state_ == State::kOpen && !self->readingPaused() && self->bev_ &&
         evbuffer_get_length(bufferevent_get_input(self->bev_.get())) > 0) {
       self->handOverInput();
     }
@@ -388,7 +379,7 @@ void LibeventConnection::onReadCb(bufferevent*, void* ctx) {
 void LibeventConnection::onRead() {
   evbuffer* input = bufferevent_get_input(bev_.get());
   if (evbuffer_get_length(input) >= input_seen_ + kLibeventMaxRead && state_ == State::kOpen &&
-      !reading_paused_) {
+      !readingPaused()) {
     (void)readRest();  // the bufferevent's read hit libevent's cap
   }
   handOverInput();
@@ -424,7 +415,7 @@ void LibeventConnection::onSocketReadableCb(evutil_socket_t, short, void* ctx) {
 // connection leaves kOpen, pauses, or sees EOF or an error, as the
 // bufferevent's own read would be.
 void LibeventConnection::readSocket() {
-  if (state_ != State::kOpen || reading_paused_ || !bev_) {
+  if (state_ != State::kOpen || readingPaused() || !bev_) {
     stopOwnReads();
     return;
   }
@@ -459,7 +450,7 @@ void LibeventConnection::handOverInput() {
   if (length > input_seen_) {
     onBytesReceived(length - input_seen_);
   }
-  if (state_ != State::kOpen || !handler_ || reading_paused_) {
+  if (state_ != State::kOpen || !handler_ || readingPaused()) {
     if (state_ != State::kOpen) {
       evbuffer_drain(input, length);  // closing: input is of no use to anyone
     }
@@ -482,7 +473,7 @@ void LibeventConnection::handOverInput() {
   if (want != read_low_watermark_ && bev_) {
     applyReadWatermarks(want);
   }
-  if (input_full_ && state_ == State::kOpen && !reading_paused_ &&
+  if (input_full_ && state_ == State::kOpen && !readingPaused() &&
       (read_high_watermark_ == 0 || input_seen_ < read_high_watermark_)) {
     input_full_ = false;  // the handler made room: read again
     watchReads();

@@ -34,10 +34,6 @@ class LibeventConnection final : public core::ConnectionBase {
                     std::shared_ptr<const TlsContext> tls = nullptr);
   ~LibeventConnection() override;
 
-  // Connection
-  void pauseReading() override;
-  void resumeReading() override;
-
   /// Takes over an accepted socket and calls onOpen(). `holds_limit_slot`:
   /// the connection gives its ConnectionLimit slot back when it finishes.
   void openAccepted(evutil_socket_t fd, bool holds_limit_slot);
@@ -68,6 +64,8 @@ class LibeventConnection final : public core::ConnectionBase {
 
   // core::ConnectionBase
   void commitOutput() noexcept override { commitStage(); }
+  void stopReading() noexcept override;
+  void restartReading() override;
   void startFlush() override;
   void startLinger() override;
   void stopIo() noexcept override;

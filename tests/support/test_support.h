@@ -196,7 +196,7 @@ class RunningTransport {
 /// when the connection cannot be made.
 ConnectionPtr connectAndWait(Transport& transport, std::uint16_t port, RecordingPtr record,
                              const std::string& host = "127.0.0.1",
-                             ConnectionOptions options = {});
+                             ConnectionOptions options = ConnectOptions{}.connection);
 
 /// A fresh directory under the system's temporary folder, removed (with
 /// what is in it) by the destructor.

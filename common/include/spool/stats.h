@@ -25,6 +25,7 @@ namespace spool {
                                 /* without waiting for the socket to poll writable */           \
   X(largest_batch, max)                                                                         \
   X(backpressure_refusals, sum)                                                                 \
+  X(read_pauses_backlog, sum)   /* reads held: the send backlog reached its high watermark */   \
   X(tls_handshakes, sum)                                                                        \
   X(tls_failures, sum)                                                                          \
   X(tls_handshake_timeouts, sum)                                                                \

@@ -24,6 +24,21 @@ struct ConnectionOptions {
   /// fires once the backlog is back at `send_low_watermark`.
   std::size_t send_high_watermark = 1 << 20;
   std::size_t send_low_watermark = 256 << 10;
+  /// While the backlog is at or above `send_high_watermark`, the connection
+  /// is not read (onData() is not called and the socket is not read, so TCP
+  /// pushes back on the peer) until the backlog falls to
+  /// `send_low_watermark`. A server that queues work per request cannot then
+  /// be flooded by a client that sends requests and never reads the
+  /// replies. Counted in LoopStats::read_pauses_backlog. Independent of
+  /// pauseReading(): reading resumes when neither holds it.
+  ///
+  /// On by default for accepted connections, off for outgoing ones
+  /// (ConnectOptions): a client that held its replies while its requests
+  /// wait would deadlock against a server that holds its requests while
+  /// its replies wait. Turn it off on a server only for a protocol whose
+  /// peer reads nothing until it has sent all of a large request while the
+  /// server already answers, for the same reason.
+  bool pause_reading_while_backlogged = true;
   /// Aborts the connection with kSendQueueStuck when its backlog is non-empty
   /// and not one byte of it was written for this long (a peer that stopped
   /// reading). Zero disables the check.
@@ -94,7 +109,9 @@ struct ListenOptions {
 struct ConnectOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
-  ConnectionOptions connection;
+  /// A client reads its replies whatever its own backlog (see
+  /// ConnectionOptions::pause_reading_while_backlogged).
+  ConnectionOptions connection{.pause_reading_while_backlogged = false};
   std::optional<TlsConfig> tls;  ///< TLS client settings; onOpen follows the handshake
 };
 
