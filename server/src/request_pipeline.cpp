@@ -49,6 +49,7 @@ void RequestPipeline::queueLocked(spool::InputBuffer& input) {
     // The runner is behind (slow commands, a parked response, a metadump):
     // let TCP push back on the client. Whoever shrinks the queue resumes.
     reading_paused_ = true;
+    ctx_.queued_input_pauses.fetch_add(1, std::memory_order_relaxed);
     conn_->pauseReading();
   }
 }
@@ -272,7 +273,10 @@ void RequestPipeline::run() {
         }
         return;
       }
-      if (!queue_.empty()) {
+      // Commands already taken run before more input is taken: appending a
+      // chunk per turn while running only -R commands of it let carry_
+      // outgrow the queue's bound, and each turn re-copied all of it.
+      if (!carry_pending_) {
         resume = popLocked(chunk);
       }
       carry_pending_ = false;
@@ -281,14 +285,11 @@ void RequestPipeline::run() {
     if (resume) {
       onLoopThread(&RequestPipeline::resumeReadingInLoop);
     }
-    std::string_view view = chunk.view();
-    if (!carry_.empty()) {
-      carry_.append(view);
-      view = carry_;
-    }
+    std::string_view view;
+    const bool carried = nextInput(chunk, view);
     const Outcome outcome = runCommands(view, !more);
-    if (view.data() == carry_.data()) {
-      carry_.erase(0, outcome.consumed);
+    if (carried) {
+      carry_.consume(outcome.consumed);
     } else {
       carry_.assign(view.substr(outcome.consumed));
     }
@@ -323,6 +324,20 @@ void RequestPipeline::run() {
     }
     return;
   }
+}
+
+bool RequestPipeline::nextInput(spool::Buffer& chunk, std::string_view& view) {
+  if (!chunk) {
+    view = carry_.view();  // complete commands left by the last turn
+    return true;
+  }
+  if (carry_.empty()) {
+    view = chunk.view();
+    return false;
+  }
+  carry_.append(chunk.view());  // the new bytes finish carry_'s command
+  view = carry_.view();
+  return true;
 }
 
 RequestPipeline::Outcome RequestPipeline::runCommands(std::string_view view, bool flush_at_end) {

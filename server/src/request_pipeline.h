@@ -9,6 +9,7 @@
 #include <string>
 
 #include "buffer_queue.h"
+#include "input_carry.h"
 #include "metadump.h"
 #include "output.h"
 #include "server_context.h"
@@ -98,6 +99,10 @@ class RequestPipeline final : public Task,
   /// Runs `fn` now when on the connection's loop thread, else posts it there.
   void onLoopThread(void (RequestPipeline::*fn)());
   void raiseQueuedInputPeak() noexcept;
+  /// The next input to run (runner): carry_ alone while it may hold complete
+  /// commands, else the next queued chunk, after carry_'s incomplete command
+  /// if it holds one. @return true when it is carry_'s view.
+  bool nextInput(spool::Buffer& chunk, std::string_view& view);
   /// The runner lets go. @return true when it must go on instead (work
   /// arrived and nothing blocks it); `close` is set when it must close.
   bool releaseLocked(bool& close);
@@ -124,7 +129,7 @@ class RequestPipeline final : public Task,
   // Runner-owned.
   Session session_;
   Output out_;
-  std::string carry_;  // unparsed input left by the previous run (workers, or after a hand-off)
+  InputCarry carry_;  // input taken from the queue (or the socket) and not yet run
   unsigned budget_ = 0;  // commands left in this turn (-R)
 
   // Shared, under mutex_.
@@ -135,7 +140,7 @@ class RequestPipeline final : public Task,
   spool::Buffer held_;            // a refused response waiting for onWritable
   bool busy_ = false;             // a runner owns the session
   bool blocked_ = false;          // held_ is set
-  bool carry_pending_ = false;    // carry_ may hold complete commands
+  bool carry_pending_ = false;    // carry_ may hold complete commands: run it before taking more
   bool writable_pending_ = false; // onWritable came while nobody was parked
   bool close_after_flush_ = false;
   bool eof_ = false;

@@ -69,6 +69,9 @@ class ServerContext {
   /// (`spoold_queued_input_peak`): shows that the loops pause reading at
   /// Settings::queued_input_limit.
   std::atomic<std::size_t> queued_input_peak{0};
+  /// Times a connection stopped being read because its queued input reached
+  /// Settings::queued_input_limit (`spoold_queued_input_pauses`).
+  std::atomic<std::uint64_t> queued_input_pauses{0};
   /// The transport's per-loop counters; set by the server before it accepts.
   std::function<std::vector<spool::LoopStats>()> transport_stats;
   /// refresh_certs: reloads the certificate and key into every TLS

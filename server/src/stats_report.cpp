@@ -54,6 +54,7 @@ void emitTransport(ServerContext& ctx, Emitter& emit) {
   SPOOL_LOOP_STATS(SPOOL_EMIT_LOOP_STAT)
 #undef SPOOL_EMIT_LOOP_STAT
   emit("spoold_queued_input_peak", ctx.queued_input_peak.load(std::memory_order_relaxed));
+  emit("spoold_queued_input_pauses", ctx.queued_input_pauses.load(std::memory_order_relaxed));
 }
 
 void emitGeneral(ServerContext& ctx, Emitter& emit) {

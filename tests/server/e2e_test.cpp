@@ -254,6 +254,48 @@ TEST_CASE("a client that does not read is held back by the send budget", "[e2e][
   }
 }
 
+TEST_CASE("a client that pipelines without reading cannot make the server take its input",
+          "[e2e][backpressure][read-pause]") {
+  const ExecMode mode = modeUnderTest();
+  INFO("exec=" << name(mode));
+  TestServer server(mode, TestServer::defaults(mode));
+  RawClient bystander(server.port());
+  RawClient client(server.port(), "127.0.0.1", 4096);
+  std::string block;
+  for (int i = 0; i < 4096; ++i) {
+    block += "set small 0 0 10\r\n0123456789\r\n";
+  }
+  // The kernel takes about 4 MiB of replies (16 MiB of these sets), then the
+  // send budget and the queued-input bound hold a few MiB more: a server
+  // that takes 256 MiB from this client reads on whatever it owes.
+  constexpr std::size_t kAttempt = 256u << 20;
+  std::size_t sent = 0;
+  const auto deadline = std::chrono::steady_clock::now() + kTimeout;
+  while (sent < kAttempt && std::chrono::steady_clock::now() < deadline) {
+    const std::size_t at = sent % block.size();
+    const ssize_t n = ::send(client.fd(), block.data() + at, block.size() - at, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+      continue;
+    }
+    REQUIRE((n < 0 && (errno == EAGAIN || errno == EINTR)));
+    // Full: stopped only when the server says it paused this connection
+    // (each stats round trip paces the loop).
+    if (statNumber(server.port(), "spool_read_pauses_backlog") + statNumber(server.port(), "spoold_queued_input_pauses") > 0) {
+      pollfd p{client.fd(), POLLOUT, 0};
+      if (::poll(&p, 1, 0) == 0) {
+        break;
+      }
+    }
+  }
+  const std::uint64_t bytes_read = statNumber(server.port(), "bytes_read");
+  CHECK(sent < kAttempt);
+  CHECK(bytes_read <= 48u << 20);
+  CHECK(statNumber(server.port(), "spoold_queued_input_peak") <= TestServer::defaults(mode).queued_input_limit + (64u << 10));
+  // Everyone else is served meanwhile.
+  CHECK(bystander.roundTrip("get small\r\n", "END\r\n") == valueReply("small", "0123456789"));
+}
+
 TEST_CASE("lru_crawler metadump streams from the background thread at the reader's pace", "[e2e][metadump]") {
   const ExecMode mode = modeUnderTest();
   INFO("exec=" << name(mode));
