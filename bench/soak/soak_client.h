@@ -31,6 +31,8 @@ void runGarbageClient(const ClientContext& ctx, unsigned id);
 void runSlowReader(const ClientContext& ctx, unsigned id);
 void runChurnClient(const ClientContext& ctx, unsigned id);
 void runMetadumpClient(const ClientContext& ctx, unsigned id);
+void runNeverReadingPipeliner(const ClientContext& ctx, unsigned id);
+void runDeepPipeliner(const ClientContext& ctx, unsigned id);
 
 /// The per-client helpers. Not thread-safe: one per client thread.
 class ClientBase {

@@ -169,6 +169,8 @@ void runClients(const ClientContext& ctx) {
   spawn("garbage", [&ctx] { runGarbageClient(ctx, 0); });
   spawn("churn", [&ctx] { runChurnClient(ctx, 0); });
   spawn("metadump", [&ctx] { runMetadumpClient(ctx, 0); });
+  spawn("never-reading-pipeliner", [&ctx] { runNeverReadingPipeliner(ctx, 0); });
+  spawn("deep-pipeliner", [&ctx] { runDeepPipeliner(ctx, 0); });
   for (std::thread& t : threads) {
     t.join();
   }

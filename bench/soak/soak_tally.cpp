@@ -25,6 +25,8 @@ const char* faultName(Fault fault) noexcept {
     case Fault::kChurnRejected: return "churn_rejected";
     case Fault::kMetadump: return "metadump";
     case Fault::kMetadumpAborted: return "metadump_aborted";
+    case Fault::kFloodUnread: return "never_reading_pipeliner";
+    case Fault::kDeepPipeline: return "deep_pipeline";
     case Fault::kCount: break;
   }
   return "?";
