@@ -65,7 +65,13 @@ FdGuard bindUnixSocket(const SocketAddress& address, const ListenOptions& option
   }
   bound.unix_file = std::make_unique<UnixSocketFile>(options.unix_path, st.st_dev, st.st_ino);
   // Before listen(): until then a client's connect() is refused, so no one
-  // gets in under the permissions bind() gave the file.
+  // gets in under the owner and permissions bind() gave the file. Owner
+  // first: chown() may clear mode bits, chmod() does not touch the owner.
+  if ((options.unix_uid || options.unix_gid) &&
+      ::lchown(options.unix_path.c_str(), options.unix_uid.value_or(static_cast<uid_t>(-1)),
+               options.unix_gid.value_or(static_cast<gid_t>(-1))) != 0) {
+    throwErrno("cannot set the owner of " + bound.name, errno);
+  }
   if (::chmod(options.unix_path.c_str(), options.unix_mode & 07777) != 0) {
     throwErrno("cannot set the mode of " + bound.name, errno);
   }
@@ -100,8 +106,16 @@ void UnixSocketFile::remove() noexcept {
     return;
   }
   struct stat st {};
-  if (::lstat(path_.c_str(), &st) == 0 && st.st_dev == device_ && st.st_ino == inode_) {
-    ::unlink(path_.c_str());
+  if (::lstat(path_.c_str(), &st) == 0 && st.st_dev == device_ && st.st_ino == inode_ &&
+      ::unlink(path_.c_str()) != 0) {
+    // Say so: a file left behind makes the next server's start look at it.
+    // (A server that gave up root can only remove a file it owns from a
+    // sticky directory: ListenOptions::unix_uid.)
+    const int error = errno;
+    try {
+      log(LogLevel::kWarning, "cannot remove the socket file {}: {}", path_, std::strerror(error));
+    } catch (...) {  // noexcept: a message that cannot be formatted is dropped
+    }
   }
 }
 

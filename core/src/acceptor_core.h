@@ -78,7 +78,7 @@ struct BoundSockets {
 /// SO_REUSEPORT, descriptors of the one socket (every loop watches it; the
 /// one that accepts first wins, the others find nothing and wait again).
 /// A Unix socket file nobody listens on is replaced; the file gets
-/// `unix_mode` before the socket listens.
+/// `unix_uid`/`unix_gid` and `unix_mode` before the socket listens.
 /// @throws SetupError, AddressInUseError (the TCP address or the Unix path
 /// is held by a live listener).
 BoundSockets bindListeners(const ListenOptions& options, std::size_t count);

@@ -1,5 +1,8 @@
 #include "server.h"
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <string_view>
 
@@ -18,6 +21,20 @@ spool::ListenOptions listenOptions(const Settings& s) {
   listen.connection.idle_timeout = std::chrono::seconds(s.idle_timeout);
   listen.connection.handshake_timeout = std::chrono::seconds(s.ssl_handshake_timeout);
   return listen;
+}
+
+/// As root with -u: the Unix socket file belongs to that user and its
+/// primary group, as memcached's (which binds after switching), so that
+/// spoold, once it is that user, can connect to it under -a 700 and remove
+/// it at exit, even from a sticky directory such as /tmp.
+void giveToUser(const Settings& s, spool::ListenOptions& listen) {
+  if (s.user.empty() || ::geteuid() != 0) {
+    return;  // not root: -u is ignored, as memcached does
+  }
+  if (const passwd* pw = ::getpwnam(s.user.c_str())) {  // checkUser() refused unknown users
+    listen.unix_uid = pw->pw_uid;
+    listen.unix_gid = pw->pw_gid;
+  }
 }
 
 }  // namespace
@@ -59,6 +76,7 @@ void Server::start() {
     spool::ListenOptions listen = listenOptions(s);
     listen.unix_path = s.unix_socket;
     listen.unix_mode = s.unix_mask;
+    giveToUser(s, listen);
     if (s.tls) {
       spool::Transport::checkServerTls(
           tlsConfig(s));  // memcached loads them at start-up all the same

@@ -1,8 +1,9 @@
 // Listening on a Unix domain socket: echo through every loop, the send
-// budget, the socket file's mode, a stale file replaced, a live one refused,
+// budget, the socket file's mode and owner, a stale file replaced, a live one refused,
 // and the file removed when the listener closes.
 #include <catch2/catch.hpp>
 
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -134,6 +135,31 @@ TEST_CASE("a Unix socket file gets the mode asked for", "[conformance][unix]") {
   auto open = transport->listen(options, factory);
   CHECK(fileMode(dir.file("open.sock")) == 0766);
   requireEcho(dir.file("open.sock"), "ping");
+}
+
+TEST_CASE("a Unix socket file gets the owner asked for before it listens",
+          "[conformance][unix][root]") {
+  if (::geteuid() != 0) {  // CI runs as root; elsewhere fail rather than check nothing
+    FAIL("needs root, as on CI (.ci/run): only root may give a file to another user");
+  }
+  const passwd* nobody = ::getpwnam("nobody");
+  REQUIRE(nobody != nullptr);
+  TempDir dir;
+  const std::string path = dir.file("owned.sock");
+  RunningTransport transport(1);
+  ListenOptions options = unixOptions(path);
+  options.unix_uid = nobody->pw_uid;
+  options.unix_gid = nobody->pw_gid;
+  options.unix_mode = 0750;
+  auto listener = transport->listen(options, [] { return std::make_unique<EchoHandler>(); });
+  struct stat st {};
+  REQUIRE(::lstat(path.c_str(), &st) == 0);
+  CHECK(st.st_uid == nobody->pw_uid);
+  CHECK(st.st_gid == nobody->pw_gid);
+  CHECK(fileMode(path) == 0750);  // the mode survives the change of owner
+  requireEcho(path, "owned");
+  listener->close();
+  CHECK_FALSE(fileExists(path));
 }
 
 TEST_CASE("a stale Unix socket file is replaced", "[conformance][unix]") {

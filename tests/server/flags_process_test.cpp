@@ -3,13 +3,18 @@
 // refuses: tested on the spoold executable.
 #include <catch2/catch.hpp>
 
+#include <grp.h>
 #include <poll.h>
 #include <pwd.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -125,6 +130,75 @@ long lockedKbOf(pid_t pid) {
     }
   }
   return -1;
+}
+
+/// For what only root can set up (another user's files, a switch of user):
+/// CI runs the suite as root. Anywhere else such a test fails instead of
+/// passing without having checked anything.
+void requireRoot() {
+  if (::geteuid() != 0) {
+    FAIL("needs root, as on CI (.ci/run): spoold -u has no user to become otherwise");
+  }
+}
+
+/// What the client child below exits with, in words.
+std::string clientStatus(int status) {
+  if (WIFSIGNALED(status)) {
+    return "killed by signal " + std::to_string(WTERMSIG(status)) + " (no reply in time)";
+  }
+  switch (WEXITSTATUS(status)) {
+    case 0: return "VERSION";
+    case 1: return "could not become the user";
+    case 2: return "socket() failed";
+    case 3: return "connect() refused (a socket the user may not use)";
+    case 4: return "send failed";
+    case 5: return "no reply";
+    default: return "a reply other than VERSION";
+  }
+}
+
+/// Sends `version` to the Unix socket at `path` from a child process that
+/// runs as `user` (its gid, no supplementary groups); "VERSION" when the
+/// reply is a VERSION line, else what went wrong. The child uses only
+/// async-signal-safe calls and alarm() bounds it.
+std::string versionAs(const passwd& user, const std::string& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  REQUIRE(path.size() < sizeof(address.sun_path));
+  std::memcpy(address.sun_path, path.data(), path.size());
+  const unsigned limit_s = static_cast<unsigned>(kTimeout.count() / 1000);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::alarm(limit_s);
+    if (::setgroups(0, nullptr) != 0 || ::setgid(user.pw_gid) != 0 || ::setuid(user.pw_uid) != 0) {
+      ::_exit(1);
+    }
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0) {
+      ::_exit(2);
+    }
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+      ::_exit(3);
+    }
+    constexpr char kRequest[] = "version\r\n";
+    if (::send(fd, kRequest, sizeof(kRequest) - 1, MSG_NOSIGNAL) != sizeof(kRequest) - 1) {
+      ::_exit(4);
+    }
+    char reply[8] = {};
+    std::size_t got = 0;
+    while (got < sizeof(reply)) {  // bounded by its size and by alarm()
+      const ssize_t n = ::read(fd, reply + got, sizeof(reply) - got);
+      if (n <= 0) {
+        ::_exit(5);
+      }
+      got += static_cast<std::size_t>(n);
+    }
+    ::_exit(std::memcmp(reply, "VERSION ", sizeof(reply)) == 0 ? 0 : 6);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);  // the child's alarm() bounds it
+  return clientStatus(status);
 }
 
 }  // namespace
@@ -253,6 +327,48 @@ TEST_CASE("spoold -u drops root for the user once listening and it keeps serving
   CHECK(info.st_uid == nobody->pw_uid);
   spoold.process->signal(SIGTERM);
   CHECK(spoold.process->wait() == 0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE(
+    "spoold -s -a 700 -u: the socket is the user's, with -a's mode, and is removed at exit even "
+    "from a sticky directory",
+    "[flags][binary][unix][root]") {
+  requireRoot();
+  const std::string stop = GENERATE(std::string("SIGTERM"), std::string("shutdown"));
+  const passwd* nobody = ::getpwnam("nobody");
+  REQUIRE(nobody != nullptr);
+  const passwd user = *nobody;  // getpwnam's buffer is reused by later calls
+  // Like /tmp: anyone may add a file, only its owner (or the folder's) may
+  // remove it. A root-owned socket here outlives a spoold that became nobody.
+  const auto dir = scratchDir("unix-" + stop);
+  std::filesystem::permissions(dir,
+                               std::filesystem::perms::all | std::filesystem::perms::sticky_bit);
+  const std::string path = (dir / "spoold.sock").string();
+  ChildProcess spoold(
+      {SPOOLD_BINARY, "-u", "nobody", "-s", path, "-a", "700", "-A", "-v", "-t", "2"});
+  INFO(stop);
+  // Printed once listening and no longer root.
+  const bool listening = spoold.waitForOutput("listening on unix:" + path);
+  INFO("spoold's output: " << spoold.output());
+  REQUIRE(listening);
+  struct stat info {};
+  REQUIRE(::lstat(path.c_str(), &info) == 0);
+  CHECK(S_ISSOCK(info.st_mode));
+  CHECK(info.st_uid == user.pw_uid);  // memcached 1.6.18: nobody:nogroup, 0700
+  CHECK(info.st_gid == user.pw_gid);
+  CHECK((info.st_mode & 07777) == 0700);
+  CHECK(versionAs(user, path) == "VERSION");  // spoold's own user may use its socket
+  if (stop == "SIGTERM") {
+    spoold.signal(SIGTERM);
+  } else {
+    RawClient client(path);
+    client.send("shutdown\r\n");
+    CHECK(client.readToEof().empty());
+  }
+  CHECK(spoold.wait() == 0);
+  INFO("spoold's output at exit: " << spoold.output());  // a failed unlink is logged
+  CHECK_FALSE(std::filesystem::exists(std::filesystem::symlink_status(path)));
   std::filesystem::remove_all(dir);
 }
 

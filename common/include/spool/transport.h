@@ -1,6 +1,8 @@
 // The transport: loop threads, listeners and outgoing connections.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -97,6 +99,15 @@ struct ListenOptions {
   /// The socket file's permission bits (as memcached's -a), set before
   /// the socket starts listening, so no client connects under looser ones.
   unsigned unix_mode = 0700;
+  /// The socket file's owner and group (unset: the process's), given to it
+  /// before the mode, without following a symbolic link, and before the
+  /// socket listens; changing them needs root, as chown(2) does. A server
+  /// started as root that then becomes another user (spoold -u, as
+  /// memcached's socket) gives the file to that user: it can then connect,
+  /// and remove the file when the listener closes, even in a sticky
+  /// directory such as /tmp.
+  std::optional<uid_t> unix_uid;
+  std::optional<gid_t> unix_gid;
   int backlog = 1024;
   ConnectionOptions connection;
   /// Written (best effort, without blocking) to a connection refused because
