@@ -118,6 +118,21 @@ void emitLruTuning(const MemcachedTuning& t, Emitter& emit) {
   emit("temporary_ttl", t.temporary_ttl);
 }
 
+/// extstore's knobs, reported as by a memcached given no ext_path.
+void emitExtstore(const ExtstoreTuning& e, Emitter& emit) {
+  emit("ext_item_size", e.item_size);
+  emit("ext_item_age", e.item_age);
+  emit("ext_low_ttl", e.low_ttl);
+  emit("ext_recache_rate", e.recache_rate);
+  emit("ext_wbuf_size", e.wbuf_size);
+  emit("ext_compact_under", e.compact_under);
+  emit("ext_drop_under", e.drop_under);
+  emit("ext_max_sleep", e.max_sleep);
+  emit("ext_max_frag", fmt::format("{:.2f}", e.max_frag));
+  emit("slab_automove_freeratio", fmt::format("{:.3f}", e.slab_automove_freeratio));
+  emit("ext_drop_unread", e.drop_unread ? "yes" : "no");
+}
+
 void emitSettings(ServerContext& ctx, Emitter& emit) {
   const Settings& s = ctx.settings;
   emit("maxbytes", ctx.store.memoryLimit());  // cache_memlimit changes it
@@ -145,7 +160,7 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("auth_enabled_ascii", s.auth_file.empty() ? "no" : s.auth_file);
   emit("item_size_max", s.item_size_max);
   emitTuning(s.tuning, emit);
-  emit("slab_chunk_max", ctx.store.slabClasses().chunkMax());
+  emit("slab_chunk_max", s.tuning.slab_chunk_max);
   emit("lru_crawler", s.lru_crawler ? "yes" : "no");
   emit("lru_crawler_sleep", s.tuning.lru_crawler_sleep);
   emit("lru_crawler_tocrawl", s.tuning.lru_crawler_tocrawl);
@@ -159,6 +174,7 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("read_buf_mem_limit", s.tuning.read_buf_mem_limit);
   emit("track_sizes", "no");
   emit("inline_ascii_response", "no");
+  emitExtstore(s.tuning.ext, emit);
   emit("ssl_handshake_timeout", s.ssl_handshake_timeout);
   emit("exec_mode", s.exec == ExecMode::kWorkers ? "workers" : "inline");
   emit("worker_threads", workerThreadsOf(s));
@@ -171,9 +187,13 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("ssl_ca_cert", s.ssl_ca_cert.empty() ? "NULL" : s.ssl_ca_cert);
   emit("ssl_wbuf_size", s.ssl_wbuf_size);
   emit("ssl_session_cache", s.ssl_session_cache ? "yes" : "no");
-  emit("ssl_kernel_tls", "no");
+  emit("ssl_kernel_tls", s.ssl_kernel_tls ? "yes" : "no");
   emit("ssl_min_version", s.ssl_min_version);
-  emit("num_napi_ids", "(null)");  // -N is refused
+  if (s.num_napi_ids == 0) {
+    emit("num_napi_ids", "(null)");
+  } else {
+    emit("num_napi_ids", s.num_napi_ids);
+  }
   emit("memory_file", "(null)");   // -e is refused
 }
 
