@@ -44,6 +44,9 @@ void Server::start() {
   transport_ = spool::Transport::create(options);
   transport_->start();
   ctx_.transport_stats = [transport = transport_.get()] { return transport->stats(); };
+  ctx_.crawler_stats = [metadump = metadump_.get()] {
+    return ServerContext::CrawlerStats{metadump->running(), metadump->starts()};
+  };
 
   WorkerPool* pool = pool_.get();
   MetadumpService* metadump = metadump_.get();
@@ -139,6 +142,7 @@ void Server::stop() {
     pool_->stop();
   }
   ctx_.transport_stats = nullptr;
+  ctx_.crawler_stats = nullptr;
   ctx_.refresh_certs = nullptr;
 }
 

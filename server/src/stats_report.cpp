@@ -3,9 +3,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <bit>
 #include <ctime>
 #include <fmt/format.h>
 
+#include "spool/transport.h"
 #include "tls_options.h"
 #include "class_stats_report.h"
 
@@ -38,6 +40,9 @@ void emitCounters(ServerContext& ctx, Emitter& emit) {
   const StoreCounters store = ctx.store.counters();
   for (std::size_t i = 0; i < static_cast<std::size_t>(Counter::kConnYields); ++i) {
     const auto counter = static_cast<Counter>(i);
+    if (counter == Counter::kIdleKicks && ctx.settings.idle_timeout == 0) {
+      continue;  // as memcached: only with -o idle_timeout
+    }
     emit(counterName(counter), ctx.stats.get(counter));
     if (counter == Counter::kGetMisses) {
       emit("get_expired", store.get_expired);
@@ -56,6 +61,81 @@ void emitTransport(ServerContext& ctx, Emitter& emit) {
   emit("spoold_queued_input_peak", ctx.queued_input_peak.load(std::memory_order_relaxed));
 }
 
+/// memcached's keys for parts spoold does not have, each with the value that
+/// is true of spoold (server/README.md, "stats"): no response objects or
+/// read buffer pool, no descriptors taken out of -c, never a paused
+/// listener.
+void emitConnectionInternals(Emitter& emit) {
+  for (const char* name : {"response_obj_oom", "response_obj_count", "response_obj_bytes",
+                           "read_buf_count", "read_buf_bytes", "read_buf_bytes_free",
+                           "read_buf_oom", "reserved_fds"}) {
+    emit(name, 0);
+  }
+}
+
+/// The hash table, slab mover, crawler, LRU maintainer, allocator and
+/// logger lines, in memcached's order and under its conditions.
+void emitInternals(ServerContext& ctx, Emitter& emit) {
+  const Settings& s = ctx.settings;
+  const std::size_t table_bytes = ctx.store.tableBytes();
+  emit("hash_power_level", std::bit_width(table_bytes / 8) - 1);  // log2 of all shards' slots
+  emit("hash_bytes", table_bytes);
+  emit("hash_is_expanding", 0);  // a shard's table grows in one step under its lock
+  if (s.tuning.slab_reassign) {
+    for (const char* name : {"slab_reassign_rescues", "slab_reassign_chunk_rescues",
+                             "slab_reassign_evictions_nomem", "slab_reassign_inline_reclaim",
+                             "slab_reassign_busy_items", "slab_reassign_busy_deletes",
+                             "slab_reassign_running", "slabs_moved"}) {
+      emit(name, 0);  // no slab pages, nothing ever moved
+    }
+  }
+  if (s.lru_crawler) {
+    const ServerContext::CrawlerStats crawler =
+        ctx.crawler_stats ? ctx.crawler_stats() : ServerContext::CrawlerStats{};
+    emit("lru_crawler_running", crawler.running ? 1 : 0);
+    emit("lru_crawler_starts", crawler.starts);
+  }
+  if (s.tuning.lru_maintainer_thread) {
+    emit("lru_maintainer_juggles", 0);  // no LRU maintainer thread
+  }
+  emit("malloc_fails", 0);  // a failed item allocation throws and ends spoold
+  for (const char* name : {"log_worker_dropped", "log_worker_written", "log_watcher_skipped",
+                           "log_watcher_sent", "log_watchers"}) {
+    emit(name, 0);  // no watch log
+  }
+}
+
+/// The store's lines closing memcached's `stats`, its segmented-LRU,
+/// crawler and page pool ones at the values true of one LRU per shard.
+void emitStore(ServerContext& ctx, Emitter& emit) {
+  const StoreCounters store = ctx.store.counters();
+  emit("bytes", store.bytes);
+  emit("curr_items", store.curr_items);
+  emit("total_items", store.total_items);
+  emit("slab_global_page_pool", 0);
+  emit("expired_unfetched", store.expired_unfetched);
+  emit("evicted_unfetched", store.evicted_unfetched);
+  const bool segmented = ctx.settings.tuning.lru_maintainer_thread;  // memcached's conditions
+  if (segmented) {
+    emit("evicted_active", 0);
+  }
+  emit("evictions", store.evictions);
+  emit("reclaimed", store.reclaimed);
+  for (const char* name : {"crawler_reclaimed", "crawler_items_checked", "lrutail_reflocked"}) {
+    emit(name, 0);
+  }
+  if (!segmented) {
+    return;
+  }
+  for (const char* name : {"moves_to_cold", "moves_to_warm", "moves_within_lru"}) {
+    emit(name, 0);
+  }
+  // Every eviction is made by the command that needs the room, as
+  // memcached's direct reclaims are.
+  emit("direct_reclaims", store.evictions);
+  emit("lru_bumps_dropped", 0);  // no bump queue: a hit moves the item at once
+}
+
 void emitGeneral(ServerContext& ctx, Emitter& emit) {
   const RelTime now = ctx.clock.now();
   const spool::LoopStats t =
@@ -64,6 +144,7 @@ void emitGeneral(ServerContext& ctx, Emitter& emit) {
   emit("uptime", ctx.clock.uptime());
   emit("time", ctx.clock.toUnix(now));
   emit("version", kVersion);
+  emit("libevent", spool::Transport::libeventVersion());
   emit("pointer_size", sizeof(void*) * 8);
   emit("rusage_user", rusage(true));
   emit("rusage_system", rusage(false));
@@ -72,27 +153,27 @@ void emitGeneral(ServerContext& ctx, Emitter& emit) {
   emit("total_connections", ctx.connections.total());
   emit("rejected_connections", t.connections_rejected);
   emit("connection_structures", ctx.connections.structures());
+  emitConnectionInternals(emit);
   emitCounters(ctx, emit);
   emit("bytes_read", t.bytes_in);
   emit("bytes_written", t.bytes_out);
   emit("limit_maxbytes", ctx.store.memoryLimit());
   emit("accepting_conns", 1);
+  emit("listen_disabled_num", 0);         // spoold never stops accepting (maxconns_fast)
+  emit("time_in_listen_disabled_us", 0);
   emit("threads", ctx.settings.threads);
   emit("conn_yields", ctx.stats.get(Counter::kConnYields));
-  emit("worker_threads", workerThreadsOf(ctx.settings));
-  emit("exec_mode", ctx.settings.exec == ExecMode::kWorkers ? "workers" : "inline");
+  emitInternals(ctx, emit);
   if (ctx.settings.tls) {  // memcached's place for them, with -Z only
     emit("ssl_handshake_errors", t.tls_failures);
     emit("time_since_server_cert_refresh", now - ctx.cert_refreshed_at.load());
   }
-  const StoreCounters store = ctx.store.counters();
-  emit("bytes", store.bytes);
-  emit("curr_items", store.curr_items);
-  emit("total_items", store.total_items);
-  emit("expired_unfetched", store.expired_unfetched);
-  emit("evicted_unfetched", store.evicted_unfetched);
-  emit("evictions", store.evictions);
-  emit("reclaimed", store.reclaimed);
+  emit("unexpected_napi_ids", 0);  // no NAPI IDs read
+  emit("round_robin_fallback", 0);
+  emitStore(ctx, emit);
+  // spoold's own, after all of memcached's.
+  emit("worker_threads", workerThreadsOf(ctx.settings));
+  emit("exec_mode", ctx.settings.exec == ExecMode::kWorkers ? "workers" : "inline");
   emitTransport(ctx, emit);
 }
 

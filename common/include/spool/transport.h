@@ -133,6 +133,10 @@ class Transport {
  public:
   /// Creates the transport of the backend chosen at configure time.
   static std::unique_ptr<Transport> create(const TransportOptions& options = {});
+  /// The version of the libevent the backend runs on (both do: folly's
+  /// EventBase is built on it), e.g. "2.1.12-stable": memcached's `stats`
+  /// reports it as `libevent`.
+  static const char* libeventVersion() noexcept;
 
   virtual ~Transport() = default;
 
