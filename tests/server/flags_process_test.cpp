@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "listen_backlog.h"
 #include "server_test_support.h"
 
 namespace spoold::test {
@@ -309,6 +310,36 @@ TEST_CASE("spoold checks -I, -m, slab_chunk_max and -N as memcached does: same w
   checkSameRefusal({"-o", "slab_chunk_max=1000"}, 64);
   checkSameRefusal({"-I", "2m", "-o", "slab_chunk_max=786432"}, 64);  // must divide evenly into
   checkSameRefusal({"-t", "2", "-N", "3"}, 64);  // Number of napi_ids(3) cannot be greater ...
+}
+
+TEST_CASE("spoold listens with memcached's backlog, 1024, or -b's, on every socket",
+          "[flags][binary]") {
+  using spool::test::effectiveBacklog;
+  SECTION("TCP, default") {
+    SpooldProcess spoold(SPOOLD_BINARY);
+    const std::vector<unsigned> backlogs = spool::test::tcpListenBacklogs(spoold.port);
+    CHECK(backlogs.size() == 2);  // -t 2: one socket per loop
+    for (const unsigned backlog : backlogs) {
+      CHECK(backlog == effectiveBacklog(1024));
+    }
+  }
+  SECTION("TCP, -b 2048") {
+    SpooldProcess spoold(SPOOLD_BINARY, {"-b", "2048"});
+    for (const unsigned backlog : spool::test::tcpListenBacklogs(spoold.port)) {
+      CHECK(backlog == effectiveBacklog(2048));
+    }
+  }
+  SECTION("Unix socket, default") {
+    const auto dir = scratchDir("backlog");
+    std::filesystem::permissions(dir, std::filesystem::perms::all);  // -u nobody as root
+    const std::string path = (dir / "spoold.sock").string();
+    ChildProcess spoold(spooldArgv(SPOOLD_BINARY, {"-v", "-t", "2", "-s", path}));
+    REQUIRE(!spoold.waitForLine("spoold ").empty());
+    CHECK(spool::test::unixListenBacklog(path) == effectiveBacklog(1024));
+    spoold.signal(SIGTERM);
+    CHECK(spoold.wait() == 0);
+    std::filesystem::remove_all(dir);
+  }
 }
 
 TEST_CASE("memcached flags with no effect in spoold start it, and -v says so once each",

@@ -1,6 +1,8 @@
 // The transport: loop threads, listeners and outgoing connections.
 #pragma once
 
+#include <sys/socket.h>  // SOMAXCONN
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -82,7 +84,10 @@ struct ListenOptions {
   /// The socket file's permission bits (as memcached's -a), set before
   /// the socket starts listening, so no client connects under looser ones.
   unsigned unix_mode = 0700;
-  int backlog = 1024;
+  /// listen()'s backlog: by default the larger of memcached's 1024 and the
+  /// system's SOMAXCONN (the kernel caps it at net.core.somaxconn), so a
+  /// burst of connects is not dropped before the loops accept them.
+  int backlog = SOMAXCONN > 1024 ? SOMAXCONN : 1024;
   ConnectionOptions connection;
   /// Written (best effort, without blocking) to a connection refused because
   /// of TransportOptions::max_connections, just before it is closed.
