@@ -87,6 +87,9 @@ int startServer(spoold::Server& server, const spoold::Settings& s) {
     } else {
       std::cerr << "unix:" << s.unix_socket << "\n";
     }
+    for (const std::string& line : s.no_effect) {
+      std::cerr << "spoold: " << line << "\n";
+    }
   }
   return 0;
 }

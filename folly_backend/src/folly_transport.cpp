@@ -1,5 +1,7 @@
 #include "folly_transport.h"
 
+#include <folly/portability/Event.h>
+
 #include "folly_connection.h"
 #include "folly_listener.h"
 
@@ -8,6 +10,8 @@ namespace spool {
 std::unique_ptr<Transport> Transport::create(const TransportOptions& options) {
   return std::make_unique<folly_backend::FollyTransport>(options);
 }
+
+const char* Transport::libeventVersion() noexcept { return event_get_version(); }
 
 }  // namespace spool
 

@@ -103,8 +103,11 @@ std::shared_ptr<Listener> listenOnLoops(const std::vector<std::shared_ptr<EventL
     auto acceptor = std::make_shared<Acceptor>(loop, options, factory, tls);
     auto* raw = acceptor.get();
     // CLOSE_ON_FREE: the evconnlistener owns the socket now. No
-    // LEV_OPT_THREADSAFE: only this loop touches it.
-    acceptor->listener.reset(evconnlistener_new(loop.base(), &Acceptor::onAcceptCb, raw, LEV_OPT_CLOSE_ON_FREE, -1, fd));
+    // LEV_OPT_THREADSAFE: only this loop touches it. Backlog 0: the socket
+    // already listens with ListenOptions::backlog (acceptor_core.cpp); a
+    // negative one would make libevent listen() again with its own 128.
+    acceptor->listener.reset(
+        evconnlistener_new(loop.base(), &Acceptor::onAcceptCb, raw, LEV_OPT_CLOSE_ON_FREE, 0, fd));
     if (!acceptor->listener) {
       ::close(fd);
       throw SetupError(std::string("evconnlistener_new failed: ") + std::strerror(errno));

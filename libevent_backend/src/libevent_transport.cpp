@@ -1,5 +1,7 @@
 #include "libevent_transport.h"
 
+#include <event2/event.h>
+
 #include "libevent_connection.h"
 #include "libevent_listener.h"
 #include "tls_context.h"
@@ -9,6 +11,8 @@ namespace spool {
 std::unique_ptr<Transport> Transport::create(const TransportOptions& options) {
   return std::make_unique<libevent::LibeventTransport>(options);
 }
+
+const char* Transport::libeventVersion() noexcept { return event_get_version(); }
 
 }  // namespace spool
 

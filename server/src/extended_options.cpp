@@ -12,22 +12,68 @@
 namespace spoold {
 namespace {
 
-/// Sub-options spoold refuses, and why: memcached would change behaviour a
-/// user relies on, and spoold has nothing to change.
+/// Sub-options spoold refuses, and why: each changes what a client sees
+/// (or where its data lives), and spoold cannot do it.
 struct Refusal {
   std::string_view key;
   std::string_view why;
 };
 constexpr std::array kRefusals{
-    Refusal{"ext_", "extstore (external item storage) is not implemented"},
-    Refusal{"slab_automove_freeratio", "extstore (external item storage) is not implemented"},
-    Refusal{"slab_chunk_max", "spoold allocates no slab chunks; items are not split"},
+    Refusal{"ext_path", "extstore (external item storage) is not implemented"},
     Refusal{"slab_sizes", "custom slab class sizes are not implemented (-f and -n are)"},
     Refusal{"track_sizes", "`stats sizes` is not implemented"},
     Refusal{"no_maxconns_fast",
-            "spoold always refuses a connection over -c at once (maxconns_fast)"},
-    Refusal{"no_modern", "memcached 1.4's defaults are not emulated"},
-    Refusal{"sock_cookie_id", "socket cookies (SO_MARK) are not implemented"},
+            "spoold always refuses a connection over -c at once (maxconns_fast); it cannot "
+            "stop accepting and let clients wait"},
+    Refusal{"sock_cookie_id",
+            "socket cookies (SO_MARK) are not implemented, so firewall rules keyed on them "
+            "would not apply"},
+};
+
+/// Why a sub-option that memcached accepts has no effect in spoold; said
+/// once at -v (Settings::no_effect).
+struct NoEffect {
+  std::string_view key;
+  std::string_view why;
+};
+constexpr std::array kNoEffect{
+    NoEffect{"hashpower", "spoold's 64 shard tables size and grow themselves"},
+    NoEffect{"no_hashexpand", "spoold's 64 shard tables size and grow themselves"},
+    NoEffect{"tail_repair_time", "spoold has no item reference counts to repair"},
+    NoEffect{"hash_algorithm", "spoold hashes keys with its own function"},
+    NoEffect{"lru_crawler_sleep", "spoold's crawler only runs metadump, unpaced"},
+    NoEffect{"lru_crawler_tocrawl", "spoold's crawler only runs metadump, unpaced"},
+    NoEffect{"lru_maintainer", "spoold has one LRU per shard, not memcached's segmented LRU"},
+    NoEffect{"no_lru_maintainer", "spoold has one LRU per shard, not memcached's segmented LRU"},
+    NoEffect{"hot_lru_pct", "spoold has one LRU per shard, not memcached's segmented LRU"},
+    NoEffect{"warm_lru_pct", "spoold has one LRU per shard, not memcached's segmented LRU"},
+    NoEffect{"hot_max_factor", "spoold has one LRU per shard, not memcached's segmented LRU"},
+    NoEffect{"warm_max_factor", "spoold has one LRU per shard, not memcached's segmented LRU"},
+    NoEffect{"temporary_ttl", "spoold has one LRU per shard, not memcached's segmented LRU"},
+    NoEffect{"slab_reassign", "spoold has no slab pages to move"},
+    NoEffect{"no_slab_reassign", "spoold has no slab pages to move"},
+    NoEffect{"slab_automove", "spoold has no slab pages to move"},
+    NoEffect{"no_slab_automove", "spoold has no slab pages to move"},
+    NoEffect{"slab_automove_ratio", "spoold has no slab pages to move"},
+    NoEffect{"slab_automove_window", "spoold has no slab pages to move"},
+    NoEffect{"slab_chunk_max", "spoold mallocs each item whole and never splits it into chunks"},
+    NoEffect{"no_chunked_items", "spoold mallocs each item whole and never splits it into chunks"},
+    NoEffect{"watcher_logbuf_size", "spoold has no watch log"},
+    NoEffect{"worker_logbuf_size", "spoold has no watch log"},
+    NoEffect{"read_buf_mem_limit",
+             "spoold has no read buffer pool; it bounds each connection's queued input instead"},
+    NoEffect{"resp_obj_mem_limit", "deprecated, unused by memcached 1.6.18 too"},
+    NoEffect{"modern", "enables nothing in memcached 1.6.18 either"},
+    NoEffect{"inline_ascii_resp", "ignored by memcached 1.6.18 too"},
+    NoEffect{"no_inline_ascii_resp", "ignored by memcached 1.6.18 too"},
+    NoEffect{"drop_privileges", "spoold has no seccomp sandbox"},
+    NoEffect{"no_drop_privileges", "spoold has no seccomp sandbox"},
+    NoEffect{"ext_",
+             "extstore is not implemented; without ext_path memcached stores nothing "
+             "externally either"},
+    NoEffect{"slab_automove_freeratio",
+             "extstore is not implemented; without ext_path memcached stores nothing "
+             "externally either"},
 };
 
 bool parseUnsigned(std::string_view text, std::uint64_t min, std::uint64_t max, unsigned& out) {
@@ -76,10 +122,48 @@ constexpr std::array kSwitches{
 
 /// Switches that change nothing: memcached 1.6.18's "modern" enables
 /// nothing yet and it ignores the inline ASCII response ones; its Debian
-/// build has no seccomp privilege dropping; spoold never chunks items.
-constexpr std::array<std::string_view, 6> kNoOps{
-    "modern",          "inline_ascii_resp",  "no_inline_ascii_resp",
-    "drop_privileges", "no_drop_privileges", "no_chunked_items"};
+/// build has no seccomp privilege dropping.
+constexpr std::array<std::string_view, 5> kNoOps{
+    "modern", "inline_ascii_resp", "no_inline_ascii_resp", "drop_privileges", "no_drop_privileges"};
+
+/// memcached 1.6.18's no_modern: its 1.4 defaults. Only the LRU crawler
+/// switch acts in spoold; maxconns_fast stays (spoold cannot stop accepting).
+void applyNoModern(Settings& s) {
+  MemcachedTuning& t = s.tuning;
+  if (!t.slab_chunk_max_given) {
+    t.slab_chunk_max = 1u << 20;  // memcached's slab page
+  }
+  t.slab_reassign = false;
+  t.slab_automove = 0;
+  t.lru_maintainer_thread = false;
+  t.hash_algorithm = "jenkins";
+  s.lru_crawler = false;
+}
+
+/// extstore's knobs other than ext_path, as memcached parses them.
+bool applyExtstore(std::string_view key, std::string_view v, ExtstoreTuning& e, bool& known) {
+  known = true;
+  unsigned scratch = 0;
+  if (key == "ext_item_size") return parseUnsigned(v, 0, UINT32_MAX, e.item_size);
+  if (key == "ext_item_age") return parseUnsigned(v, 0, UINT32_MAX, e.item_age);
+  if (key == "ext_low_ttl") return parseUnsigned(v, 0, UINT32_MAX, e.low_ttl);
+  if (key == "ext_recache_rate") return parseUnsigned(v, 0, UINT32_MAX, e.recache_rate);
+  if (key == "ext_compact_under") return parseUnsigned(v, 0, UINT32_MAX, e.compact_under);
+  if (key == "ext_drop_under") return parseUnsigned(v, 0, UINT32_MAX, e.drop_under);
+  if (key == "ext_max_sleep") return parseUnsigned(v, 0, UINT32_MAX, e.max_sleep);
+  if (key == "ext_wbuf_size") return parseScaled(v, 1u << 20, e.wbuf_size);
+  if (key == "ext_max_frag") return parseDouble(v, 0, 1e9, e.max_frag);
+  if (key == "slab_automove_freeratio") return parseDouble(v, 0, 1e9, e.slab_automove_freeratio);
+  if (key == "ext_page_size" || key == "ext_threads" || key == "ext_io_depth") {
+    return parseUnsigned(v, 0, UINT32_MAX, scratch);  // not reported by memcached
+  }
+  if (key == "ext_drop_unread") {
+    e.drop_unread = true;
+    return true;
+  }
+  known = false;
+  return false;
+}
 
 /// Switches without a value. @return false when `key` is not one.
 bool applySwitch(std::string_view key, MemcachedTuning& t) {
@@ -91,6 +175,10 @@ bool applySwitch(std::string_view key, MemcachedTuning& t) {
   }
   if (key == "no_slab_automove") {
     t.slab_automove = 0;
+    return true;
+  }
+  if (key == "no_chunked_items") {
+    t.slab_chunk_max = 1u << 20;  // memcached's slab page
     return true;
   }
   return std::find(kNoOps.begin(), kNoOps.end(), key) != kNoOps.end();
@@ -107,12 +195,25 @@ bool applyValue(std::string_view key, std::string_view v, MemcachedTuning& t, bo
   if (key == "warm_lru_pct") return parseUnsigned(v, 1, 80, t.warm_lru_pct);
   if (key == "hot_max_factor") return parseDouble(v, 0.0001, 1e6, t.hot_max_factor);
   if (key == "warm_max_factor") return parseDouble(v, 0.0001, 1e6, t.warm_max_factor);
+  if (key == "slab_automove" && v.empty()) {
+    t.slab_automove = 1;  // memcached: a bare slab_automove is 1
+    return true;
+  }
   if (key == "slab_automove") return parseUnsigned(v, 0, 2, t.slab_automove);
   if (key == "slab_automove_ratio") return parseDouble(v, 0, 1, t.slab_automove_ratio);
   if (key == "slab_automove_window") return parseUnsigned(v, 0, UINT32_MAX, t.slab_automove_window);
   if (key == "watcher_logbuf_size") return parseScaled(v, 1024, t.watcher_logbuf_size);
   if (key == "worker_logbuf_size") return parseScaled(v, 1024, t.worker_logbuf_size);
   if (key == "read_buf_mem_limit") return parseScaled(v, 1u << 20, t.read_buf_mem_limit);
+  if (key == "slab_chunk_max") {
+    t.slab_chunk_max_given = true;
+    unsigned bytes = 0;
+    if (!parseUnsigned(v, 1, INT32_MAX, bytes)) {  // 0 would divide by zero in memcached
+      return false;
+    }
+    t.slab_chunk_max = bytes;
+    return true;
+  }
   if (key == "temporary_ttl") {
     t.temp_lru = true;
     return parseUnsigned(v, 0, UINT32_MAX, t.temporary_ttl);
@@ -125,31 +226,53 @@ bool applyValue(std::string_view key, std::string_view v, MemcachedTuning& t, bo
   return false;
 }
 
+/// Records once that `key` is accepted and does nothing here.
+void noteNoEffect(std::string_view key, Settings& s) {
+  for (const NoEffect& n : kNoEffect) {
+    if (key == n.key || (n.key.ends_with('_') && key.starts_with(n.key))) {
+      addNoEffect(s, fmt::format("-o {}", key), n.why);
+      return;
+    }
+  }
+}
+
 }  // namespace
+
+void addNoEffect(Settings& s, std::string_view flag, std::string_view why) {
+  std::string line = fmt::format("{}: no effect in spoold: {}", flag, why);
+  if (std::find(s.no_effect.begin(), s.no_effect.end(), line) == s.no_effect.end()) {
+    s.no_effect.push_back(std::move(line));
+  }
+}
 
 bool applyTuningOption(std::string_view key, std::string_view value, Settings& s,
                        std::string& error) {
   for (const Refusal& r : kRefusals) {
-    if (key.starts_with(r.key)) {
+    if (key == r.key) {
       error = "-o " + std::string(key) + ": " + std::string(r.why);
       return false;
     }
   }
-  if (key == "resp_obj_mem_limit") {
-    return true;  // memcached 1.6.18: "DEPRECATED ... no longer used"
-  }
-  if (applySwitch(key, s.tuning)) {
+  bool known = true;
+  if (key == "no_modern") {
+    applyNoModern(s);
+    addNoEffect(s, "-o no_modern, but for the LRU crawler (off, as in memcached)",
+                "its slab, LRU and hash settings are reported only, and spoold still refuses "
+                "connections over -c at once (maxconns_fast)");
     return true;
   }
-  bool known = false;
-  if (applyValue(key, value, s.tuning, known)) {
-    return true;
-  }
-  // (fmt, not operator+: GCC 12 at -O3 warns about "=" + std::string, a
-  // false -Wrestrict that -Werror would make fatal.)
-  error = known ? fmt::format("-o {}: invalid value '{}'", key, value)
+  if (key != "resp_obj_mem_limit" && !applySwitch(key, s.tuning) &&
+      !applyValue(key, value, s.tuning, known) &&
+      (known || !applyExtstore(key, value, s.tuning.ext, known))) {
+    // (fmt, not operator+: GCC 12 at -O3 warns about "=" + std::string, a
+    // false -Wrestrict that -Werror would make fatal.)
+    error = known
+                ? fmt::format("-o {}: invalid value '{}'", key, value)
                 : fmt::format("Illegal suboption \"{}{}{}\"", key, value.empty() ? "" : "=", value);
-  return false;
+    return false;
+  }
+  noteNoEffect(key, s);
+  return true;
 }
 
 std::string checkTuning(const MemcachedTuning& t) {

@@ -18,6 +18,10 @@ namespace spoold {
 bool applyTuningOption(std::string_view key, std::string_view value, Settings& s,
                        std::string& error);
 
+/// Records, once, that `flag` was accepted and does nothing in spoold, and
+/// `why` (Settings::no_effect, printed at start-up with -v).
+void addNoEffect(Settings& s, std::string_view flag, std::string_view why);
+
 /// The checks memcached makes on its tuning once all flags are read.
 /// @return the error message, empty when the combination is valid.
 std::string checkTuning(const MemcachedTuning& t);

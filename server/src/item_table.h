@@ -37,6 +37,8 @@ class ItemTable {
   /// Takes `item` out of the table.
   ItemPtr erase(const Item& item) noexcept;
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  /// The bytes of the slot array (`stats` hash_bytes).
+  [[nodiscard]] std::size_t bytes() const noexcept { return slots_.size() * sizeof(Slot); }
   void clear() noexcept;
 
  private:

@@ -20,6 +20,7 @@ bool MetadumpService::start(std::shared_ptr<MetadumpSink> sink, const MetadumpRe
       return false;
     }
     running_ = true;
+    starts_.fetch_add(1, std::memory_order_relaxed);
     job_ = Job{std::move(sink), request};
   }
   cv_.notify_all();
@@ -35,6 +36,11 @@ void MetadumpService::stop() {
   if (thread_.joinable()) {
     thread_.join();
   }
+}
+
+bool MetadumpService::running() {
+  std::lock_guard lock(mutex_);
+  return running_;
 }
 
 void MetadumpService::loop() {

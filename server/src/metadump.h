@@ -45,6 +45,10 @@ class MetadumpService {
   bool start(std::shared_ptr<MetadumpSink> sink, const MetadumpRequest& request);
   /// Ends the running dump early and joins the thread. Idempotent.
   void stop();
+  /// A dump is running (`stats` lru_crawler_running).
+  [[nodiscard]] bool running();
+  /// Dumps started since the server started (`stats` lru_crawler_starts).
+  [[nodiscard]] std::uint64_t starts() const noexcept { return starts_.load(std::memory_order_relaxed); }
 
   /// Bytes gathered before they are handed to the connection.
   static constexpr std::size_t kPieceBytes = 64u << 10;
@@ -66,6 +70,7 @@ class MetadumpService {
   std::optional<Job> job_;
   bool running_ = false;
   std::atomic<bool> stopping_{false};
+  std::atomic<std::uint64_t> starts_{0};
   std::jthread thread_;
 };
 

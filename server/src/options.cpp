@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "extended_options.h"
 #include "numbers.h"
 #include "tls_options.h"
@@ -219,8 +221,6 @@ struct RefusedFlag {
 constexpr RefusedFlag kRefusedFlags[] = {
     {'S', "-S: binary protocol SASL authentication is not implemented (-Y: ASCII authentication is)"},
     {'e', "-e: a restartable item memory file is not implemented"},
-    {'L', "-L: spoold does not preallocate item memory, so it has no large pages to use"},
-    {'N', "-N: NAPI ID based thread selection is not implemented"},
     {'i', "-i: spoold prints no license texts"},
 };
 
@@ -243,7 +243,7 @@ bool applyOption(int opt, const char* arg, Settings& s, std::string& why) {
     case 'm': return parseMegabytes(arg, s.memory_limit);
     case 'M': s.evict = false; return true;
     case 'c': return parseCount(arg, 1, s.max_connections);
-    case 'I': return parseSize(arg, s.item_size_max) && s.item_size_max >= 1024 && s.item_size_max <= (1u << 30);
+    case 'I': return parseSize(arg, s.item_size_max);  // checked once all flags are read
     case 'U':
       if (parseU64(arg, number) && number != 0) {
         why = "UDP is not supported: -U must be 0 (off)";
@@ -279,6 +279,19 @@ bool applyOption(int opt, const char* arg, Settings& s, std::string& why) {
     case 'f': return parseFactor(arg, s.growth_factor, why);
     case 'n': return parseChunkSize(arg, s.chunk_size, why);
     case 'v': ++s.verbose; return true;
+    case 'L':
+      addNoEffect(
+          s, "-L",
+          "spoold does not preallocate item memory, so it has nothing to put in large pages");
+      return true;
+    case 'N':
+      if (!parseU64(arg, number) || number == 0 || number > 1'000'000) {
+        why = "Maximum number of NAPI IDs must be greater than 0";
+        return false;
+      }
+      s.num_napi_ids = static_cast<unsigned>(number);
+      addNoEffect(s, "-N", "spoold does not pick a connection's thread by its NAPI ID");
+      return true;
     case 'Z': s.tls = true; return true;
     case 'o': return parseExtended(arg, s, why);
     case kExec:
@@ -314,6 +327,8 @@ void printUsage(std::ostream& out) {
       << "-d, --daemon              run as a daemon\n"
       << "-r, --enable-coredumps    maximize core file limit\n"
       << "-k, --lock-memory         lock down all paged memory (mlockall; a warning if refused)\n"
+      << "-L, --enable-largepages   accepted, no effect (spoold preallocates no item memory)\n"
+      << "-N, --napi-ids=<num>      accepted, reported, no effect (no NAPI ID thread choice)\n"
       << "-f, --slab-growth-factor=<num> chunk size growth factor of the slab classes spoold\n"
       << "                          reports (stats items/slabs, cls=) (default: 1.25)\n"
       << "-n, --slab-min-size=<bytes> min space for key+value+flags of the smallest class (default: 48)\n"
@@ -333,13 +348,14 @@ void printUsage(std::ostream& out) {
       << "-o, --extended=<opts>     comma separated: ssl_chain_cert=, ssl_key=, ssl_ca_cert=,\n"
       << "                          ssl_verify_mode=0|1|2|3 (none, request, require, once),\n"
       << "                          ssl_ciphers=, ssl_min_version=2|3 (tlsv1.2, tlsv1.3),\n"
-      << "                          ssl_keyformat=1 (PEM), ssl_wbuf_size=16, ssl_session_cache,\n"
+      << "                          ssl_keyformat=1 (PEM), ssl_wbuf_size=, ssl_session_cache,\n"
       << "                          no_lru_crawler,\n"
       << "                          idle_timeout=<seconds> (close clients idle that long),\n"
       << "                          ssl_handshake_timeout=<seconds> (default 10; 0: none);\n"
-      << "                          memcached's tuning options (hashpower, lru_crawler_sleep, ...)\n"
-      << "                          are accepted and reported by stats settings with no effect:\n"
-      << "                          see docs/memcached-flags.md\n"
+      << "                          memcached's tuning options (hashpower, lru_crawler_sleep,\n"
+      << "                          slab_chunk_max, no_modern, ext_* but ext_path, ...) are\n"
+      << "                          accepted and reported by stats settings with no effect\n"
+      << "                          (-v says which): see docs/memcached-flags.md\n"
       << "    --exec=inline|workers where commands run: on the loop thread (default) or on a\n"
       << "                          worker pool that sends each response itself\n"
       << "    --workers=<num>       worker threads for --exec=workers (default: one per -t\n"
@@ -347,6 +363,46 @@ void printUsage(std::ostream& out) {
 }
 
 namespace {
+
+/// memcached's checks of -N, -I and slab_chunk_max once every flag is read,
+/// in its order and words; its slab page is 1 MiB. A memcached that starts
+/// has a valid combination, so spoold starts with it too.
+/// @return the message, empty when the combination is valid.
+std::string checkSizes(Settings& s) {
+  constexpr std::size_t kSlabPage = 1u << 20;
+  MemcachedTuning& t = s.tuning;
+  if (s.num_napi_ids > s.threads) {
+    return fmt::format("Number of napi_ids({}) cannot be greater than number of threads({})",
+                       s.num_napi_ids, s.threads);
+  }
+  const std::size_t item = s.item_size_max;
+  if (item < 1024) {
+    return "Item max size cannot be less than 1024 bytes.";
+  }
+  if (item > s.memory_limit / 2) {
+    return "Cannot set item size limit higher than 1/2 of memory max.";
+  }
+  if (item > (1u << 30)) {
+    return "Cannot set item size limit higher than a gigabyte.";
+  }
+  if (item > kSlabPage && !t.slab_chunk_max_given) {
+    t.slab_chunk_max = kSlabPage / 2;
+  }
+  if (t.slab_chunk_max > item) {
+    return fmt::format("slab_chunk_max (bytes: {}) cannot be larger than -I (item_size_max {})",
+                       t.slab_chunk_max, item);
+  }
+  if (item % t.slab_chunk_max != 0) {
+    return fmt::format(
+        "-I (item_size_max: {}) must be evenly divisible by slab_chunk_max (bytes: {})", item,
+        t.slab_chunk_max);
+  }
+  if (kSlabPage % t.slab_chunk_max != 0) {
+    return fmt::format("slab_chunk_max (bytes: {}) must divide evenly into {} (slab_page_size)",
+                       t.slab_chunk_max, kSlabPage);
+  }
+  return {};
+}
 
 /// A bad flag: the reason when there is one, else the usage text.
 void refuse(const std::string& flag, const std::string& why, std::ostream& err) {
@@ -386,6 +442,11 @@ CommandLine parseCommandLine(int argc, char** argv, std::ostream& out, std::ostr
     result.exit_code = 2;
     return result;
   }
+  if (const std::string why = checkSizes(result.settings); !why.empty()) {
+    err << why << "\n";  // memcached's words and status (EX_USAGE)
+    result.exit_code = 64;
+    return result;
+  }
   const Settings& s = result.settings;
   if (const std::string why = checkTuning(s.tuning); !why.empty()) {
     err << "spoold: " << why << "\n";
@@ -401,11 +462,6 @@ CommandLine parseCommandLine(int argc, char** argv, std::ostream& out, std::ostr
   std::string listen_error;
   if (!parseListenList(s.listen, s.port, s.tls, addresses, listen_error)) {
     err << "spoold: -l " << s.listen << ": " << listen_error << "\n";
-    result.exit_code = 2;
-    return result;
-  }
-  if (s.item_size_max > s.memory_limit / 2 && s.item_size_max > (1u << 20)) {
-    err << "spoold: cannot set item size limit higher than 1/2 of memory max\n";
     result.exit_code = 2;
     return result;
   }

@@ -61,6 +61,9 @@ void Server::start() {
   transport_ = spool::Transport::create(options);
   transport_->start();
   ctx_.transport_stats = [transport = transport_.get()] { return transport->stats(); };
+  ctx_.crawler_stats = [metadump = metadump_.get()] {
+    return ServerContext::CrawlerStats{metadump->running(), metadump->starts()};
+  };
 
   WorkerPool* pool = pool_.get();
   MetadumpService* metadump = metadump_.get();
@@ -157,6 +160,7 @@ void Server::stop() {
     pool_->stop();
   }
   ctx_.transport_stats = nullptr;
+  ctx_.crawler_stats = nullptr;
   ctx_.refresh_certs = nullptr;
 }
 

@@ -74,6 +74,13 @@ class ServerContext {
   std::atomic<std::uint64_t> queued_input_pauses{0};
   /// The transport's per-loop counters; set by the server before it accepts.
   std::function<std::vector<spool::LoopStats>()> transport_stats;
+  /// The LRU crawler (metadump) thread: running now, dumps started.
+  struct CrawlerStats {
+    bool running = false;
+    std::uint64_t starts = 0;
+  };
+  /// Set by the server before it accepts; null: no crawler yet.
+  std::function<CrawlerStats()> crawler_stats;
   /// refresh_certs: reloads the certificate and key into every TLS
   /// listener; "" when done, else memcached's error line (with "\r\n").
   /// Set by the server before it accepts.

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "spool/version.h"
 
@@ -12,6 +13,24 @@ namespace spoold {
 
 /// memcached's -B: which protocols a connection may speak.
 enum class Binding : std::uint8_t { kAuto, kAscii, kBinary };
+
+/// memcached's extstore sub-options other than ext_path (which enables
+/// extstore and is refused): without a path memcached runs no extstore
+/// either, but reports them in `stats settings`. Names and defaults are
+/// memcached 1.6.18's.
+struct ExtstoreTuning {
+  unsigned item_size = 512;
+  unsigned item_age = UINT32_MAX;
+  unsigned low_ttl = 0;
+  unsigned recache_rate = 2000;
+  std::size_t wbuf_size = 4u << 20;  ///< ext_wbuf_size=<MB>
+  unsigned compact_under = 0;
+  unsigned drop_under = 0;
+  unsigned max_sleep = 1'000'000;
+  double max_frag = 0.8;
+  double slab_automove_freeratio = 0.01;
+  bool drop_unread = false;
+};
 
 /// memcached's -o tuning sub-options that change only memcached's own
 /// internals (hash table, LRU maintainer, slab mover, log buffers). spoold's
@@ -40,6 +59,12 @@ struct MemcachedTuning {
   std::size_t worker_logbuf_size = 64u << 10;
   std::size_t read_buf_mem_limit = 0;
   bool hash_expansion = true;
+  /// -o slab_chunk_max=<bytes> (1.6.18 reads bytes, whatever its help says);
+  /// memcached's default is half its 1 MiB slab page, and no_modern and
+  /// no_chunked_items make it the whole page.
+  std::size_t slab_chunk_max = 512u << 10;
+  bool slab_chunk_max_given = false;  ///< -o slab_chunk_max: no_modern and -I leave it
+  ExtstoreTuning ext;
 };
 
 /// Where commands run.
@@ -81,6 +106,7 @@ struct Settings {
   int ssl_keyformat = 1;                    ///< OpenSSL's SSL_FILETYPE_PEM; the only one served
   std::size_t ssl_wbuf_size = 16u << 10;  ///< -o ssl_wbuf_size=<KiB>: only 16 (spool's record size)
   bool ssl_session_cache = false;         ///< -o ssl_session_cache (spool always resumes sessions)
+  bool ssl_kernel_tls = false;            ///< -o ssl_kernel_tls: reported, spool never offloads
   // Listening (memcached's -s, -a, -b).
   std::string unix_socket;    ///< -s <path>: listen there only, no TCP
   unsigned unix_mask = 0700;  ///< -a <octal>: the socket file's mode
@@ -105,6 +131,10 @@ struct Settings {
   char prefix_delimiter = ':';      ///< -D: per-prefix stats split keys here
   bool detail_enabled = false;      ///< -D turns per-prefix stats on (`stats detail on|off` too)
   MemcachedTuning tuning;           ///< -o internals with no effect in spoold
+  unsigned num_napi_ids = 0;        ///< -N: reported, no effect (0: "(null)")
+  /// One line per flag given that spoold accepts, reports and ignores,
+  /// saying why; printed once at start-up with -v.
+  std::vector<std::string> no_effect;
 };
 
 /// The worker pool's size: --workers when given; otherwise one worker per

@@ -3,9 +3,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <bit>
 #include <ctime>
 #include <fmt/format.h>
 
+#include "spool/transport.h"
 #include "tls_options.h"
 #include "class_stats_report.h"
 
@@ -38,6 +40,9 @@ void emitCounters(ServerContext& ctx, Emitter& emit) {
   const StoreCounters store = ctx.store.counters();
   for (std::size_t i = 0; i < static_cast<std::size_t>(Counter::kConnYields); ++i) {
     const auto counter = static_cast<Counter>(i);
+    if (counter == Counter::kIdleKicks && ctx.settings.idle_timeout == 0) {
+      continue;  // as memcached: only with -o idle_timeout
+    }
     emit(counterName(counter), ctx.stats.get(counter));
     if (counter == Counter::kGetMisses) {
       emit("get_expired", store.get_expired);
@@ -57,6 +62,81 @@ void emitTransport(ServerContext& ctx, Emitter& emit) {
   emit("spoold_queued_input_pauses", ctx.queued_input_pauses.load(std::memory_order_relaxed));
 }
 
+/// memcached's keys for parts spoold does not have, each with the value that
+/// is true of spoold (server/README.md, "stats"): no response objects or
+/// read buffer pool, no descriptors taken out of -c, never a paused
+/// listener.
+void emitConnectionInternals(Emitter& emit) {
+  for (const char* name : {"response_obj_oom", "response_obj_count", "response_obj_bytes",
+                           "read_buf_count", "read_buf_bytes", "read_buf_bytes_free",
+                           "read_buf_oom", "reserved_fds"}) {
+    emit(name, 0);
+  }
+}
+
+/// The hash table, slab mover, crawler, LRU maintainer, allocator and
+/// logger lines, in memcached's order and under its conditions.
+void emitInternals(ServerContext& ctx, Emitter& emit) {
+  const Settings& s = ctx.settings;
+  const std::size_t table_bytes = ctx.store.tableBytes();
+  emit("hash_power_level", std::bit_width(table_bytes / 8) - 1);  // log2 of all shards' slots
+  emit("hash_bytes", table_bytes);
+  emit("hash_is_expanding", 0);  // a shard's table grows in one step under its lock
+  if (s.tuning.slab_reassign) {
+    for (const char* name : {"slab_reassign_rescues", "slab_reassign_chunk_rescues",
+                             "slab_reassign_evictions_nomem", "slab_reassign_inline_reclaim",
+                             "slab_reassign_busy_items", "slab_reassign_busy_deletes",
+                             "slab_reassign_running", "slabs_moved"}) {
+      emit(name, 0);  // no slab pages, nothing ever moved
+    }
+  }
+  if (s.lru_crawler) {
+    const ServerContext::CrawlerStats crawler =
+        ctx.crawler_stats ? ctx.crawler_stats() : ServerContext::CrawlerStats{};
+    emit("lru_crawler_running", crawler.running ? 1 : 0);
+    emit("lru_crawler_starts", crawler.starts);
+  }
+  if (s.tuning.lru_maintainer_thread) {
+    emit("lru_maintainer_juggles", 0);  // no LRU maintainer thread
+  }
+  emit("malloc_fails", 0);  // a failed item allocation throws and ends spoold
+  for (const char* name : {"log_worker_dropped", "log_worker_written", "log_watcher_skipped",
+                           "log_watcher_sent", "log_watchers"}) {
+    emit(name, 0);  // no watch log
+  }
+}
+
+/// The store's lines closing memcached's `stats`, its segmented-LRU,
+/// crawler and page pool ones at the values true of one LRU per shard.
+void emitStore(ServerContext& ctx, Emitter& emit) {
+  const StoreCounters store = ctx.store.counters();
+  emit("bytes", store.bytes);
+  emit("curr_items", store.curr_items);
+  emit("total_items", store.total_items);
+  emit("slab_global_page_pool", 0);
+  emit("expired_unfetched", store.expired_unfetched);
+  emit("evicted_unfetched", store.evicted_unfetched);
+  const bool segmented = ctx.settings.tuning.lru_maintainer_thread;  // memcached's conditions
+  if (segmented) {
+    emit("evicted_active", 0);
+  }
+  emit("evictions", store.evictions);
+  emit("reclaimed", store.reclaimed);
+  for (const char* name : {"crawler_reclaimed", "crawler_items_checked", "lrutail_reflocked"}) {
+    emit(name, 0);
+  }
+  if (!segmented) {
+    return;
+  }
+  for (const char* name : {"moves_to_cold", "moves_to_warm", "moves_within_lru"}) {
+    emit(name, 0);
+  }
+  // Every eviction is made by the command that needs the room, as
+  // memcached's direct reclaims are.
+  emit("direct_reclaims", store.evictions);
+  emit("lru_bumps_dropped", 0);  // no bump queue: a hit moves the item at once
+}
+
 void emitGeneral(ServerContext& ctx, Emitter& emit) {
   const RelTime now = ctx.clock.now();
   const spool::LoopStats t =
@@ -65,6 +145,7 @@ void emitGeneral(ServerContext& ctx, Emitter& emit) {
   emit("uptime", ctx.clock.uptime());
   emit("time", ctx.clock.toUnix(now));
   emit("version", kVersion);
+  emit("libevent", spool::Transport::libeventVersion());
   emit("pointer_size", sizeof(void*) * 8);
   emit("rusage_user", rusage(true));
   emit("rusage_system", rusage(false));
@@ -73,27 +154,27 @@ void emitGeneral(ServerContext& ctx, Emitter& emit) {
   emit("total_connections", ctx.connections.total());
   emit("rejected_connections", t.connections_rejected);
   emit("connection_structures", ctx.connections.structures());
+  emitConnectionInternals(emit);
   emitCounters(ctx, emit);
   emit("bytes_read", t.bytes_in);
   emit("bytes_written", t.bytes_out);
   emit("limit_maxbytes", ctx.store.memoryLimit());
   emit("accepting_conns", 1);
+  emit("listen_disabled_num", 0);         // spoold never stops accepting (maxconns_fast)
+  emit("time_in_listen_disabled_us", 0);
   emit("threads", ctx.settings.threads);
   emit("conn_yields", ctx.stats.get(Counter::kConnYields));
-  emit("worker_threads", workerThreadsOf(ctx.settings));
-  emit("exec_mode", ctx.settings.exec == ExecMode::kWorkers ? "workers" : "inline");
+  emitInternals(ctx, emit);
   if (ctx.settings.tls) {  // memcached's place for them, with -Z only
     emit("ssl_handshake_errors", t.tls_failures);
     emit("time_since_server_cert_refresh", now - ctx.cert_refreshed_at.load());
   }
-  const StoreCounters store = ctx.store.counters();
-  emit("bytes", store.bytes);
-  emit("curr_items", store.curr_items);
-  emit("total_items", store.total_items);
-  emit("expired_unfetched", store.expired_unfetched);
-  emit("evicted_unfetched", store.evicted_unfetched);
-  emit("evictions", store.evictions);
-  emit("reclaimed", store.reclaimed);
+  emit("unexpected_napi_ids", 0);  // no NAPI IDs read
+  emit("round_robin_fallback", 0);
+  emitStore(ctx, emit);
+  // spoold's own, after all of memcached's.
+  emit("worker_threads", workerThreadsOf(ctx.settings));
+  emit("exec_mode", ctx.settings.exec == ExecMode::kWorkers ? "workers" : "inline");
   emitTransport(ctx, emit);
 }
 
@@ -117,6 +198,21 @@ void emitLruTuning(const MemcachedTuning& t, Emitter& emit) {
   emit("warm_max_factor", fmt::format("{:.2f}", t.warm_max_factor));
   emit("temp_lru", t.temp_lru ? "yes" : "no");
   emit("temporary_ttl", t.temporary_ttl);
+}
+
+/// extstore's knobs, reported as by a memcached given no ext_path.
+void emitExtstore(const ExtstoreTuning& e, Emitter& emit) {
+  emit("ext_item_size", e.item_size);
+  emit("ext_item_age", e.item_age);
+  emit("ext_low_ttl", e.low_ttl);
+  emit("ext_recache_rate", e.recache_rate);
+  emit("ext_wbuf_size", e.wbuf_size);
+  emit("ext_compact_under", e.compact_under);
+  emit("ext_drop_under", e.drop_under);
+  emit("ext_max_sleep", e.max_sleep);
+  emit("ext_max_frag", fmt::format("{:.2f}", e.max_frag));
+  emit("slab_automove_freeratio", fmt::format("{:.3f}", e.slab_automove_freeratio));
+  emit("ext_drop_unread", e.drop_unread ? "yes" : "no");
 }
 
 void emitSettings(ServerContext& ctx, Emitter& emit) {
@@ -146,7 +242,7 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("auth_enabled_ascii", s.auth_file.empty() ? "no" : s.auth_file);
   emit("item_size_max", s.item_size_max);
   emitTuning(s.tuning, emit);
-  emit("slab_chunk_max", ctx.store.slabClasses().chunkMax());
+  emit("slab_chunk_max", s.tuning.slab_chunk_max);
   emit("lru_crawler", s.lru_crawler ? "yes" : "no");
   emit("lru_crawler_sleep", s.tuning.lru_crawler_sleep);
   emit("lru_crawler_tocrawl", s.tuning.lru_crawler_tocrawl);
@@ -160,6 +256,7 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("read_buf_mem_limit", s.tuning.read_buf_mem_limit);
   emit("track_sizes", "no");
   emit("inline_ascii_response", "no");
+  emitExtstore(s.tuning.ext, emit);
   emit("ssl_handshake_timeout", s.ssl_handshake_timeout);
   emit("exec_mode", s.exec == ExecMode::kWorkers ? "workers" : "inline");
   emit("worker_threads", workerThreadsOf(s));
@@ -172,9 +269,13 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("ssl_ca_cert", s.ssl_ca_cert.empty() ? "NULL" : s.ssl_ca_cert);
   emit("ssl_wbuf_size", s.ssl_wbuf_size);
   emit("ssl_session_cache", s.ssl_session_cache ? "yes" : "no");
-  emit("ssl_kernel_tls", "no");
+  emit("ssl_kernel_tls", s.ssl_kernel_tls ? "yes" : "no");
   emit("ssl_min_version", s.ssl_min_version);
-  emit("num_napi_ids", "(null)");  // -N is refused
+  if (s.num_napi_ids == 0) {
+    emit("num_napi_ids", "(null)");
+  } else {
+    emit("num_napi_ids", s.num_napi_ids);
+  }
   emit("memory_file", "(null)");   // -e is refused
 }
 

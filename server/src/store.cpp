@@ -523,4 +523,13 @@ StoreCounters Store::counters() const noexcept {
   return c;
 }
 
+std::size_t Store::tableBytes() {
+  std::size_t bytes = 0;
+  for (Shard& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    bytes += shard.table.bytes();
+  }
+  return bytes;
+}
+
 }  // namespace spoold

@@ -179,6 +179,9 @@ class Store {
   static constexpr std::size_t kShards = 64;
 
   [[nodiscard]] StoreCounters counters() const noexcept;
+  /// The bytes of all shards' hash tables (`stats` hash_bytes); takes each
+  /// shard's lock in turn.
+  [[nodiscard]] std::size_t tableBytes();
   [[nodiscard]] const StoreLimits& limits() const noexcept { return limits_; }
   [[nodiscard]] const SlabClasses& slabClasses() const noexcept { return slabs_; }
   [[nodiscard]] const Clock& clock() const noexcept { return clock_; }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fmt/format.h>
 
+#include "extended_options.h"
 #include "numbers.h"
 
 namespace spoold {
@@ -67,17 +68,16 @@ bool applyTlsOption(std::string_view key, const std::string& value, Settings& s,
     if (!parseNumber(key, value, 1u << 20, number, why)) {
       return false;
     }
-    if (number != 16) {
-      why = fmt::format("-o ssl_wbuf_size={} is not supported: spool writes TLS records of up to 16 KiB "
-                        "(the default, 16)", value);
-      return false;
-    }
     s.ssl_wbuf_size = number << 10;
+    addNoEffect(s, "-o ssl_wbuf_size",
+                "spool writes TLS records of up to 16 KiB from its own buffers");
   } else if (key == "ssl_session_cache") {
     s.ssl_session_cache = true;  // any value turns it on, as in memcached
   } else if (key == "ssl_kernel_tls") {
-    why = "-o ssl_kernel_tls is not supported: spool does not offload TLS to the kernel";
-    return false;
+    // memcached falls back to user-space TLS where the kernel cannot; so
+    // does spool, always.
+    s.ssl_kernel_tls = true;
+    addNoEffect(s, "-o ssl_kernel_tls", "spool does not offload TLS to the kernel");
   } else {
     why = fmt::format("unknown -o option '{}'", key);
     return false;

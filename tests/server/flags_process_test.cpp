@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "listen_backlog.h"
 #include "server_test_support.h"
 
 namespace spoold::test {
@@ -201,6 +202,19 @@ std::string versionAs(const passwd& user, const std::string& path) {
   return clientStatus(status);
 }
 
+/// One value of `stats settings` ("" when missing).
+std::string settingOf(std::uint16_t port, const std::string& name) {
+  RawClient client(port);
+  std::istringstream lines(client.roundTrip("stats settings\r\n", "END\r\n"));
+  std::string stat, key, value;
+  while (lines >> stat >> key >> value) {
+    if (key == name) {
+      return value;
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -378,16 +392,12 @@ TEST_CASE("memcached flags spoold cannot honour are refused at start-up by name"
   checkRefused({"--enable-sasl"}, "-S: binary protocol SASL");
   checkRefused({"-e", "/dev/shm/spoold-memory"},
                "-e: a restartable item memory file is not implemented");
-  checkRefused({"-L"}, "-L: spoold does not preallocate item memory");
-  checkRefused({"-N", "2"}, "-N: NAPI");
   checkRefused({"-i"}, "-i:");
+  checkRefused({"-U", "11211"}, "UDP is not supported");
   checkRefused({"-o", "ext_path=/tmp/extstore:64m"}, "-o ext_path: extstore");
-  checkRefused({"-o", "ext_item_size=100"}, "-o ext_item_size: extstore");
-  checkRefused({"-o", "slab_automove_freeratio=0.02"}, "-o slab_automove_freeratio: extstore");
-  checkRefused({"-o", "slab_chunk_max=256"}, "-o slab_chunk_max:");
+  checkRefused({"-o", "ext_item_size=100,ext_path=/tmp/extstore:64m"}, "-o ext_path: extstore");
   checkRefused({"-o", "track_sizes"}, "-o track_sizes:");
   checkRefused({"-o", "no_maxconns_fast"}, "-o no_maxconns_fast:");
-  checkRefused({"-o", "no_modern"}, "-o no_modern:");
   checkRefused({"-o", "sock_cookie_id=5"}, "-o sock_cookie_id:");
   checkRefused({"-B", "bogus"}, "Invalid value for binding protocol: bogus");
   checkRefused({"-R", "0"}, "Number of requests per event must be greater than 0");
@@ -403,6 +413,78 @@ TEST_CASE("memcached flags spoold cannot honour are refused at start-up by name"
   checkRefused({"-o", "hot_lru_pct=60,warm_lru_pct=40"}, "cannot be more than 80% combined");
   checkRefused({"-o", "temporary_ttl=30,no_lru_maintainer"},
                "temporary_ttl requires lru_maintainer");
+  checkRefused({"-o", "slab_chunk_max=0"}, "-o slab_chunk_max: invalid value '0'");
+}
+
+TEST_CASE("spoold checks -I, -m, slab_chunk_max and -N as memcached does: same words, exit 64",
+          "[flags][binary][differential]") {
+  checkSameRefusal({"-I", "1000"}, 64);  // Item max size cannot be less than 1024 bytes.
+  checkSameRefusal({"-I", "2k"}, 64);    // slab_chunk_max ... cannot be larger than -I
+  checkSameRefusal({"-I", "768k"}, 64);  // -I ... must be evenly divisible by slab_chunk_max
+  checkSameRefusal({"-m", "1"}, 64);     // ... higher than 1/2 of memory max.
+  checkSameRefusal({"-m", "1024", "-I", "2000m"}, 64);  // ... higher than a gigabyte.
+  checkSameRefusal({"-o", "slab_chunk_max=1000"}, 64);
+  checkSameRefusal({"-I", "2m", "-o", "slab_chunk_max=786432"}, 64);  // must divide evenly into
+  checkSameRefusal({"-t", "2", "-N", "3"}, 64);  // Number of napi_ids(3) cannot be greater ...
+}
+
+TEST_CASE("spoold listens with memcached's backlog, 1024, or -b's, on every socket",
+          "[flags][binary]") {
+  using spool::test::effectiveBacklog;
+  SECTION("TCP, default") {
+    SpooldProcess spoold(SPOOLD_BINARY);
+    const std::vector<unsigned> backlogs = spool::test::tcpListenBacklogs(spoold.port);
+    CHECK(backlogs.size() == 2);  // -t 2: one socket per loop
+    for (const unsigned backlog : backlogs) {
+      CHECK(backlog == effectiveBacklog(1024));
+    }
+  }
+  SECTION("TCP, -b 2048") {
+    SpooldProcess spoold(SPOOLD_BINARY, {"-b", "2048"});
+    for (const unsigned backlog : spool::test::tcpListenBacklogs(spoold.port)) {
+      CHECK(backlog == effectiveBacklog(2048));
+    }
+  }
+  SECTION("Unix socket, default") {
+    const auto dir = scratchDir("backlog");
+    std::filesystem::permissions(dir, std::filesystem::perms::all);  // -u nobody as root
+    const std::string path = (dir / "spoold.sock").string();
+    ChildProcess spoold(spooldArgv(SPOOLD_BINARY, {"-v", "-t", "2", "-s", path}));
+    REQUIRE(!spoold.waitForLine("spoold ").empty());
+    CHECK(spool::test::unixListenBacklog(path) == effectiveBacklog(1024));
+    spoold.signal(SIGTERM);
+    CHECK(spoold.wait() == 0);
+    std::filesystem::remove_all(dir);
+  }
+}
+
+TEST_CASE("memcached flags with no effect in spoold start it, and -v says so once each",
+          "[flags][binary]") {
+  SpooldProcess spoold(SPOOLD_BINARY, {"-o", "no_modern,slab_chunk_max=262144,ssl_wbuf_size=32",
+                                       "-o", "ext_item_size=100,ssl_kernel_tls,no_modern", "-L",
+                                       "-N", "2", "-o", "hashpower=20,hashpower=21"});
+  {
+    RawClient client(spoold.port);
+    CHECK(client.roundTrip("version\r\n").starts_with("VERSION "));
+    CHECK(settingOf(spoold.port, "slab_chunk_max") == "262144");
+    CHECK(settingOf(spoold.port, "hashpower_init") == "21");
+    CHECK(settingOf(spoold.port, "num_napi_ids") == "2");
+    // no_modern turns the LRU crawler off, as in memcached.
+    CHECK(client.roundTrip("lru_crawler metadump all\r\n") ==
+          "CLIENT_ERROR lru crawler disabled\r\n");
+  }
+  spoold.process->signal(SIGTERM);
+  CHECK(spoold.process->wait() == 0);
+  const std::string& out = spoold.process->output();
+  INFO(out);
+  for (const std::string flag :
+       {"-o no_modern", "-o slab_chunk_max", "-o ssl_wbuf_size", "-o ext_item_size",
+        "-o ssl_kernel_tls", "-L", "-N", "-o hashpower"}) {
+    const std::string line = "spoold: " + flag;
+    const std::size_t first = out.find(line);
+    CHECK(first != std::string::npos);
+    CHECK(out.find(line, first + 1) == std::string::npos);
+  }
 }
 
 }  // namespace spoold::test

@@ -110,9 +110,12 @@ TEST_CASE("options -o ssl_* take memcached's spellings and refuse what spool can
   CHECK(s.ssl_session_cache);
   CHECK(parse({"-o", "ssl_min_version=2"}).settings.ssl_min_version == "tlsv1.2");
   CHECK(parse({"-o", "ssl_min_version=tlsv1.3"}).settings.ssl_min_version == "tlsv1.3");
-  for (const char* refused :
-       {"ssl_kernel_tls", "ssl_keyformat=2", "ssl_wbuf_size=32", "ssl_min_version=0",
-        "ssl_min_version=1", "ssl_min_version=4", "ssl_verify_mode=4", "ssl_bogus=1"}) {
+  // Accepted and reported with no effect, as spool cannot honour them and a
+  // client cannot tell.
+  CHECK(parse({"-o", "ssl_wbuf_size=32"}).settings.ssl_wbuf_size == 32768);
+  CHECK(parse({"-o", "ssl_kernel_tls"}).settings.ssl_kernel_tls);
+  for (const char* refused : {"ssl_keyformat=2", "ssl_min_version=0", "ssl_min_version=1",
+                              "ssl_min_version=4", "ssl_verify_mode=4", "ssl_bogus=1"}) {
     INFO(refused);
     std::string errors;
     CHECK(parse({"-o", refused}, &errors).exit_code == 2);

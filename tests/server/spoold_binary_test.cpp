@@ -30,7 +30,7 @@ TEST_CASE("spoold -h and -V exit 0, bad flags print usage and exit 2", "[binary]
                                              {SPOOLD_BINARY, "-U", "11211"},
                                              {SPOOLD_BINARY, "-Z"},
                                              {SPOOLD_BINARY, "-o", "ssl_verify_mode=x"},
-                                             {SPOOLD_BINARY, "-o", "ssl_kernel_tls"},
+                                             {SPOOLD_BINARY, "-o", "ext_path=/tmp/spoold-ext:64m"},
                                              {SPOOLD_BINARY, "-a", "9"},
                                              {SPOOLD_BINARY, "-l", "notls:127.0.0.1:0"}}) {
     ChildProcess child(bad);

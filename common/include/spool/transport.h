@@ -1,6 +1,7 @@
 // The transport: loop threads, listeners and outgoing connections.
 #pragma once
 
+#include <sys/socket.h>  // SOMAXCONN
 #include <sys/types.h>
 
 #include <chrono>
@@ -108,7 +109,10 @@ struct ListenOptions {
   /// directory such as /tmp.
   std::optional<uid_t> unix_uid;
   std::optional<gid_t> unix_gid;
-  int backlog = 1024;
+  /// listen()'s backlog: by default the larger of memcached's 1024 and the
+  /// system's SOMAXCONN (the kernel caps it at net.core.somaxconn), so a
+  /// burst of connects is not dropped before the loops accept them.
+  int backlog = SOMAXCONN > 1024 ? SOMAXCONN : 1024;
   ConnectionOptions connection;
   /// Written (best effort, without blocking) to a connection refused because
   /// of TransportOptions::max_connections, just before it is closed.
@@ -161,6 +165,10 @@ class Transport {
  public:
   /// Creates the transport of the backend chosen at configure time.
   static std::unique_ptr<Transport> create(const TransportOptions& options = {});
+  /// The version of the libevent the backend runs on (both do: folly's
+  /// EventBase is built on it), e.g. "2.1.12-stable": memcached's `stats`
+  /// reports it as `libevent`.
+  static const char* libeventVersion() noexcept;
 
   virtual ~Transport() = default;
 
