@@ -156,10 +156,14 @@ SendResult sendBlocking(Connection& conn, Buffer&& payload, const RecordingPtr& 
     if (result != SendResult::kBackpressure) {
       return result;
     }
-    // Refused: the payload is still ours. onWritable() follows the refusal;
-    // the bound only guards against a test bug, never a race.
-    writable->waitUntil(
-        [seen](const Recording& r) { return r.writable_calls > seen || r.closed; }, kWaitLimit);
+    // Refused: the payload is still ours. onWritable() (or the close) must
+    // follow the refusal. Waiting out the bound means it never came: say so
+    // instead of trying again, which would hide a lost onWritable().
+    if (!writable->waitUntil(
+            [seen](const Recording& r) { return r.writable_calls > seen || r.closed; },
+            kWaitLimit)) {
+      return SendResult::kBackpressure;
+    }
   }
 }
 

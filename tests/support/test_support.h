@@ -176,8 +176,10 @@ AcceptLog acceptTargets(Transport& server, Transport& clients, std::size_t count
                         const std::function<HandlerPtr()>& make_client);
 
 /// Sends, waiting on `writable` (a TargetHandler recording) while the
-/// connection pushes back. Returns kOk or kClosed. Safe from any thread (no
-/// Catch2 assertions inside).
+/// connection pushes back. Returns kOk or kClosed; kBackpressure when a
+/// refusal was followed by neither onWritable() nor a close within
+/// kWaitLimit (a lost onWritable: callers must treat it as a failure and
+/// stop sending). Safe from any thread (no Catch2 assertions inside).
 SendResult sendBlocking(Connection& conn, Buffer&& payload, const RecordingPtr& writable);
 
 /// A started transport that stops on destruction.
