@@ -42,7 +42,7 @@ ProducerScenarioResult runProducerScenario(const ProducerScenario& scenario,
   }
   REQUIRE(accepted->waitUntil([](const AcceptLog& l) { return l.connections.size() == kConnections; }));
   const AcceptLog targets = accepted->get();
-  const std::uint64_t wakeups_before = total(transport->stats()).wakeups_requested;
+  const LoopStats before = total(transport->stats());
   if (before_sending) {
     before_sending();
   }
@@ -62,6 +62,9 @@ ProducerScenarioResult runProducerScenario(const ProducerScenario& scenario,
         Buffer buffer = Buffer::copyOf(payload);
         for (;;) {
           const int seen = targets.recordings[c]->get().writable_calls;
+          if (scenario.before_send) {
+            scenario.before_send();
+          }
           const SendResult result = targets.connections[c]->send(std::move(buffer));
           if (result != SendResult::kBackpressure) {
             unexpected_results += result == SendResult::kOk ? 0 : 1;
@@ -94,7 +97,10 @@ ProducerScenarioResult runProducerScenario(const ProducerScenario& scenario,
   result.refusals = refusals.load();
   result.messages = std::uint64_t{kProducers} * static_cast<std::uint64_t>(scenario.per_producer);
   REQUIRE(received->waitUntil([&](std::uint64_t got) { return got == result.messages * kMessage; }));
-  result.wakeups = total(transport->stats()).wakeups_requested - wakeups_before;
+  const LoopStats after = total(transport->stats());
+  result.wakeups = after.wakeups_requested - before.wakeups_requested;
+  result.wakeups_served = after.wakeups_served - before.wakeups_served;
+  result.drain_batches = after.drain_batches - before.drain_batches;
   return result;
 }
 

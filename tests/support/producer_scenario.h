@@ -14,12 +14,16 @@ struct ProducerScenario {
   /// its last (e.g. to mark the thread, or to read its lock count).
   std::function<void(int producer)> on_start;
   std::function<void(int producer)> on_end;
+  /// Run on the producer thread just before each send() call (optional).
+  std::function<void()> before_send;
 };
 
 struct ProducerScenarioResult {
   std::uint64_t messages = 0;
   std::uint64_t refusals = 0;  ///< sends refused with kBackpressure (each waited for onWritable)
   std::uint64_t wakeups = 0;  ///< doorbell writes the loops counted while producers ran
+  std::uint64_t wakeups_served = 0;  ///< doorbell reads by the loops, meanwhile
+  std::uint64_t drain_batches = 0;   ///< inbox drains that moved something, meanwhile
 };
 
 /// 4 producers send `per_producer` 32-byte messages each over 16 connections
