@@ -4,11 +4,15 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <barrier>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -16,6 +20,11 @@ namespace {
 struct Item : spool::MpscHook {
   std::uint32_t producer = 0;
   std::uint32_t sequence = 0;
+  // The stress test's record, each field written by one side only.
+  bool reported = false;         ///< producer: push() returned true
+  std::uint32_t begun_seen = 0;  ///< producer: the consumer's `begun` right after the push
+  std::uint32_t position = 0;    ///< consumer: index in pop order
+  bool after_empty = false;      ///< consumer: the queue was seen empty just before it
 };
 
 using Queue = spool::MpscQueue<Item>;
@@ -72,6 +81,28 @@ TEST_CASE("push reports only the empty to non-empty transition", "[mpsc][unit]")
   }
 }
 
+TEST_CASE("push reports exactly the pushes that find the queue empty", "[mpsc][unit]") {
+  // '+' pushes a node, '-' pops one. A push reports true exactly when the
+  // queue held nothing just before it: here pushes 1, 4, 5, 6, 9 and 13.
+  const std::string script = "+++---+-+-++-+--++-+-+--+-";
+  const std::vector<bool> expected{true,  false, false, true,  true,  true, false,
+                                   false, true,  false, false, false, true};
+  Queue queue;
+  std::vector<Item> items(expected.size());
+  std::vector<bool> reports;
+  std::size_t popped = 0;
+  for (const char op : script) {
+    if (op == '+') {
+      reports.push_back(queue.push(&items[reports.size()]));
+    } else {
+      REQUIRE(popOne(queue) == &items[popped++]);
+    }
+  }
+  CHECK(reports == expected);
+  CHECK(std::count(reports.begin(), reports.end(), true) == 6);
+  CHECK(queue.empty());
+}
+
 TEST_CASE("nodes come out in push order and can be pushed again", "[mpsc][unit]") {
   Queue queue;
   std::vector<Item> items(100);
@@ -91,7 +122,7 @@ TEST_CASE("interleaved pushes and pops keep FIFO order", "[mpsc][unit]") {
   Item a, b, c;
   queue.push(&a);
   CHECK(popOne(queue) == &a);  // the last node leaves: tail goes back to null
-  CHECK(queue.push(&b));        // so this push sees an empty queue again
+  CHECK(queue.push(&b));       // so this push sees an empty queue again
   queue.push(&c);
   CHECK(popOne(queue) == &b);
   CHECK(popOne(queue) == &c);
@@ -135,6 +166,44 @@ TEST_CASE("a producer stalled mid-push loses nothing", "[mpsc][unit]") {
   }
 }
 
+TEST_CASE("of pushes racing into an empty queue, exactly one reports it", "[mpsc][concurrency]") {
+  // Each round the queue starts empty, every producer pushes one node at
+  // once, and only then does the consumer pop them all: exactly one push
+  // found the queue empty, whichever won the race.
+  constexpr int kProducers = 4;
+  constexpr int kRounds = 5000;
+  Queue queue;
+  std::vector<Item> items(kProducers);
+  std::barrier sync(kProducers + 1);
+  std::atomic<int> reports{0};
+  std::vector<std::jthread> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&, p] {
+      for (int round = 0; round < kRounds; ++round) {
+        sync.arrive_and_wait();  // the queue is empty
+        reports.fetch_add(queue.push(&items[p]) ? 1 : 0);
+        sync.arrive_and_wait();  // every push is done
+      }
+    });
+  }
+  std::vector<int> wrong_rounds;  // reports other than exactly one
+  int lost = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    sync.arrive_and_wait();
+    sync.arrive_and_wait();
+    for (int i = 0; i < kProducers; ++i) {
+      lost += popOne(queue) == nullptr ? 1 : 0;  // every push completed: no gap
+    }
+    if (const int n = reports.exchange(0); n != 1 && wrong_rounds.size() < 10) {
+      wrong_rounds.push_back(n);
+    }
+  }
+  producers.clear();
+  CHECK(lost == 0);
+  CHECK(wrong_rounds.empty());
+  CHECK(queue.empty());
+}
+
 TEST_CASE("stress: exactly-once delivery and per-producer order", "[mpsc][concurrency][stress]") {
   constexpr int kProducers = 4;
   constexpr std::uint32_t kPerProducer = 2'500'000;  // 10M nodes in all
@@ -145,6 +214,10 @@ TEST_CASE("stress: exactly-once delivery and per-producer order", "[mpsc][concur
   }
   std::atomic<int> ready{0};
   std::atomic<std::uint64_t> transitions{0};
+  // The pop-order index of the node the consumer is about to pop, stored
+  // before each pop() call. A push that finds the queue empty comes after
+  // the pop that emptied it, so it reads at least that pop's index.
+  std::atomic<std::uint32_t> begun{0};
 
   std::vector<std::thread> producers;
   for (int p = 0; p < kProducers; ++p) {
@@ -157,7 +230,9 @@ TEST_CASE("stress: exactly-once delivery and per-producer order", "[mpsc][concur
         Item& item = items[p][i];
         item.producer = static_cast<std::uint32_t>(p);
         item.sequence = i;
-        mine += queue.push(&item) ? 1 : 0;
+        item.reported = queue.push(&item);
+        item.begun_seen = begun.load(std::memory_order_seq_cst);
+        mine += item.reported ? 1 : 0;
       }
       transitions.fetch_add(mine);
     });
@@ -167,11 +242,14 @@ TEST_CASE("stress: exactly-once delivery and per-producer order", "[mpsc][concur
   std::uint64_t received = 0;
   std::uint64_t pending_seen = 0;
   std::uint64_t order_errors = 0;
+  std::uint64_t empty_seen = 0;
+  bool seen_empty = true;  // the first node goes into an empty queue
   const auto start = std::chrono::steady_clock::now();
   ready.fetch_add(1);
   const auto deadline = start + std::chrono::seconds(120);
   while (received < std::uint64_t{kProducers} * kPerProducer &&
          std::chrono::steady_clock::now() < deadline) {
+    begun.store(static_cast<std::uint32_t>(received), std::memory_order_seq_cst);
     Item* out = nullptr;
     const auto status = queue.pop(out);
     if (status == spool::PopStatus::kItem) {
@@ -179,9 +257,14 @@ TEST_CASE("stress: exactly-once delivery and per-producer order", "[mpsc][concur
         ++order_errors;
       }
       next[out->producer] = out->sequence + 1;
+      out->position = static_cast<std::uint32_t>(received);
+      out->after_empty = std::exchange(seen_empty, false);
       ++received;
     } else if (status == spool::PopStatus::kPending) {
       ++pending_seen;
+    } else {
+      empty_seen += seen_empty ? 0 : 1;
+      seen_empty = true;
     }
   }
   const double seconds =
@@ -189,8 +272,8 @@ TEST_CASE("stress: exactly-once delivery and per-producer order", "[mpsc][concur
   for (auto& t : producers) {
     t.join();
   }
-  WARN("mpsc stress: " << received << " nodes in " << seconds << " s = "
-                       << static_cast<std::uint64_t>(received / seconds) << " nodes/s; "
+  WARN("mpsc stress: " << received << " nodes in " << seconds
+                       << " s = " << static_cast<std::uint64_t>(received / seconds) << " nodes/s; "
                        << transitions.load() << " empty->non-empty pushes, " << pending_seen
                        << " pops saw a mid-push gap");
   CHECK(order_errors == 0);
@@ -200,6 +283,27 @@ TEST_CASE("stress: exactly-once delivery and per-producer order", "[mpsc][concur
   }
   Item* out = nullptr;
   CHECK(queue.pop(out) == spool::PopStatus::kEmpty);
-  // Every transition is matched by a pop that emptied the queue (or the first push).
-  CHECK(transitions.load() >= 1);
+  // The empty -> non-empty report, node by node. A node popped right after
+  // pop() said kEmpty went into an empty queue: its push must have said so
+  // (a report that is always false, or given to the wrong push, fails
+  // here). A node whose push said so came after the pop that emptied the
+  // queue, so its producer saw that pop begun (a report that is always
+  // true, or true for a push behind other nodes, fails here).
+  std::uint64_t reported = 0;
+  std::uint64_t unreported_after_empty = 0;
+  std::uint64_t reported_behind_nodes = 0;
+  for (int p = 0; p < kProducers; ++p) {
+    for (std::uint32_t i = 0; i < kPerProducer; ++i) {
+      const Item& item = items[p][i];
+      reported += item.reported ? 1 : 0;
+      unreported_after_empty += item.after_empty && !item.reported ? 1 : 0;
+      reported_behind_nodes +=
+          item.reported && item.position > 0 && item.begun_seen < item.position - 1 ? 1 : 0;
+    }
+  }
+  INFO(empty_seen << " times the consumer found the queue empty");
+  CHECK(reported == transitions.load());
+  CHECK(unreported_after_empty == 0);
+  CHECK(reported_behind_nodes == 0);
+  CHECK(transitions.load() >= empty_seen + 1);  // each emptying seen, and the first push
 }

@@ -49,14 +49,18 @@ TEST_CASE("payloads from other threads are written when their drain batch ends",
   });
   const std::uint64_t before = eagerWrites(*server);
   constexpr int kMessages = 100;
+  int failures = 0;  // read after join()
   std::thread producer([&] {
-    for (int i = 0; i < kMessages; ++i) {
+    for (int i = 0; i < kMessages && failures == 0; ++i) {
       // One at a time, each waiting for the last to arrive: one drain each.
-      sendBlocking(*target.connections[0], Buffer::copyOf("0123456789"), target.recordings[0]);
+      const SendResult result =
+          sendBlocking(*target.connections[0], Buffer::copyOf("0123456789"), target.recordings[0]);
+      failures += result == SendResult::kOk ? 0 : 1;
       received->waitUntil([&](std::uint64_t n) { return n >= static_cast<std::uint64_t>(i + 1) * 10; });
     }
   });
   producer.join();
+  REQUIRE(failures == 0);
   CHECK(received->waitUntil([](std::uint64_t n) { return n == kMessages * 10; }));
   CHECK(eagerWrites(*server) - before >= kMessages);
 }

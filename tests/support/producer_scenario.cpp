@@ -22,6 +22,10 @@ ProducerScenarioResult runProducerScenario(const ProducerScenario& scenario,
   RunningTransport transport(2);
   auto accepted = std::make_shared<Watched<AcceptLog>>();
   ListenOptions listen_options;
+  // A budget the producers outrun: refusals, and onWritable, are part of
+  // every run (the default 1 MiB is rarely reached by 32-byte messages).
+  listen_options.connection.send_high_watermark = 16 << 10;
+  listen_options.connection.send_low_watermark = 4 << 10;
   if (scenario.tls) {
     listen_options.tls = serverTls();
   }
@@ -38,12 +42,14 @@ ProducerScenarioResult runProducerScenario(const ProducerScenario& scenario,
   }
   REQUIRE(accepted->waitUntil([](const AcceptLog& l) { return l.connections.size() == kConnections; }));
   const AcceptLog targets = accepted->get();
-  const std::uint64_t wakeups_before = total(transport->stats()).wakeups_requested;
+  const LoopStats before = total(transport->stats());
   if (before_sending) {
     before_sending();
   }
 
   std::atomic<int> unexpected_results{0};  // Catch2 assertions are not thread-safe
+  std::atomic<int> missed_writable{0};     // refusals never followed by onWritable
+  std::atomic<std::uint64_t> refusals{0};
   std::vector<std::thread> producers;
   for (int p = 0; p < kProducers; ++p) {
     producers.emplace_back([&, p] {
@@ -51,19 +57,28 @@ ProducerScenarioResult runProducerScenario(const ProducerScenario& scenario,
       if (scenario.on_start) {
         scenario.on_start(p);
       }
-      for (int i = 0; i < scenario.per_producer; ++i) {
+      for (int i = 0; i < scenario.per_producer && missed_writable == 0; ++i) {
         const int c = (i + p) % kConnections;
         Buffer buffer = Buffer::copyOf(payload);
         for (;;) {
           const int seen = targets.recordings[c]->get().writable_calls;
+          if (scenario.before_send) {
+            scenario.before_send();
+          }
           const SendResult result = targets.connections[c]->send(std::move(buffer));
           if (result != SendResult::kBackpressure) {
             unexpected_results += result == SendResult::kOk ? 0 : 1;
             break;
           }
-          // The payload is still ours: wait for onWritable (re-checked).
-          targets.recordings[c]->waitUntil([seen](const Recording& r) { return r.writable_calls > seen; },
-                                           std::chrono::milliseconds(100));
+          refusals.fetch_add(1, std::memory_order_relaxed);
+          // The payload is still ours. onWritable() follows every refusal:
+          // waiting out the bound is the failure (re-polling would go on
+          // without it).
+          if (!targets.recordings[c]->waitUntil(
+                  [seen](const Recording& r) { return r.writable_calls > seen; }, kWaitLimit)) {
+            ++missed_writable;
+            break;
+          }
         }
       }
       if (scenario.on_end) {
@@ -74,11 +89,18 @@ ProducerScenarioResult runProducerScenario(const ProducerScenario& scenario,
   for (auto& t : producers) {
     t.join();
   }
+  INFO(refusals.load() << " sends refused");
+  REQUIRE(missed_writable == 0);
   REQUIRE(unexpected_results == 0);
+  REQUIRE(refusals.load() > 0);  // else onWritable was never needed: nothing proven
   ProducerScenarioResult result;
+  result.refusals = refusals.load();
   result.messages = std::uint64_t{kProducers} * static_cast<std::uint64_t>(scenario.per_producer);
   REQUIRE(received->waitUntil([&](std::uint64_t got) { return got == result.messages * kMessage; }));
-  result.wakeups = total(transport->stats()).wakeups_requested - wakeups_before;
+  const LoopStats after = total(transport->stats());
+  result.wakeups = after.wakeups_requested - before.wakeups_requested;
+  result.wakeups_served = after.wakeups_served - before.wakeups_served;
+  result.drain_batches = after.drain_batches - before.drain_batches;
   return result;
 }
 

@@ -9,13 +9,20 @@
 
 #include <atomic>
 #include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <utility>
 
 #include "producer_scenario.h"
 
 namespace {
 
 thread_local bool t_producer = false;
+thread_local bool t_rang_in_this_send = false;  // reset before each send()
 std::atomic<std::uint64_t> g_writes{0};
+std::atomic<std::uint64_t> g_doorbell_writes{0};
+std::atomic<std::uint64_t> g_doorbells_in_one_send{0};
 std::atomic<std::uint64_t> g_socket_calls{0};
 std::atomic<std::uint64_t> g_epoll_calls{0};
 std::atomic<std::uint64_t> g_all_epoll_calls{0};  // any thread
@@ -27,6 +34,19 @@ void note(std::atomic<std::uint64_t>& counter) noexcept {
   }
 }
 
+/// A write of the 8-byte value 1 to an eventfd: what a doorbell is, told
+/// from the kernel's view of the descriptor, not from spool's code.
+bool isDoorbellWrite(int fd, const void* data, size_t size) noexcept {
+  if (size != sizeof(std::uint64_t) || *static_cast<const std::uint64_t*>(data) != 1) {
+    return false;
+  }
+  char path[64];
+  char target[64] = {};
+  std::snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+  const ssize_t n = ::readlink(path, target, sizeof(target) - 1);
+  return n > 0 && std::strcmp(target, "anon_inode:[eventfd]") == 0;
+}
+
 }  // namespace
 
 // The interposers go straight to the kernel, so they need no handle on the
@@ -34,6 +54,12 @@ void note(std::atomic<std::uint64_t>& counter) noexcept {
 extern "C" {
 ssize_t write(int fd, const void* data, size_t size) {
   note(g_writes);
+  if (t_producer && isDoorbellWrite(fd, data, size)) {
+    g_doorbell_writes.fetch_add(1, std::memory_order_relaxed);
+    if (std::exchange(t_rang_in_this_send, true)) {
+      g_doorbells_in_one_send.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
   return syscall(SYS_write, fd, data, size);
 }
 ssize_t writev(int fd, const struct iovec* iov, int count) {
@@ -78,6 +104,8 @@ ProducerScope::~ProducerScope() { t_producer = false; }
 
 void resetProducerSyscalls() noexcept {
   g_writes = 0;
+  g_doorbell_writes = 0;
+  g_doorbells_in_one_send = 0;
   g_socket_calls = 0;
   g_epoll_calls = 0;
 }
@@ -86,7 +114,8 @@ std::uint64_t epollCtlCalls() noexcept { return g_all_epoll_calls.load(); }
 std::uint64_t fionreadCalls() noexcept { return g_fionread_calls.load(); }
 
 ProducerSyscalls producerSyscalls() noexcept {
-  return ProducerSyscalls{g_writes.load(), g_socket_calls.load(), g_epoll_calls.load()};
+  return ProducerSyscalls{g_writes.load(), g_doorbell_writes.load(), g_doorbells_in_one_send.load(),
+                          g_socket_calls.load(), g_epoll_calls.load()};
 }
 
 ProducerRunResult runProducers(bool tls, int per_producer) {
@@ -95,10 +124,13 @@ ProducerRunResult runProducers(bool tls, int per_producer) {
   scenario.per_producer = per_producer;
   scenario.on_start = [](int) { t_producer = true; };
   scenario.on_end = [](int) { t_producer = false; };
+  scenario.before_send = [] { t_rang_in_this_send = false; };
   const ProducerScenarioResult run = runProducerScenario(scenario, [] { resetProducerSyscalls(); });
   ProducerRunResult result;
   result.syscalls = producerSyscalls();
   result.wakeups = run.wakeups;
+  result.wakeups_served = run.wakeups_served;
+  result.drain_batches = run.drain_batches;
   result.messages = run.messages;
   return result;
 }

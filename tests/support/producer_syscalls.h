@@ -11,7 +11,9 @@ namespace spool::test {
 
 /// What producer threads did while a ProducerScope was open on them.
 struct ProducerSyscalls {
-  std::uint64_t writes = 0;        ///< write(): doorbells, or worse
+  std::uint64_t writes = 0;                 ///< write(): doorbells, or worse
+  std::uint64_t doorbell_writes = 0;        ///< of those, writes of 1 to an eventfd (a doorbell)
+  std::uint64_t doorbells_in_one_send = 0;  ///< doorbell writes after the first within one send()
   std::uint64_t socket_calls = 0;  ///< send, sendto, sendmsg, writev
   std::uint64_t epoll_calls = 0;   ///< epoll_ctl
 };
@@ -38,7 +40,9 @@ void resetProducerSyscalls() noexcept;
 /// and how many wake-ups the loops counted meanwhile.
 struct ProducerRunResult {
   ProducerSyscalls syscalls;
-  std::uint64_t wakeups = 0;
+  std::uint64_t wakeups = 0;         ///< the loops' wakeups_requested
+  std::uint64_t wakeups_served = 0;  ///< the loops' wakeups_served
+  std::uint64_t drain_batches = 0;   ///< the loops' drain_batches
   std::uint64_t messages = 0;
 };
 ProducerRunResult runProducers(bool tls, int per_producer);

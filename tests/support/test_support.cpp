@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
+#include <string_view>
 
 namespace spool::test {
 
@@ -156,10 +157,14 @@ SendResult sendBlocking(Connection& conn, Buffer&& payload, const RecordingPtr& 
     if (result != SendResult::kBackpressure) {
       return result;
     }
-    // Refused: the payload is still ours. onWritable() follows the refusal;
-    // the bound only guards against a test bug, never a race.
-    writable->waitUntil(
-        [seen](const Recording& r) { return r.writable_calls > seen || r.closed; }, kWaitLimit);
+    // Refused: the payload is still ours. onWritable() (or the close) must
+    // follow the refusal. Waiting out the bound means it never came: say so
+    // instead of trying again, which would hide a lost onWritable().
+    if (!writable->waitUntil(
+            [seen](const Recording& r) { return r.writable_calls > seen || r.closed; },
+            kWaitLimit)) {
+      return SendResult::kBackpressure;
+    }
   }
 }
 
@@ -302,6 +307,20 @@ std::string patternBytes(std::size_t size, std::uint64_t seed) {
     out[i] = static_cast<char>(x);
   }
   return out;
+}
+
+bool requireRoot(const std::string& why) {
+  constexpr const char* kSkipRootOnly = "SPOOL_TEST_SKIP_ROOT_ONLY";
+  if (::geteuid() == 0) {
+    return true;
+  }
+  const char* skip = std::getenv(kSkipRootOnly);
+  if (skip != nullptr && std::string_view(skip) == "1") {
+    WARN("not root and " << kSkipRootOnly << "=1: skipped, nothing checked (" << why << ")");
+    return false;
+  }
+  FAIL("needs root (" << why << "): run as root, or set " << kSkipRootOnly << "=1 to skip it");
+  return false;
 }
 
 }  // namespace spool::test

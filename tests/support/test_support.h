@@ -176,8 +176,10 @@ AcceptLog acceptTargets(Transport& server, Transport& clients, std::size_t count
                         const std::function<HandlerPtr()>& make_client);
 
 /// Sends, waiting on `writable` (a TargetHandler recording) while the
-/// connection pushes back. Returns kOk or kClosed. Safe from any thread (no
-/// Catch2 assertions inside).
+/// connection pushes back. Returns kOk or kClosed; kBackpressure when a
+/// refusal was followed by neither onWritable() nor a close within
+/// kWaitLimit (a lost onWritable: callers must treat it as a failure and
+/// stop sending). Safe from any thread (no Catch2 assertions inside).
 SendResult sendBlocking(Connection& conn, Buffer&& payload, const RecordingPtr& writable);
 
 /// A started transport that stops on destruction.
@@ -213,6 +215,14 @@ class TempDir {
  private:
   std::string path_;
 };
+
+/// For what only root can set up (another user's files, a switch of user,
+/// locking memory): true when running as root. Otherwise the test fails,
+/// naming what it needs, unless SPOOL_TEST_SKIP_ROOT_ONLY=1 says such tests
+/// are skipped on purpose (a developer's machine): then it warns and
+/// returns false, and the caller returns. CI runs as root, where every one
+/// of them runs.
+bool requireRoot(const std::string& why);
 
 /// FNV-1a over bytes, for checksummed transfers.
 std::uint64_t fnv1a(std::string_view bytes, std::uint64_t seed = 1469598103934665603ull);
