@@ -48,6 +48,16 @@ std::vector<Script> textScripts() {
       {"touch and gat", "set n 0 0 1\r\n1\r\ntouch n 10\r\ntouch zz 10\r\ntouch a b\r\ntouch a\r\n"
                         "gat 10 n\r\ngats\r\ngat\r\ngat x n\r\ngat 10\r\ntouch n 10 noreply\r\n"},
       {"expiry", "set a 0 -1 1\r\nx\r\nget a\r\nset b 0 100 1\r\ny\r\nget b\r\n"},
+      // 30 days is relative, one second more an absolute time (1970: gone);
+      // exptimes keep their low 32 bits (2^32 + 100 is 100 s, 2^31 negative).
+      {"expiry boundaries",
+       "set r 0 2592000 1\r\nx\r\nmg r t\r\nset a 0 2592001 1\r\nx\r\nmg a\r\nset w 0 4294967396 1\r\nx\r\n"
+       "mg w t\r\nset b 0 2147483648 1\r\nx\r\nmg b\r\nset m 0 2147483647 1\r\nx\r\nmg m t\r\ntouch m -1\r\n"
+       "mg m\r\nset g 0 0 1\r\nx\r\ngat 4294967396 g\r\nmg g t\r\ngat -1 g\r\nmg g\r\n"},
+      {"meta expiry boundaries",
+       "ms r 1 T2592000\r\nx\r\nmg r t\r\nms a 1 T2592001\r\nx\r\nmg a\r\nms n 1 T-1\r\nx\r\nmg n\r\n"
+       "ms w 1 T4294967396\r\nx\r\nmg w t\r\nms b 1 T2147483648\r\nx\r\nmg b\r\nmg r T-1\r\nmg r\r\n"
+       "mg w T2147483647 t\r\nmg v N4294967396 t q\r\nmg v t\r\nma c N2592001 J1\r\nma c\r\n"},
       {"flush and verbosity", "flush_all\r\nflush_all noreply\r\nflush_all x\r\nflush_all 0\r\nverbosity\r\n"
                               "verbosity 1\r\nverbosity 1 noreply\r\nverbosity x\r\n"},
       {"noreply", "set a 0 0 1 noreply\r\nx\r\nget a\r\nadd a 0 0 1 noreply\r\ny\r\nincr a 1 noreply\r\n"
@@ -206,6 +216,16 @@ std::vector<Script> binaryScripts() {
       {"touch and gat", packet(kSet, "k", "v", set_ext) + packet(kTouch, "k", {}, touch) + packet(kGat, "k", {}, touch) +
                             packet(kGatK, "k", {}, touch) + packet(kTouch, "zz", {}, touch) + packet(kGatQ, "zz", {}, touch)},
       {"stat errors", packet(kStat, "bogus") + packet(kStat, "reset")},
+      // The expiration field is unsigned: past 2^31 is a date after 2038.
+      {"expiry boundaries",
+       packet(kSet, "r", "v", u32s({0, 2592000})) + packet(kGet, "r") + packet(kSet, "a", "v", u32s({0, 2592001})) +
+           packet(kGet, "a") + packet(kSet, "m", "v", u32s({0, 0x7fffffff})) + packet(kGet, "m") +
+           packet(kSet, "h", "v", u32s({0, 0x80000000u})) + packet(kGet, "h") +
+           packet(kSet, "f", "v", u32s({0, 0xffffffffu})) + packet(kGet, "f") +
+           packet(kTouch, "r", {}, u32s({0x80000000u})) + packet(kGet, "r") +
+           packet(kGat, "m", {}, u32s({0xffffffffu})) + packet(kGet, "m") +
+           packet(kIncrement, "c", {}, incrExtras(1, 7, 0x80000000u)) + packet(kGet, "c") +
+           packet(kTouch, "h", {}, u32s({2592001})) + packet(kGet, "h")},
       {"too large", packet(kSet, "big", std::string((1u << 20) + 10, 'x'), set_ext)},
   };
 }

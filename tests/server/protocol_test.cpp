@@ -71,6 +71,28 @@ std::string binaryRequest(std::uint8_t opcode, std::string_view key = {}, std::s
 
 std::string setExtras(std::uint32_t flags, std::uint32_t exptime) { return test::u32s({flags, exptime}); }
 
+constexpr std::int64_t kThirtyDays = 60 * 60 * 24 * 30;
+
+/// The item's expiration time (relative to the server clock), or -1 when
+/// `key` is missing or expired. Does not bump the item.
+std::int64_t expiresAt(ServerContext& ctx, std::string_view key) {
+  std::int64_t exptime = -1;
+  ctx.store.lookup(key, LookupOptions{false, false, 0, ClassCounter::kCount},
+                   [&](Item& item) { exptime = item.exptime; });
+  return exptime;
+}
+
+/// Seconds left before `key` expires (a relative time set moments ago may
+/// have lost one second to a clock tick since).
+std::int64_t secondsLeft(ServerContext& ctx, std::string_view key) {
+  return expiresAt(ctx, key) - ctx.clock.now();
+}
+
+/// The server-clock time of the unix time `unix_time`, as memcached's realtime().
+std::int64_t absolute(const ServerContext& ctx, std::int64_t unix_time) {
+  return unix_time - ctx.clock.started();
+}
+
 }  // namespace
 
 TEST_CASE("tokenizer splits on spaces with memcached's token limit", "[server][parser]") {
@@ -98,7 +120,17 @@ TEST_CASE("numbers follow memcached's safe_strto* rules", "[server][parser]") {
   CHECK_FALSE(parseU32("12abc", u32));
   CHECK(parseI32("-5", i32));
   CHECK(i32 == -5);
-  CHECK_FALSE(parseI32("2147483648", i32));
+  // 1.6.18's safe_strtol: a 64-bit strtol stored into an int32_t.
+  CHECK(parseI32("2147483648", i32));
+  CHECK(i32 == INT32_MIN);
+  CHECK(parseI32("4294967297", i32));
+  CHECK(i32 == 1);
+  CHECK(parseI32("-4294967297", i32));
+  CHECK(i32 == -1);
+  CHECK(parseI32("-9223372036854775808", i32));
+  CHECK(i32 == 0);
+  CHECK_FALSE(parseI32("9223372036854775808", i32));
+  CHECK_FALSE(parseI32("-9223372036854775809", i32));
   CHECK_FALSE(parseU64("18446744073709551616", u64));
   CHECK(parseU64("18446744073709551615", u64));
   CHECK(parseU64("7 ", u64));  // trailing space: incr of a padded value
@@ -205,6 +237,78 @@ TEST_CASE("meta commands", "[server][meta]") {
       }
     }
     CHECK(reply == "VA 0 t30 W\r\n\r\nVA 0 Z\r\n\r\n");
+  }
+}
+
+TEST_CASE("text expiration times: relative up to 30 days, absolute after, 32-bit wrap",
+          "[server][text]") {
+  Harness h;
+  CHECK(h.feed("set rel 0 2592000 1\r\nx\r\nset abs 0 2592001 1\r\nx\r\nset neg 0 -1 1\r\nx\r\n") ==
+        "STORED\r\nSTORED\r\nSTORED\r\n");
+  CHECK(secondsLeft(h.ctx, "rel") >= kThirtyDays - 1);
+  CHECK(secondsLeft(h.ctx, "rel") <= kThirtyDays);
+  CHECK(expiresAt(h.ctx, "abs") == -1);  // 30 days + 1 second after 1970: long gone
+  CHECK(expiresAt(h.ctx, "neg") == -1);
+  // memcached keeps the low 32 bits: 2^32 + 100 is 100 seconds, 2^31 is negative.
+  CHECK(h.feed("set wrap 0 4294967396 1\r\nx\r\nset big 0 2147483648 1\r\nx\r\n"
+               "set max 0 2147483647 1\r\nx\r\nset keep 0 0 1\r\nx\r\n") ==
+        "STORED\r\nSTORED\r\nSTORED\r\nSTORED\r\n");
+  CHECK(secondsLeft(h.ctx, "wrap") <= 100);
+  CHECK(secondsLeft(h.ctx, "wrap") >= 99);
+  CHECK(expiresAt(h.ctx, "big") == -1);
+  CHECK(expiresAt(h.ctx, "max") == absolute(h.ctx, 0x7fffffff));
+  CHECK(h.feed("touch max -1\r\ntouch rel 4294967396\r\ngat 2592001 keep\r\n") ==
+        "TOUCHED\r\nTOUCHED\r\nVALUE keep 0 1\r\nx\r\nEND\r\n");
+  CHECK(expiresAt(h.ctx, "max") == -1);
+  CHECK(secondsLeft(h.ctx, "rel") <= 100);
+  CHECK(secondsLeft(h.ctx, "rel") >= 99);
+  CHECK(expiresAt(h.ctx, "keep") == -1);
+}
+
+TEST_CASE("meta T and N flags read expiration times as memcached", "[server][meta]") {
+  Harness h;
+  CHECK(h.feed("ms rel 1 T2592000\r\nx\r\nms abs 1 T2592001\r\nx\r\nms neg 1 T-1\r\nx\r\n"
+               "ms wrap 1 T4294967396\r\nx\r\nms big 1 T2147483648\r\nx\r\nms max 1 T2147483647\r\nx\r\n"
+               "ms keep 1\r\nx\r\n") == "HD\r\nHD\r\nHD\r\nHD\r\nHD\r\nHD\r\nHD\r\n");
+  CHECK(secondsLeft(h.ctx, "rel") >= kThirtyDays - 1);
+  CHECK(expiresAt(h.ctx, "abs") == -1);
+  CHECK(expiresAt(h.ctx, "neg") == -1);
+  CHECK(secondsLeft(h.ctx, "wrap") <= 100);
+  CHECK(expiresAt(h.ctx, "big") == -1);
+  CHECK(expiresAt(h.ctx, "max") == absolute(h.ctx, 0x7fffffff));
+  CHECK(h.feed("mg max T-1\r\nmg rel T2147483648\r\nmg keep T2592000\r\nmg new N4294967396 q\r\nmn\r\n") ==
+        "HD\r\nHD\r\nHD\r\nHD W\r\nMN\r\n");
+  CHECK(expiresAt(h.ctx, "max") == -1);
+  CHECK(expiresAt(h.ctx, "rel") == -1);
+  CHECK(secondsLeft(h.ctx, "keep") >= kThirtyDays - 1);
+  CHECK(secondsLeft(h.ctx, "new") >= 99);
+  CHECK(secondsLeft(h.ctx, "new") <= 100);
+}
+
+TEST_CASE("binary expiration is unsigned: past 2038 is a date, not the past", "[server][binary]") {
+  Harness h;
+  using namespace binary;
+  std::string sets;
+  for (const auto& [key, exptime] : std::map<std::string, std::uint32_t>{
+           {"rel", 2592000}, {"abs", 2592001}, {"max", 0x7fffffff}, {"b31", 0x80000000u}, {"all", 0xffffffffu}}) {
+    sets += binaryRequest(kSetQ, key, "v", setExtras(0, exptime));
+  }
+  CHECK(h.feed(sets + binaryRequest(kNoop)).size() == 24);  // quiet sets: only the NOOP answers
+  CHECK(secondsLeft(h.ctx, "rel") >= kThirtyDays - 1);
+  CHECK(expiresAt(h.ctx, "abs") == -1);
+  CHECK(expiresAt(h.ctx, "max") == absolute(h.ctx, 0x7fffffff));
+  CHECK(expiresAt(h.ctx, "b31") == absolute(h.ctx, 0x80000000u));
+  CHECK(expiresAt(h.ctx, "all") == absolute(h.ctx, 0xffffffffu));
+  SECTION("touch, gat and incr carry the same field") {
+    h.feed(binaryRequest(kTouch, "rel", "", test::u32s({0xffffffffu})) +
+           binaryRequest(kGatQ, "abs", "", test::u32s({0x80000000u})) +
+           binaryRequest(kSetQ, "abs", "v", setExtras(0, 0)) + binaryRequest(kGatQ, "abs", "", test::u32s({0x80000000u})) +
+           binaryRequest(kIncrementQ, "n", "", test::incrExtras(1, 5, 0x80000000u)) +
+           binaryRequest(kTouch, "max", "", test::u32s({2592001})));
+    CHECK(expiresAt(h.ctx, "rel") == absolute(h.ctx, 0xffffffffu));
+    CHECK(expiresAt(h.ctx, "abs") == absolute(h.ctx, 0x80000000u));
+    CHECK(expiresAt(h.ctx, "n") == absolute(h.ctx, 0x80000000u));
+    CHECK(expiresAt(h.ctx, "max") == -1);
   }
 }
 
