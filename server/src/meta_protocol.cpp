@@ -89,6 +89,21 @@ bool parseOneFlag(std::string_view token, MetaFlags& f, std::string& key, std::s
   }
 }
 
+/// ms's checks before its value length is known, in memcached's order. An
+/// error here skips nothing: the next line is the next command.
+std::string_view checkSetLine(const Tokens& tokens, std::int32_t& length) {
+  if (tokens[1].size() > kMaxKeyLength || tokens.ntokens() == 3) {
+    return kBadFormat;
+  }
+  if (tokens.ntokens() > kMaxFlagTokens) {
+    return kFlagsTooLong;
+  }
+  if (!parseI32(tokens[2], length) || length < 0 || length > INT_MAX - 2) {
+    return kBadFormat;
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string_view parseMetaFlags(const Tokens& tokens, std::size_t first, MetaFlags& flags,
@@ -263,9 +278,8 @@ Step MetaProtocol::set(const Tokens& tokens, std::size_t next, std::string_view 
     return Step::done(next);
   }
   std::int32_t length = 0;
-  if (tokens[1].size() > kMaxKeyLength || tokens.ntokens() == 3 || !parseI32(tokens[2], length) ||
-      length < 0 || length > INT_MAX - 2) {
-    line(out, tokens.ntokens() > kMaxFlagTokens && tokens[1].size() <= kMaxKeyLength ? kFlagsTooLong : kBadFormat);
+  if (const std::string_view error = checkSetLine(tokens, length); !error.empty()) {
+    line(out, error);  // the value's length is not known: none is skipped
     return Step::done(next);
   }
   const auto value_size = static_cast<std::size_t>(length);
@@ -308,7 +322,7 @@ Step MetaProtocol::set(const Tokens& tokens, std::size_t next, std::string_view 
 }
 
 std::string_view MetaProtocol::checkSetFlags(const Tokens& tokens, StoreMode& mode) {
-  std::string_view error = tokens.ntokens() > kMaxFlagTokens ? kFlagsTooLong : parseMetaFlags(tokens, 3, flags_, key_);
+  std::string_view error = parseMetaFlags(tokens, 3, flags_, key_);
   if (error.empty() && opaqueTooLong(tokens, 3)) {
     error = "CLIENT_ERROR opaque token too long";
   }

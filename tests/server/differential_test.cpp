@@ -72,6 +72,14 @@ std::vector<Script> textScripts() {
        "ms k2 2 C999 q\r\nhi\r\nma k3 q\r\nma k2\r\nms n 1\r\n5\r\nma n q\r\nma n v\r\nma n MD D3 v t\r\n"},
       {"meta vivify", "mg n N30 v\r\nmg newk N30 v t\r\nmg newk N30 v\r\nmg k2 b\r\n"},
       {"meta errors", "mg\r\nms\r\nms a\r\nms a b\r\nms a 1 Mx\r\nx\r\nmg a zz\r\nmg a v v\r\nmd\r\nma\r\nmz\r\n"},
+      // Each error consumes its line: the commands after it run.
+      {"meta errors resume at the next line",
+       "ms ri 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25\r\nmg x\r\nmg y\r\n"
+       "ms ri abc T1\r\nmg x\r\nms ri 2 Mx\r\nmg x\r\nmg y\r\nms ri 2 q zz\r\nmg x\r\nmg y\r\n"
+       "mg ri 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25\r\nmg x\r\n"
+       "md ri 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25\r\nmg x\r\n"
+       "ma ri 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25\r\nmg x\r\n"
+       "ms " + long_key + " 2\r\nmg x\r\nms ri 2 O" + std::string(33, 'o') + "\r\nmg x\r\nmg y\r\n"},
       {"meta set modes",
        "ms a 2 T-1\r\nhi\r\nmg a v\r\nms a 2 F5 T100\r\nhi\r\nmg a f v t\r\nms a 1 MA\r\nx\r\nmg a v\r\n"
        "ms zz 1 MA\r\nx\r\nms a 1 ME\r\nx\r\nms zz 1 MR\r\nx\r\nms a 1 MP\r\ny\r\nmg a v\r\n"},

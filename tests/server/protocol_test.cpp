@@ -285,6 +285,29 @@ TEST_CASE("meta T and N flags read expiration times as memcached", "[server][met
   CHECK(secondsLeft(h.ctx, "new") <= 100);
 }
 
+TEST_CASE("a meta error consumes exactly its line, never bytes of the next", "[server][meta]") {
+  std::string flags;
+  for (int i = 1; i <= 25; ++i) {
+    flags += " " + std::to_string(i);
+  }
+  const std::string too_long = "CLIENT_ERROR options flags too long\r\n";
+  const std::size_t piece = GENERATE(0, 1);
+  Harness h;
+  // Errors found before the value's length is known skip no value.
+  CHECK(h.feed("ms ri 1" + flags + "\r\nmn\r\nmn\r\n", piece) == too_long + "MN\r\nMN\r\n");
+  CHECK(h.feed("ms ri 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18\r\nmn\r\n", piece) ==
+        too_long + "MN\r\n");
+  CHECK(h.feed("ms ri abc T1\r\nmn\r\nms ri -1\r\nmn\r\nms ri\r\nmn\r\n", piece) ==
+        "CLIENT_ERROR bad command line format\r\nMN\r\nCLIENT_ERROR bad command line format\r\nMN\r\n"
+        "CLIENT_ERROR bad command line format\r\nMN\r\n");
+  CHECK(h.feed("mg ri" + flags + "\r\nmd ri" + flags + "\r\nma ri" + flags + "\r\nmn" + flags + "\r\n",
+               piece) ==
+        "CLIENT_ERROR options flags are too long\r\n" + too_long + too_long + "MN\r\n");
+  // Errors found once the length is known skip the value, as memcached does.
+  CHECK(h.feed("ms ri 2 Mx\r\nmn\r\nmn\r\nms ri 2 q zz\r\nmn\r\nmn\r\n", piece) ==
+        "CLIENT_ERROR invalid mode for ms M token\r\nMN\r\nCLIENT_ERROR invalid flag\r\nMN\r\n");
+}
+
 TEST_CASE("binary expiration is unsigned: past 2038 is a date, not the past", "[server][binary]") {
   Harness h;
   using namespace binary;
