@@ -85,6 +85,9 @@ std::vector<Script> textScripts() {
        "ms zz 1 MA\r\nx\r\nms a 1 ME\r\nx\r\nms zz 1 MR\r\nx\r\nms a 1 MP\r\ny\r\nmg a v\r\n"},
       {"meta invalidate", "ms a 1 I\r\nx\r\nmd a I\r\nmg a v\r\nmg a v\r\nmd a q\r\nmg a\r\n"},
       {"meta arithmetic", "ma n N0 J10 v\r\nma n MI D5 v\r\nma n M- D100 v\r\nma n Mx\r\nma n D-1\r\n"},
+      // An empty value is refused before the CAS is compared, "x" after.
+      {"arithmetic on an empty value",
+       "ms e 0\r\n\r\nma e C999\r\nincr e 1\r\nms x 1\r\nx\r\nma x C999\r\nma x\r\n"},
       {"too large", "set big 0 0 2000000\r\n" + std::string(2000000, 'x') + "\r\nget big\r\n"
                     "ms big 2000000 T0\r\n" + std::string(2000000, 'x') + "\r\nset bi 0 0 1048515\r\n" +
                     std::string(1048515, 'y') + "\r\nmg bi s\r\nset bi 0 0 1048516\r\n" +
@@ -224,6 +227,10 @@ std::vector<Script> binaryScripts() {
       {"touch and gat", packet(kSet, "k", "v", set_ext) + packet(kTouch, "k", {}, touch) + packet(kGat, "k", {}, touch) +
                             packet(kGatK, "k", {}, touch) + packet(kTouch, "zz", {}, touch) + packet(kGatQ, "zz", {}, touch)},
       {"stat errors", packet(kStat, "bogus") + packet(kStat, "reset")},
+      {"arithmetic on an empty value",
+       packet(kSet, "e", "", set_ext) + packet(kDecrement, "e", {}, incrExtras(1, 0, 0), 999) +
+           packet(kSet, "x", "x", set_ext) + packet(kDecrement, "x", {}, incrExtras(1, 0, 0), 999) +
+           packet(kDecrement, "x", {}, incrExtras(1, 0, 0))},
       // The expiration field is unsigned: past 2^31 is a date after 2038.
       {"expiry boundaries",
        packet(kSet, "r", "v", u32s({0, 2592000})) + packet(kGet, "r") + packet(kSet, "a", "v", u32s({0, 2592001})) +
