@@ -280,18 +280,21 @@ void BinaryProtocol::stat(const Request& r, Output& out) {
   const auto emit = [&](std::string_view name, std::string_view value) {
     respond(r, kSuccess, {}, name, value, 0, out);
   };
-  if (group == "reset") {
+  // memcached compares the groups by prefix (strncmp): "reset_x" resets,
+  // "settingsx" is settings, "detail onx" turns detail on.
+  if (group.starts_with("reset")) {
     ctx_.stats.reset();
     ctx_.prefix_stats.clear();
+  } else if (group.starts_with("settings")) {
+    reportStats(ctx_, "settings", emit);
   } else if (group.starts_with("detail")) {
     const std::string_view mode = group.substr(6);
-    if (mode != " on" && mode != " off" && mode != " dump") {
-      return error(r, kKeyNotFound, out);
-    }
-    if (mode == " dump") {
+    if (mode.starts_with(" dump")) {
       emit("detailed", ctx_.prefix_stats.dump());  // memcached's key for the text dump
+    } else if (mode.starts_with(" on") || mode.starts_with(" off")) {
+      ctx_.detail_enabled.store(mode.starts_with(" on"), std::memory_order_relaxed);
     } else {
-      ctx_.detail_enabled.store(mode == " on", std::memory_order_relaxed);
+      return error(r, kKeyNotFound, out);
     }
   } else if (!reportStats(ctx_, group, emit)) {
     return error(r, kKeyNotFound, out);

@@ -326,12 +326,12 @@ std::string_view MetaProtocol::checkSetFlags(const Tokens& tokens, StoreMode& mo
   if (error.empty() && opaqueTooLong(tokens, 3)) {
     error = "CLIENT_ERROR opaque token too long";
   }
-  switch (flags_.mode) {
-    case 0: case 'S': case 's': mode = StoreMode::kSet; break;
-    case 'E': case 'e': mode = StoreMode::kAdd; break;
-    case 'A': case 'a': mode = StoreMode::kAppend; break;
-    case 'P': case 'p': mode = StoreMode::kPrepend; break;
-    case 'R': case 'r': mode = StoreMode::kReplace; break;
+  switch (flags_.mode) {  // memcached 1.6.18 takes upper case modes only
+    case 0: case 'S': mode = StoreMode::kSet; break;
+    case 'E': mode = StoreMode::kAdd; break;
+    case 'A': mode = StoreMode::kAppend; break;
+    case 'P': mode = StoreMode::kPrepend; break;
+    case 'R': mode = StoreMode::kReplace; break;
     default: if (error.empty()) error = "CLIENT_ERROR invalid mode for ms M token"; break;
   }
   if (flags_.has_cas && (mode == StoreMode::kSet || mode == StoreMode::kReplace)) {
@@ -401,8 +401,8 @@ void MetaProtocol::arithmetic(const Tokens& tokens, Output& out) {
   }
   bool incr = true;
   switch (flags_.mode) {
-    case 0: case 'I': case 'i': case '+': break;
-    case 'D': case 'd': case '-': incr = false; break;
+    case 0: case 'I': case '+': break;
+    case 'D': case '-': incr = false; break;
     default: return line(out, "CLIENT_ERROR invalid mode for ma M token");
   }
   DeltaOutcome outcome;

@@ -83,6 +83,10 @@ std::vector<Script> textScripts() {
       {"meta set modes",
        "ms a 2 T-1\r\nhi\r\nmg a v\r\nms a 2 F5 T100\r\nhi\r\nmg a f v t\r\nms a 1 MA\r\nx\r\nmg a v\r\n"
        "ms zz 1 MA\r\nx\r\nms a 1 ME\r\nx\r\nms zz 1 MR\r\nx\r\nms a 1 MP\r\ny\r\nmg a v\r\n"},
+      // 1.6.18 takes upper case modes only.
+      {"meta lower case modes",
+       "ms a 1 Ms\r\nx\r\nms a 1 Ma\r\nx\r\nms a 1 MS\r\nx\r\nma n N0 Mi\r\nma a Md\r\nms n 1\r\n5\r\n"
+       "ma n Mi\r\nma n Md\r\nma n MI v\r\nma n M+ v\r\nma n MD v\r\nma n M- v\r\n"},
       {"meta invalidate", "ms a 1 I\r\nx\r\nmd a I\r\nmg a v\r\nmg a v\r\nmd a q\r\nmg a\r\n"},
       {"meta arithmetic", "ma n N0 J10 v\r\nma n MI D5 v\r\nma n M- D100 v\r\nma n Mx\r\nma n D-1\r\n"},
       // An empty value is refused before the CAS is compared, "x" after.
@@ -227,6 +231,10 @@ std::vector<Script> binaryScripts() {
       {"touch and gat", packet(kSet, "k", "v", set_ext) + packet(kTouch, "k", {}, touch) + packet(kGat, "k", {}, touch) +
                             packet(kGatK, "k", {}, touch) + packet(kTouch, "zz", {}, touch) + packet(kGatQ, "zz", {}, touch)},
       {"stat errors", packet(kStat, "bogus") + packet(kStat, "reset")},
+      // memcached matches reset and detail by prefix.
+      {"stat prefixes", packet(kStat, "reset_bogus") + packet(kStat, "detail onx") +
+                            packet(kStat, "detail offx") + packet(kStat, "detail bogus") +
+                            packet(kStat, "resetx")},
       {"arithmetic on an empty value",
        packet(kSet, "e", "", set_ext) + packet(kDecrement, "e", {}, incrExtras(1, 0, 0), 999) +
            packet(kSet, "x", "x", set_ext) + packet(kDecrement, "x", {}, incrExtras(1, 0, 0), 999) +

@@ -351,6 +351,14 @@ TEST_CASE("binary protocol", "[server][binary]") {
   CHECK(get.substr(28, 2) == "kv");
   CHECK(decodeHeader(std::string_view(out).substr(54)).opcode == kNoop);
 
+  SECTION("STAT groups match by prefix, as memcached's strncmp") {
+    out = h.feed(binaryRequest(kStat, "settingsx"));
+    CHECK(out.find("maxbytes") != std::string::npos);
+    CHECK(out.find("Not found") == std::string::npos);
+    out = h.feed(binaryRequest(kStat, "reset_bogus"));
+    CHECK(out.size() == 24);  // the terminating empty stat only
+    CHECK(decodeHeader(out).vbucket == kSuccess);
+  }
   SECTION("errors carry memcached's messages") {
     out = h.feed(binaryRequest(kAdd, "k", "v", setExtras(0, 0)) + binaryRequest(kGet, "zz"));
     CHECK(out.substr(24, 20) == "Data exists for key.");
