@@ -199,7 +199,7 @@ void MetaProtocol::get(const Tokens& tokens, Output& out) {
                               flags_.new_ttl ? ClassCounter::kTouchHits : ClassCounter::kGetHits};
   const bool hit =
       flags_.vivify
-          ? ctx_.store.lookupOrCreate(key_, options, ctx_.clock.toRelative(flags_.autoviv_exptime), respond)
+          ? ctx_.store.lookupOrCreate(key_, options, 0, respond)  // N sets the time in flag order
           : ctx_.store.lookup(key_, options, [&](Item& item) { respond(item, false); });
   if (ttl_set) {
     ctx_.stats.add(Counter::kCmdTouch);
@@ -413,7 +413,7 @@ void MetaProtocol::arithmetic(const Tokens& tokens, Output& out) {
   }
   if (result == DeltaResult::kOk) {
     ctx_.stats.add(incr ? Counter::kIncrHits : Counter::kDecrHits);
-    return writeCounter(tokens, outcome, out);
+    return writeCounter(tokens, outcome, false, out);
   }
   const std::size_t mark = out.size();
   if (result == DeltaResult::kExists) {
@@ -422,7 +422,7 @@ void MetaProtocol::arithmetic(const Tokens& tokens, Output& out) {
     ctx_.stats.add(incr ? Counter::kIncrMisses : Counter::kDecrMisses);
     out.append("NF");
   } else if (vivifyCounter(outcome)) {
-    return writeCounter(tokens, outcome, out);
+    return writeCounter(tokens, outcome, true, out);
   } else {
     out.append("NS");
   }
@@ -433,20 +433,40 @@ void MetaProtocol::arithmetic(const Tokens& tokens, Output& out) {
 bool MetaProtocol::vivifyCounter(DeltaOutcome& outcome) {
   char digits[24];
   const std::string_view initial(digits, static_cast<std::size_t>(formatU64(flags_.initial, digits) - digits));
-  const RelTime exptime = ctx_.clock.toRelative(flags_.autoviv_exptime);
-  if (ctx_.store.store(StoreMode::kAdd, key_, initial, 0, exptime, 0, &outcome.cas) != StoreResult::kStored) {
+  // Created never expiring: N (and T) set its time in flag order, as memcached.
+  if (ctx_.store.store(StoreMode::kAdd, key_, initial, 0, 0, 0, &outcome.cas) != StoreResult::kStored) {
     return false;
   }
   outcome.value = flags_.initial;
-  outcome.exptime = exptime;
+  outcome.exptime = 0;
   return true;
 }
 
-void MetaProtocol::writeCounter(const Tokens& tokens, DeltaOutcome& outcome, Output& out) {
-  if (flags_.new_ttl) {
-    outcome.exptime = ctx_.clock.toRelative(flags_.exptime);
-    ctx_.store.lookup(key_, LookupOptions{false, true, outcome.exptime, ClassCounter::kCount}, [](Item&) {});
+bool MetaProtocol::appendCounterFlags(const Tokens& tokens, DeltaOutcome& outcome, bool created,
+                                      Output& out) {
+  const Clock& clock = ctx_.clock;
+  const RelTime now = clock.now();
+  bool retimed = false;
+  for (std::size_t i = 2; i < tokens.count; ++i) {
+    switch (tokens[i][0]) {
+      case 'c': appendFlag(out, 'c', outcome.cas); break;
+      case 't': appendTtl(out, outcome.exptime, now); break;
+      case 'T': outcome.exptime = clock.toRelative(flags_.exptime); retimed = true; break;
+      case 'N':
+        if (created) {
+          outcome.exptime = clock.toRelative(flags_.autoviv_exptime);
+          retimed = true;
+        }
+        break;
+      case 'O': out.append(' '); out.append(tokens[i]); break;
+      case 'k': appendKey(out); break;
+      default: break;
+    }
   }
+  return retimed;
+}
+
+void MetaProtocol::writeCounter(const Tokens& tokens, DeltaOutcome& outcome, bool created, Output& out) {
   char digits[24];
   const std::string_view number(digits, static_cast<std::size_t>(formatU64(outcome.value, digits) - digits));
   const std::size_t mark = out.size();
@@ -456,18 +476,11 @@ void MetaProtocol::writeCounter(const Tokens& tokens, DeltaOutcome& outcome, Out
   } else {
     out.append("HD");
   }
-  const RelTime now = ctx_.clock.now();
-  for (std::size_t i = 2; i < tokens.count; ++i) {
-    switch (tokens[i][0]) {
-      case 'c': appendFlag(out, 'c', outcome.cas); break;
-      case 't': appendTtl(out, outcome.exptime, now); break;
-      case 'O': out.append(' '); out.append(tokens[i]); break;
-      case 'k': appendKey(out); break;
-      default: break;
-    }
+  if (appendCounterFlags(tokens, outcome, created, out)) {
+    ctx_.store.lookup(key_, LookupOptions{false, true, outcome.exptime, ClassCounter::kCount}, [](Item&) {});
   }
-  if (flags_.no_reply) {
-    return out.truncate(mark);  // q: a success says nothing
+  if (flags_.no_reply && !created) {
+    return out.truncate(mark);  // q hides a plain success; memcached still answers a vivify
   }
   out.append("\r\n");
   if (flags_.value) {

@@ -67,7 +67,10 @@ class MetaProtocol {
   void arithmetic(const Tokens& tokens, Output& out);
   /// ma N on a miss: creates the counter with the J value. @return false when it could not.
   bool vivifyCounter(DeltaOutcome& outcome);
-  void writeCounter(const Tokens& tokens, DeltaOutcome& outcome, Output& out);
+  /// The ma response; `created`: by N just now. T and N retime it in flag order.
+  void writeCounter(const Tokens& tokens, DeltaOutcome& outcome, bool created, Output& out);
+  /// ma's response flags in request order. @return whether T or N changed the time.
+  bool appendCounterFlags(const Tokens& tokens, DeltaOutcome& outcome, bool created, Output& out);
   void debug(const Tokens& tokens, Output& out);
   /// Appends the O (opaque) and k (key) flags found in the request.
   void appendOpaqueAndKey(const Tokens& tokens, std::size_t first, Output& out) const;

@@ -71,6 +71,14 @@ std::vector<Script> textScripts() {
        "ms k1 2\r\nhi\r\nmd k1 q\r\nmd k1 q\r\nmd k1\r\nmg k1 q v\r\nmg k1 k O123 q\r\nms k2 2 q\r\nhi\r\n"
        "ms k2 2 C999 q\r\nhi\r\nma k3 q\r\nma k2\r\nms n 1\r\n5\r\nma n q\r\nma n v\r\nma n MD D3 v t\r\n"},
       {"meta vivify", "mg n N30 v\r\nmg newk N30 v t\r\nmg newk N30 v\r\nmg k2 b\r\n"},
+      // N and T set the time in flag order (a t before them reads the
+      // vivified item's "never"); a vivified item is bumped (h1 next time).
+      {"meta vivify order",
+       "mg rk N100 q\r\nmg rk h t\r\nmg rm t N1000\r\nmg rm t\r\nmg rn t N-1\r\nmg rn v\r\n"
+       "mg ro N100 t T200\r\nmg ro t\r\n"},
+      {"meta arithmetic vivify order",
+       "ma rg q N0\r\nma rg q\r\nma rg2 q N0 v\r\nma rq T-1 N2147483647\r\nma rq t\r\n"
+       "ma rt t T100 N50\r\nma rt t T200\r\nma rt t\r\nma rt q T-1\r\nma rt\r\n"},
       {"meta errors", "mg\r\nms\r\nms a\r\nms a b\r\nms a 1 Mx\r\nx\r\nmg a zz\r\nmg a v v\r\nmd\r\nma\r\nmz\r\n"},
       // Each error consumes its line: the commands after it run.
       {"meta errors resume at the next line",
