@@ -138,15 +138,17 @@ Step MetaProtocol::run(const Tokens& tokens, std::size_t next, std::string_view 
   return Step::done(next);
 }
 
-void MetaProtocol::appendKey(Output& out) const {
+void MetaProtocol::appendKey(Output& out) const { appendKeyAs(out, key_, flags_.key_binary); }
+
+void MetaProtocol::appendKeyAs(Output& out, std::string_view key, bool binary) {
   out.append(" k");
-  if (flags_.key_binary) {
+  if (binary) {
     std::string encoded;
-    base64Encode(key_, encoded);
+    base64Encode(key, encoded);
     out.append(encoded);
     out.append(" b");
   } else {
-    out.append(key_);
+    out.append(key);
   }
 }
 
@@ -245,7 +247,7 @@ void MetaProtocol::writeHit(const Tokens& tokens, Item& item, bool created, bool
       case 'l': appendFlag(out, 'l', now - item.time); break;
       case 'h': out.append(item.fetched ? " h1" : " h0"); break;
       case 'O': out.append(' '); out.append(tokens[i]); break;
-      case 'k': appendKey(out); break;
+      case 'k': appendKeyAs(out, item.key(), item.key_binary); break;  // as stored, as memcached
       default: break;
     }
   }
@@ -317,8 +319,16 @@ Step MetaProtocol::set(const Tokens& tokens, std::size_t next, std::string_view 
   if (mode == StoreMode::kCas || mode == StoreMode::kCasOrStale) {
     countCas(ctx_.stats, result);
   }
+  if (result == StoreResult::kStored && flags_.key_binary) {
+    markKeyBinary();
+  }
   writeSetResult(tokens, result, cas, out);
   return Step::done(end);
+}
+
+void MetaProtocol::markKeyBinary() {
+  ctx_.store.lookup(key_, LookupOptions{false, false, 0, ClassCounter::kCount},
+                    [](Item& item) { item.key_binary = true; });
 }
 
 std::string_view MetaProtocol::checkSetFlags(const Tokens& tokens, StoreMode& mode) {

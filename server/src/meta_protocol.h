@@ -75,6 +75,10 @@ class MetaProtocol {
   /// Appends the O (opaque) and k (key) flags found in the request.
   void appendOpaqueAndKey(const Tokens& tokens, std::size_t first, Output& out) const;
   void appendKey(Output& out) const;
+  /// ` k<key>`, base64 with ` b` after it when `binary`.
+  static void appendKeyAs(Output& out, std::string_view key, bool binary);
+  /// After an ms with b: mg's k then shows the key in base64 (memcached's ITEM_KEY_BINARY).
+  void markKeyBinary();
   void finishLine(Output& out, std::size_t mark, bool quiet);
 
   ServerContext& ctx_;

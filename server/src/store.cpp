@@ -283,6 +283,7 @@ Item* Store::write(Shard& shard, Item* old, std::string_view key, std::string_vi
     old->fetched = false;
     old->stale = false;
     old->token_sent = false;
+    old->key_binary = false;
     old->slab_class = slabs_.classFor(old->totalSize());
     if (!value.empty()) {
       std::memcpy(old->mutableValue(), value.data(), value.size());

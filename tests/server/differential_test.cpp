@@ -79,6 +79,10 @@ std::vector<Script> textScripts() {
       {"meta arithmetic vivify order",
        "ma rg q N0\r\nma rg q\r\nma rg2 q N0 v\r\nma rq T-1 N2147483647\r\nma rq t\r\n"
        "ma rt t T100 N50\r\nma rt t T200\r\nma rt t\r\nma rt q T-1\r\nma rt\r\n"},
+      // mg's k shows the key as it was stored: base64 only after an ms with b.
+      {"meta keys as stored",
+       "set rw 0 0 1\r\nx\r\nmg cnc= b k v\r\nms Zm9v 1 b\r\ny\r\nmg foo k v\r\nmg Zm9v b k\r\n"
+       "set foo 0 0 1\r\nz\r\nmg Zm9v b k s\r\nms Zm9v 1 b k\r\nw\r\nmg foo k\r\nmd Zm9v b k\r\n"},
       {"meta errors", "mg\r\nms\r\nms a\r\nms a b\r\nms a 1 Mx\r\nx\r\nmg a zz\r\nmg a v v\r\nmd\r\nma\r\nmz\r\n"},
       // Each error consumes its line: the commands after it run.
       {"meta errors resume at the next line",
