@@ -131,7 +131,7 @@ Step MetaProtocol::run(const Tokens& tokens, std::size_t next, std::string_view 
     case 's': return set(tokens, next, input, out);
     case 'd': remove(tokens, out); break;
     case 'a': arithmetic(tokens, out); break;
-    case 'n': line(out, "MN"); break;
+    case 'n': line(out, "MN"); out.markFlushed(); break;  // memcached flushes at mn
     case 'e': debug(tokens, out); break;
     default: line(out, "ERROR"); break;
   }
