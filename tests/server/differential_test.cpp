@@ -83,6 +83,8 @@ std::vector<Script> textScripts() {
       {"meta keys as stored",
        "set rw 0 0 1\r\nx\r\nmg cnc= b k v\r\nms Zm9v 1 b\r\ny\r\nmg foo k v\r\nmg Zm9v b k\r\n"
        "set foo 0 0 1\r\nz\r\nmg Zm9v b k s\r\nms Zm9v 1 b k\r\nw\r\nmg foo k\r\nmd Zm9v b k\r\n"},
+      {"meta lenient base64", "ms Zm9v 1 b\r\nx\r\nmg YQ==YQ== b\r\nmg Zm9v!! b v\r\nmg Y=Q= b\r\nmg ==== b\r\n"
+                              "mg Zm9 b\r\n"},
       {"meta errors", "mg\r\nms\r\nms a\r\nms a b\r\nms a 1 Mx\r\nx\r\nmg a zz\r\nmg a v v\r\nmd\r\nma\r\nmz\r\n"},
       // Each error consumes its line: the commands after it run.
       {"meta errors resume at the next line",

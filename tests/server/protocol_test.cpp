@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 
+#include "base64.h"
 #include "binary_codec.h"
 #include "binary_packets.h"
 #include "item_table.h"
@@ -219,6 +220,19 @@ TEST_CASE("meta commands", "[server][meta]") {
         "NF\r\nVA 2\r\n10\r\nVA 2\r\n15\r\nVA 1\r\n0\r\n");
   CHECK(h.feed("mg k zz\r\nmg k v v\r\nmg\r\n") ==
         "CLIENT_ERROR invalid flag\r\nCLIENT_ERROR duplicate flag\r\nERROR\r\n");
+  SECTION("base64 keys decode as memcached's lenient decoder") {
+    std::string key;
+    CHECK(base64Decode("YQ==YQ==", key));
+    CHECK(key == "a");
+    CHECK(base64Decode("Zm9v\x01!", key));  // bytes outside the alphabet are skipped
+    CHECK(key == "foo");
+    CHECK(base64Decode("Y=Q=", key));
+    CHECK(key.size() == 1);
+    CHECK_FALSE(base64Decode("Zm9", key));
+    CHECK_FALSE(base64Decode("====", key));
+    CHECK_FALSE(base64Decode("!!", key));
+    CHECK(h.feed("ms Zm9v 1 b\r\nx\r\nmg YQ==YQ== b\r\nmg Zm9v!! b v\r\n") == "HD\r\nEN\r\nVA 1\r\nx\r\n");
+  }
   SECTION("base64 keys") {
     CHECK(h.feed("ms Zm9v 1 b\r\nx\r\nmg foo v\r\nmg Zm9v b k v\r\n") == "HD\r\nVA 1\r\nx\r\nVA 1 kZm9v b\r\nx\r\n");
   }
