@@ -17,6 +17,7 @@ constexpr std::size_t kMaxFlagTokens = 20;  // memcached's ntokens limit for met
 constexpr std::size_t kMaxOpaque = 32;
 constexpr std::string_view kFlagsTooLong = "CLIENT_ERROR options flags too long";
 constexpr std::string_view kBadFlag = "CLIENT_ERROR invalid or duplicate flag";
+constexpr std::string_view kOpaqueTooLong = "CLIENT_ERROR opaque token too long";
 
 void line(Output& out, std::string_view text) {
   out.append(text);
@@ -50,6 +51,16 @@ bool opaqueTooLong(const Tokens& tokens, std::size_t first) {
     }
   }
   return false;
+}
+
+/// memcached walks mg's and ma's flags after running the command and stops
+/// at an O token over 32 bytes: the flags from there on take no effect.
+std::size_t flagsBeforeBadOpaque(const Tokens& tokens, std::size_t first) {
+  std::size_t i = first;
+  while (i < tokens.count && !(tokens[i][0] == 'O' && tokens[i].size() > kMaxOpaque)) {
+    ++i;
+  }
+  return i;
 }
 
 /// Decodes one flag; sets `error` for a bad value and keeps going, as memcached does.
@@ -172,7 +183,7 @@ void MetaProtocol::finishLine(Output& out, std::size_t mark, bool quiet) {
 }
 
 bool MetaProtocol::prepare(const Tokens& tokens, std::string_view too_many_flags,
-                           std::string_view flag_error, Output& out) {
+                           std::string_view flag_error, Output& out, bool check_opaque) {
   std::string_view error;
   if (tokens.ntokens() < 3) {
     error = "ERROR";
@@ -182,8 +193,8 @@ bool MetaProtocol::prepare(const Tokens& tokens, std::string_view too_many_flags
     error = too_many_flags;
   } else if (const auto parse_error = parseMetaFlags(tokens, 2, flags_, key_); !parse_error.empty()) {
     error = flag_error.empty() ? parse_error : flag_error;
-  } else if (opaqueTooLong(tokens, 2)) {
-    error = "CLIENT_ERROR opaque token too long";
+  } else if (check_opaque && opaqueTooLong(tokens, 2)) {
+    error = kOpaqueTooLong;
   }
   if (!error.empty()) {
     line(out, error);
@@ -192,9 +203,12 @@ bool MetaProtocol::prepare(const Tokens& tokens, std::string_view too_many_flags
 }
 
 void MetaProtocol::get(const Tokens& tokens, Output& out) {
-  if (!prepare(tokens, "CLIENT_ERROR options flags are too long", {}, out)) {
+  // A too long opaque is found after the lookup, as memcached: N has
+  // created the item and T retimed it by then.
+  if (!prepare(tokens, "CLIENT_ERROR options flags are too long", {}, out, false)) {
     return;
   }
+  const std::size_t mark = out.size();
   bool ttl_set = false;
   const auto respond = [&](Item& item, bool created) { writeHit(tokens, item, created, ttl_set, out); };
   const LookupOptions options{!flags_.no_update, false, 0,
@@ -203,12 +217,20 @@ void MetaProtocol::get(const Tokens& tokens, Output& out) {
       flags_.vivify
           ? ctx_.store.lookupOrCreate(key_, options, 0, respond)  // N sets the time in flag order
           : ctx_.store.lookup(key_, options, [&](Item& item) { respond(item, false); });
+  const bool bad_opaque = opaqueTooLong(tokens, 2);
+  if (bad_opaque && hit) {
+    out.truncate(mark);
+    return line(out, kOpaqueTooLong);  // memcached counts no hit either
+  }
   if (ttl_set) {
     ctx_.stats.add(Counter::kCmdTouch);
     ctx_.stats.add(hit ? Counter::kTouchHits : Counter::kTouchMisses);
   } else {
     ctx_.stats.add(Counter::kCmdGet);
     ctx_.stats.add(hit ? Counter::kGetHits : Counter::kGetMisses);
+  }
+  if (bad_opaque) {
+    return line(out, kOpaqueTooLong);  // a miss: counted, then refused
   }
   if (!hit && !flags_.no_reply) {
     out.append("EN");
@@ -227,7 +249,8 @@ void MetaProtocol::writeHit(const Tokens& tokens, Item& item, bool created, bool
   } else {
     out.append("HD");
   }
-  for (std::size_t i = 2; i < tokens.count; ++i) {
+  const std::size_t end = flagsBeforeBadOpaque(tokens, 2);
+  for (std::size_t i = 2; i < end; ++i) {
     switch (tokens[i][0]) {
       case 'T': ttl_set = true; item.exptime = clock.toRelative(flags_.exptime); break;
       case 'N':
@@ -334,7 +357,7 @@ void MetaProtocol::markKeyBinary() {
 std::string_view MetaProtocol::checkSetFlags(const Tokens& tokens, StoreMode& mode) {
   std::string_view error = parseMetaFlags(tokens, 3, flags_, key_);
   if (error.empty() && opaqueTooLong(tokens, 3)) {
-    error = "CLIENT_ERROR opaque token too long";
+    error = kOpaqueTooLong;
   }
   switch (flags_.mode) {  // memcached 1.6.18 takes upper case modes only
     case 0: case 'S': mode = StoreMode::kSet; break;
@@ -406,7 +429,7 @@ void MetaProtocol::remove(const Tokens& tokens, Output& out) {
 }
 
 void MetaProtocol::arithmetic(const Tokens& tokens, Output& out) {
-  if (!prepare(tokens, kFlagsTooLong, kBadFlag, out)) {
+  if (!prepare(tokens, kFlagsTooLong, kBadFlag, out, false)) {
     return;
   }
   bool incr = true;
@@ -415,15 +438,25 @@ void MetaProtocol::arithmetic(const Tokens& tokens, Output& out) {
     case 'D': case '-': incr = false; break;
     default: return line(out, "CLIENT_ERROR invalid mode for ma M token");
   }
+  const std::size_t mark = out.size();
+  if (runDelta(tokens, incr, out) && opaqueTooLong(tokens, 2)) {
+    out.truncate(mark);  // as memcached, found once the counter has changed
+    line(out, kOpaqueTooLong);
+  }
+}
+
+bool MetaProtocol::runDelta(const Tokens& tokens, bool incr, Output& out) {
   DeltaOutcome outcome;
   const DeltaResult result =
       ctx_.store.delta(key_, incr, flags_.delta, flags_.has_cas ? flags_.req_cas : 0, outcome);
   if (result == DeltaResult::kNonNumeric) {
-    return line(out, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+    line(out, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+    return false;
   }
   if (result == DeltaResult::kOk) {
     ctx_.stats.add(incr ? Counter::kIncrHits : Counter::kDecrHits);
-    return writeCounter(tokens, outcome, false, out);
+    writeCounter(tokens, outcome, false, out);
+    return true;
   }
   const std::size_t mark = out.size();
   if (result == DeltaResult::kExists) {
@@ -432,12 +465,14 @@ void MetaProtocol::arithmetic(const Tokens& tokens, Output& out) {
     ctx_.stats.add(incr ? Counter::kIncrMisses : Counter::kDecrMisses);
     out.append("NF");
   } else if (vivifyCounter(outcome)) {
-    return writeCounter(tokens, outcome, true, out);
+    writeCounter(tokens, outcome, true, out);
+    return true;
   } else {
     out.append("NS");
   }
   appendOpaqueAndKey(tokens, 2, out);
   finishLine(out, mark, false);
+  return true;
 }
 
 bool MetaProtocol::vivifyCounter(DeltaOutcome& outcome) {
@@ -457,7 +492,8 @@ bool MetaProtocol::appendCounterFlags(const Tokens& tokens, DeltaOutcome& outcom
   const Clock& clock = ctx_.clock;
   const RelTime now = clock.now();
   bool retimed = false;
-  for (std::size_t i = 2; i < tokens.count; ++i) {
+  const std::size_t end = flagsBeforeBadOpaque(tokens, 2);
+  for (std::size_t i = 2; i < end; ++i) {
     switch (tokens[i][0]) {
       case 'c': appendFlag(out, 'c', outcome.cas); break;
       case 't': appendTtl(out, outcome.exptime, now); break;

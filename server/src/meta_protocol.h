@@ -54,7 +54,7 @@ class MetaProtocol {
   /// (`flag_error` replaces the parser's message when not empty), opaque.
   /// @return false after writing the error.
   bool prepare(const Tokens& tokens, std::string_view too_many_flags, std::string_view flag_error,
-               Output& out);
+               Output& out, bool check_opaque = true);
   void get(const Tokens& tokens, Output& out);
   /// The response line (and value) of an mg hit, flags in request order.
   void writeHit(const Tokens& tokens, Item& item, bool created, bool& ttl_set, Output& out);
@@ -65,6 +65,8 @@ class MetaProtocol {
   void writeSetResult(const Tokens& tokens, StoreResult result, std::uint64_t cas, Output& out);
   void remove(const Tokens& tokens, Output& out);
   void arithmetic(const Tokens& tokens, Output& out);
+  /// ma's delta (or vivify) and response. @return false when it wrote an error instead.
+  bool runDelta(const Tokens& tokens, bool incr, Output& out);
   /// ma N on a miss: creates the counter with the J value. @return false when it could not.
   bool vivifyCounter(DeltaOutcome& outcome);
   /// The ma response; `created`: by N just now. T and N retime it in flag order.

@@ -85,6 +85,14 @@ std::vector<Script> textScripts() {
        "set foo 0 0 1\r\nz\r\nmg Zm9v b k s\r\nms Zm9v 1 b k\r\nw\r\nmg foo k\r\nmd Zm9v b k\r\n"},
       {"meta lenient base64", "ms Zm9v 1 b\r\nx\r\nmg YQ==YQ== b\r\nmg Zm9v!! b v\r\nmg Y=Q= b\r\nmg ==== b\r\n"
                               "mg Zm9 b\r\n"},
+      // A too long opaque is found once mg/ma have run: N created the item,
+      // ma changed the counter; md checks it first.
+      {"meta opaque too long after the command",
+       "mg rp O" + std::string(32, 'x') + " N100\r\nmg rp s\r\nma rp2 O" + std::string(32, 'x') +
+           " N100\r\nmg rp2 v\r\nma rp2 O" + std::string(32, 'x') + "\r\nmg rp2 v\r\nmd rp2 O" +
+           std::string(32, 'x') + "\r\nmg rp2 s\r\nmg zz O" + std::string(32, 'x') + "\r\n"
+           "ms rp3 1\r\nx\r\nmg rp3 O" + std::string(32, 'x') + " T100\r\nmg rp3 t\r\nmg rp3 T100 O" +
+           std::string(32, 'x') + "\r\nmg rp3 t\r\n"},
       {"meta errors", "mg\r\nms\r\nms a\r\nms a b\r\nms a 1 Mx\r\nx\r\nmg a zz\r\nmg a v v\r\nmd\r\nma\r\nmz\r\n"},
       // Each error consumes its line: the commands after it run.
       {"meta errors resume at the next line",
