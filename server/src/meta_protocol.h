@@ -6,40 +6,13 @@
 #include <string>
 #include <string_view>
 
+#include "meta_flags.h"
 #include "output.h"
 #include "protocol.h"
 #include "server_context.h"
 #include "text_parser.h"
 
 namespace spoold {
-
-/// The flags of one meta command, checked and decoded (memcached's
-/// _meta_flag_preparse). Response flags are written later in request order.
-struct MetaFlags {
-  bool no_update = false;   // u
-  bool vivify = false;      // N
-  bool value = false;       // v
-  bool set_stale = false;   // I
-  bool no_reply = false;    // q
-  bool has_cas = false;     // C
-  bool new_ttl = false;     // T
-  bool key_binary = false;  // b
-  bool has_recache = false; // R
-  char mode = 0;            // M
-  std::int32_t exptime = 0;
-  std::int32_t autoviv_exptime = 0;
-  std::int32_t recache_time = 0;
-  std::uint32_t client_flags = 0;
-  std::uint64_t req_cas = 0;
-  std::uint64_t delta = 1;
-  std::uint64_t initial = 0;
-};
-
-/// Checks the flag tokens of a meta command starting at token `first`.
-/// On success decodes a base64 key (flag b) into `key`. @return the error
-/// line memcached would send, or an empty view.
-std::string_view parseMetaFlags(const Tokens& tokens, std::size_t first, MetaFlags& flags,
-                                std::string& key);
 
 /// Runs meta commands. Not thread-safe: one per connection.
 class MetaProtocol {
