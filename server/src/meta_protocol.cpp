@@ -1,5 +1,7 @@
 #include "meta_protocol.h"
 
+#include <algorithm>
+
 #include "base64.h"
 #include <fmt/format.h>
 
@@ -36,6 +38,20 @@ void appendTtl(Output& out, RelTime exptime, RelTime now) {
   } else {
     appendFlag(out, 't', static_cast<RelTime>(exptime - now));
   }
+}
+
+/// Whether mg bumps the item it found. memcached bumps during the lookup,
+/// except with flags that lock the item (N T R h l): then it bumps after the
+/// response, which a too long opaque skips.
+bool bumpsHit(const Tokens& tokens, const MetaFlags& flags, bool bad_opaque) {
+  if (flags.no_update || !bad_opaque) {
+    return !flags.no_update;
+  }
+  const auto end = tokens.token.begin() + static_cast<std::ptrdiff_t>(tokens.count);
+  const bool locks_item = std::any_of(tokens.token.begin() + 2, end, [](std::string_view t) {
+    return t[0] == 'N' || t[0] == 'T' || t[0] == 'R' || t[0] == 'h' || t[0] == 'l';
+  });
+  return !locks_item;
 }
 
 }  // namespace
@@ -113,15 +129,15 @@ void MetaProtocol::get(const Tokens& tokens, Output& out) {
     return;
   }
   const std::size_t mark = out.size();
+  const bool bad_opaque = opaqueTooLong(tokens, 2);
   bool ttl_set = false;
   const auto respond = [&](Item& item, bool created) { writeHit(tokens, item, created, ttl_set, out); };
-  const LookupOptions options{!flags_.no_update, false, 0,
+  const LookupOptions options{bumpsHit(tokens, flags_, bad_opaque), false, 0,
                               flags_.new_ttl ? ClassCounter::kTouchHits : ClassCounter::kGetHits};
   const bool hit =
       flags_.vivify
           ? ctx_.store.lookupOrCreate(key_, options, 0, respond)  // N sets the time in flag order
           : ctx_.store.lookup(key_, options, [&](Item& item) { respond(item, false); });
-  const bool bad_opaque = opaqueTooLong(tokens, 2);
   if (bad_opaque && hit) {
     out.truncate(mark);
     return line(out, kOpaqueTooLong);  // memcached counts no hit either

@@ -94,7 +94,8 @@ std::vector<Script> textScripts() {
            " N100\r\nmg rp2 v\r\nma rp2 O" + std::string(32, 'x') + "\r\nmg rp2 v\r\nmd rp2 O" +
            std::string(32, 'x') + "\r\nmg rp2 s\r\nmg zz O" + std::string(32, 'x') + "\r\n"
            "ms rp3 1\r\nx\r\nmg rp3 O" + std::string(32, 'x') + " T100\r\nmg rp3 t\r\nmg rp3 T100 O" +
-           std::string(32, 'x') + "\r\nmg rp3 t\r\n"},
+           std::string(32, 'x') + "\r\nmg rp3 t\r\nms rp4 1\r\nx\r\nmg rp4 h O" + std::string(32, 'x') +
+           "\r\nmg rp4 h\r\nms rp5 1\r\nx\r\nmg rp5 s O" + std::string(32, 'x') + "\r\nmg rp5 h\r\n"},
       {"meta errors", "mg\r\nms\r\nms a\r\nms a b\r\nms a 1 Mx\r\nx\r\nmg a zz\r\nmg a v v\r\nmd\r\nma\r\nmz\r\n"},
       // Each error consumes its line: the commands after it run.
       {"meta errors resume at the next line",
