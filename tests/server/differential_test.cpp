@@ -31,6 +31,9 @@ std::vector<Script> textScripts() {
        "set a 0 0 1\r\nx\r\nappend a 0 0 2\r\nyz\r\nprepend a 0 0 1\r\nw\r\nget a\r\n"},
       {"cas", "set n 0 0 1\r\n1\r\ncas n 0 0 1\r\n1\r\ncas n 0 0 1 99\r\n1\r\ncas zz 0 0 1 1\r\n1\r\n"},
       {"unknown and short commands", "get\r\nbogus\r\nGET a\r\n\r\n   \r\nget a  \r\nset a 0\r\nset a 0 0 1 2 3\r\nx\r\n"},
+      // Lengths go through safe_strtol too: 2^32 + 1 is 1, 2^31 is negative.
+      {"lengths past 32 bits", "set a 0 0 4294967297\r\nx\r\nget a\r\nset b 0 0 2147483648\r\nget b\r\n"
+                               "ms c 4294967298\r\nxy\r\nmg c v\r\n"},
       {"bad lengths", "set a 0 0 -1\r\nset a 0 0 abc\r\nset a -1 0 1\r\nx\r\nset a 99999999999 0 1\r\nx\r\n"},
       {"value longer than announced", "set a 0 0 1\r\nx\r\nset a 0 0 2\r\nxyz\r\nget a\r\n"},
       // One session each: memcached drops the responses already stacked in
