@@ -23,30 +23,35 @@ constexpr auto kReverse = makeReverse();
 
 bool base64Decode(std::string_view in, std::string& out) {
   out.clear();
-  if (in.empty() || in.size() % 4 != 0) {
+  const auto symbol = [](char c) { return c == '=' || kReverse[static_cast<unsigned char>(c)] >= 0; };
+  if (const auto count = std::count_if(in.begin(), in.end(), symbol); count == 0 || count % 4 != 0) {
     return false;
   }
-  for (std::size_t i = 0; i < in.size(); i += 4) {
-    std::uint32_t group = 0;
-    int padding = 0;
-    for (std::size_t j = 0; j < 4; ++j) {
-      const char c = in[i + j];
-      if (c == '=' && i + 4 == in.size() && j >= 2) {
-        ++padding;
-        group <<= 6;
-        continue;
-      }
-      const std::int8_t v = kReverse[static_cast<unsigned char>(c)];
-      if (v < 0 || padding > 0) {
-        return false;
-      }
-      group = (group << 6) | static_cast<std::uint32_t>(v);
+  std::uint32_t group = 0;
+  int filled = 0;
+  int padding = 0;
+  for (const char c : in) {
+    if (!symbol(c)) {
+      continue;  // skipped, as memcached's decoder does
+    }
+    padding += c == '=' ? 1 : 0;
+    group = (group << 6) | static_cast<std::uint32_t>(c == '=' ? 0 : kReverse[static_cast<unsigned char>(c)]);
+    if (++filled < 4) {
+      continue;
+    }
+    if (padding > 2) {
+      return false;
     }
     out.push_back(static_cast<char>(group >> 16));
     if (padding < 2) out.push_back(static_cast<char>(group >> 8));
     if (padding < 1) out.push_back(static_cast<char>(group));
+    if (padding > 0) {
+      break;  // the first padded group ends the data
+    }
+    group = 0;
+    filled = 0;
   }
-  return true;
+  return !out.empty();
 }
 
 void base64Encode(std::string_view in, std::string& out) {

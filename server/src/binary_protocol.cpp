@@ -157,7 +157,7 @@ void BinaryProtocol::get(const Request& r, Output& out) {
   if (touch) {
     options.hit = ClassCounter::kTouchHits;
     options.touch = true;
-    options.exptime = ctx_.clock.toRelative(static_cast<std::int32_t>(readU32(r.extras.data())));
+    options.exptime = expiration(r.extras.data());
   }
   const bool hit = ctx_.store.lookup(r.key, options, [&](const Item& item) {
     char flags[4];
@@ -194,7 +194,7 @@ void BinaryProtocol::update(const Request& r, Output& out) {
   }
   if (r.extras.size() == 8) {
     flags = readU32(r.extras.data());
-    exptime = ctx_.clock.toRelative(static_cast<std::int32_t>(readU32(r.extras.data() + 4)));
+    exptime = expiration(r.extras.data() + 4);
   }
   const bool is_update = mode == StoreMode::kSet || mode == StoreMode::kAdd || mode == StoreMode::kReplace;
   if (is_update && r.header.cas != 0) {
@@ -235,7 +235,7 @@ void BinaryProtocol::arithmetic(const Request& r, Output& out) {
   const bool incr = r.command == kIncrement;
   const std::uint64_t amount = readU64(r.extras.data());
   const std::uint64_t initial = readU64(r.extras.data() + 8);
-  const std::uint32_t expiration = readU32(r.extras.data() + 16);
+  const std::uint32_t exptime = readU32(r.extras.data() + 16);
   DeltaOutcome outcome;
   const DeltaResult result = ctx_.store.delta(r.key, incr, amount, r.header.cas, outcome);
   char value[8];
@@ -250,14 +250,13 @@ void BinaryProtocol::arithmetic(const Request& r, Output& out) {
   if (result == DeltaResult::kExists) {
     return error(r, kKeyExists, out);
   }
-  if (expiration == 0xffffffffu) {
+  if (exptime == 0xffffffffu) {  // memcached: "do not create", not a time
     ctx_.stats.add(incr ? Counter::kIncrMisses : Counter::kDecrMisses);
     return error(r, kKeyNotFound, out);
   }
   const std::string digits = std::to_string(initial);
   std::uint64_t cas = 0;
-  if (ctx_.store.store(StoreMode::kAdd, r.key, digits, 0,
-                       ctx_.clock.toRelative(static_cast<std::int32_t>(expiration)), 0,
+  if (ctx_.store.store(StoreMode::kAdd, r.key, digits, 0, ctx_.clock.toRelative(exptime), 0,
                        &cas) != StoreResult::kStored) {
     return error(r, kNotStored, out);
   }
@@ -270,7 +269,7 @@ void BinaryProtocol::flush(const Request& r, Output& out) {
     error(r, kAuthError, out);  // memcached -F: an authentication error, even for FLUSHQ
     return;
   }
-  const auto exptime = r.extras.size() == 4 ? static_cast<std::int32_t>(readU32(r.extras.data())) : 0;
+  const std::uint32_t exptime = r.extras.size() == 4 ? readU32(r.extras.data()) : 0;
   ctx_.store.flushAll(exptime > 0 ? ctx_.clock.toRelative(exptime) : 0);
   ctx_.stats.add(Counter::kCmdFlush);
   success(r, out);
@@ -281,18 +280,21 @@ void BinaryProtocol::stat(const Request& r, Output& out) {
   const auto emit = [&](std::string_view name, std::string_view value) {
     respond(r, kSuccess, {}, name, value, 0, out);
   };
-  if (group == "reset") {
+  // memcached compares the groups by prefix (strncmp): "reset_x" resets,
+  // "settingsx" is settings, "detail onx" turns detail on.
+  if (group.starts_with("reset")) {
     ctx_.stats.reset();
     ctx_.prefix_stats.clear();
+  } else if (group.starts_with("settings")) {
+    reportStats(ctx_, "settings", emit);
   } else if (group.starts_with("detail")) {
     const std::string_view mode = group.substr(6);
-    if (mode != " on" && mode != " off" && mode != " dump") {
-      return error(r, kKeyNotFound, out);
-    }
-    if (mode == " dump") {
+    if (mode.starts_with(" dump")) {
       emit("detailed", ctx_.prefix_stats.dump());  // memcached's key for the text dump
+    } else if (mode.starts_with(" on") || mode.starts_with(" off")) {
+      ctx_.detail_enabled.store(mode.starts_with(" on"), std::memory_order_relaxed);
     } else {
-      ctx_.detail_enabled.store(mode == " on", std::memory_order_relaxed);
+      return error(r, kKeyNotFound, out);
     }
   } else if (!reportStats(ctx_, group, emit)) {
     return error(r, kKeyNotFound, out);

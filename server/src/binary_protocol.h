@@ -41,6 +41,11 @@ class BinaryProtocol {
   /// For a too-large update: the response and how many value bytes to skip.
   [[nodiscard]] bool refuseLargeValue(const Request& r, Output& out, Step& step);
   void execute(const Request& r, Output& out, Action& action);
+  /// The 32-bit expiration field at `field`, read as memcached does: unsigned,
+  /// so 0x80000000 and beyond are dates after 2038, not times in the past.
+  [[nodiscard]] RelTime expiration(const char* field) const noexcept {
+    return ctx_.clock.toRelative(std::int64_t{binary::readU32(field)});
+  }
   void get(const Request& r, Output& out);
   void update(const Request& r, Output& out);
   void remove(const Request& r, Output& out);

@@ -31,6 +31,7 @@ struct Item {
   bool stale : 1 = false;       ///< meta: invalidated (md I), served with X
   bool token_sent : 1 = false;  ///< meta: a client won the recache token (W), others see Z
   bool no_cas : 1 = false;      ///< -C: like memcached's, the item has no 8 bytes of CAS
+  bool key_binary : 1 = false;  ///< meta: stored by `ms` with b, so mg's k shows it in base64
 
   [[nodiscard]] std::string_view key() const noexcept {
     return {reinterpret_cast<const char*>(this + 1), key_size};

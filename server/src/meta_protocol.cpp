@@ -1,7 +1,6 @@
 #include "meta_protocol.h"
 
-#include <array>
-#include <climits>
+#include <algorithm>
 
 #include "base64.h"
 #include <fmt/format.h>
@@ -12,11 +11,9 @@ namespace spoold {
 namespace {
 
 constexpr std::string_view kBadFormat = "CLIENT_ERROR bad command line format";
-constexpr std::string_view kBadToken = "CLIENT_ERROR bad token in command line format";
-constexpr std::size_t kMaxFlagTokens = 20;  // memcached's ntokens limit for meta commands
-constexpr std::size_t kMaxOpaque = 32;
 constexpr std::string_view kFlagsTooLong = "CLIENT_ERROR options flags too long";
 constexpr std::string_view kBadFlag = "CLIENT_ERROR invalid or duplicate flag";
+constexpr std::string_view kOpaqueTooLong = "CLIENT_ERROR opaque token too long";
 
 void line(Output& out, std::string_view text) {
   out.append(text);
@@ -43,72 +40,21 @@ void appendTtl(Output& out, RelTime exptime, RelTime now) {
   }
 }
 
-bool opaqueTooLong(const Tokens& tokens, std::size_t first) {
-  for (std::size_t i = first; i < tokens.count; ++i) {
-    if (tokens[i][0] == 'O' && tokens[i].size() > kMaxOpaque) {
-      return true;
-    }
+/// Whether mg bumps the item it found. memcached bumps during the lookup,
+/// except with flags that lock the item (N T R h l): then it bumps after the
+/// response, which a too long opaque skips.
+bool bumpsHit(const Tokens& tokens, const MetaFlags& flags, bool bad_opaque) {
+  if (flags.no_update || !bad_opaque) {
+    return !flags.no_update;
   }
-  return false;
-}
-
-/// Decodes one flag; sets `error` for a bad value and keeps going, as memcached does.
-bool parseOneFlag(std::string_view token, MetaFlags& f, std::string& key, std::string_view& error) {
-  const std::string_view arg = token.substr(1);
-  switch (token[0]) {
-    case 'b':
-      f.key_binary = true;
-      if (std::string decoded; base64Decode(key, decoded)) {
-        key = std::move(decoded);
-      } else {
-        error = "CLIENT_ERROR error decoding key";
-      }
-      return true;
-    case 'N': f.vivify = true; if (!parseI32(arg, f.autoviv_exptime)) error = kBadToken; return true;
-    case 'T': f.new_ttl = true; if (!parseI32(arg, f.exptime)) error = kBadToken; return true;
-    case 'R': f.has_recache = true; if (!parseI32(arg, f.recache_time)) error = kBadToken; return true;
-    case 'F': if (!parseU32(arg, f.client_flags)) error = kBadFormat; return true;
-    case 'C': f.has_cas = true; if (!parseU64(arg, f.req_cas)) error = kBadToken; return true;
-    case 'J': if (!parseU64(arg, f.initial)) error = "CLIENT_ERROR invalid numeric initial value"; return true;
-    case 'D': if (!parseU64(arg, f.delta)) error = "CLIENT_ERROR invalid numeric delta value"; return true;
-    case 'M':
-      if (token.size() != 2) {
-        error = "CLIENT_ERROR incorrect length for M token";
-      } else {
-        f.mode = token[1];
-      }
-      return true;
-    case 'v': f.value = true; return true;
-    case 'u': f.no_update = true; return true;
-    case 'q': f.no_reply = true; return true;
-    case 'I': f.set_stale = true; return true;
-    case 'l': case 'O': case 'P': case 'L': case 'k': case 's': case 't': case 'c': case 'f': case 'h':
-      return true;
-    default:
-      return false;
-  }
+  const auto end = tokens.token.begin() + static_cast<std::ptrdiff_t>(tokens.count);
+  const bool locks_item = std::any_of(tokens.token.begin() + 2, end, [](std::string_view t) {
+    return t[0] == 'N' || t[0] == 'T' || t[0] == 'R' || t[0] == 'h' || t[0] == 'l';
+  });
+  return !locks_item;
 }
 
 }  // namespace
-
-std::string_view parseMetaFlags(const Tokens& tokens, std::size_t first, MetaFlags& flags,
-                                std::string& key) {
-  flags = MetaFlags{};
-  key.assign(tokens[1]);
-  std::array<bool, 128> seen{};
-  std::string_view error;
-  for (std::size_t i = first; i < tokens.count; ++i) {
-    const auto o = static_cast<unsigned char>(tokens[i][0]);
-    if (o >= 127 || seen[o]) {
-      return "CLIENT_ERROR duplicate flag";
-    }
-    seen[o] = true;
-    if (!parseOneFlag(tokens[i], flags, key, error)) {
-      return "CLIENT_ERROR invalid flag";
-    }
-  }
-  return error;
-}
 
 Step MetaProtocol::run(const Tokens& tokens, std::size_t next, std::string_view input, Output& out) {
   switch (tokens[0][1]) {
@@ -116,22 +62,24 @@ Step MetaProtocol::run(const Tokens& tokens, std::size_t next, std::string_view 
     case 's': return set(tokens, next, input, out);
     case 'd': remove(tokens, out); break;
     case 'a': arithmetic(tokens, out); break;
-    case 'n': line(out, "MN"); break;
+    case 'n': line(out, "MN"); out.markFlushed(); break;  // memcached flushes at mn
     case 'e': debug(tokens, out); break;
     default: line(out, "ERROR"); break;
   }
   return Step::done(next);
 }
 
-void MetaProtocol::appendKey(Output& out) const {
+void MetaProtocol::appendKey(Output& out) const { appendKeyAs(out, key_, flags_.key_binary); }
+
+void MetaProtocol::appendKeyAs(Output& out, std::string_view key, bool binary) {
   out.append(" k");
-  if (flags_.key_binary) {
+  if (binary) {
     std::string encoded;
-    base64Encode(key_, encoded);
+    base64Encode(key, encoded);
     out.append(encoded);
     out.append(" b");
   } else {
-    out.append(key_);
+    out.append(key);
   }
 }
 
@@ -155,7 +103,7 @@ void MetaProtocol::finishLine(Output& out, std::size_t mark, bool quiet) {
 }
 
 bool MetaProtocol::prepare(const Tokens& tokens, std::string_view too_many_flags,
-                           std::string_view flag_error, Output& out) {
+                           std::string_view flag_error, Output& out, bool check_opaque) {
   std::string_view error;
   if (tokens.ntokens() < 3) {
     error = "ERROR";
@@ -165,8 +113,8 @@ bool MetaProtocol::prepare(const Tokens& tokens, std::string_view too_many_flags
     error = too_many_flags;
   } else if (const auto parse_error = parseMetaFlags(tokens, 2, flags_, key_); !parse_error.empty()) {
     error = flag_error.empty() ? parse_error : flag_error;
-  } else if (opaqueTooLong(tokens, 2)) {
-    error = "CLIENT_ERROR opaque token too long";
+  } else if (check_opaque && opaqueTooLong(tokens, 2)) {
+    error = kOpaqueTooLong;
   }
   if (!error.empty()) {
     line(out, error);
@@ -175,23 +123,34 @@ bool MetaProtocol::prepare(const Tokens& tokens, std::string_view too_many_flags
 }
 
 void MetaProtocol::get(const Tokens& tokens, Output& out) {
-  if (!prepare(tokens, "CLIENT_ERROR options flags are too long", {}, out)) {
+  // A too long opaque is found after the lookup, as memcached: N has
+  // created the item and T retimed it by then.
+  if (!prepare(tokens, "CLIENT_ERROR options flags are too long", {}, out, false)) {
     return;
   }
+  const std::size_t mark = out.size();
+  const bool bad_opaque = opaqueTooLong(tokens, 2);
   bool ttl_set = false;
   const auto respond = [&](Item& item, bool created) { writeHit(tokens, item, created, ttl_set, out); };
-  const LookupOptions options{!flags_.no_update, false, 0,
+  const LookupOptions options{bumpsHit(tokens, flags_, bad_opaque), false, 0,
                               flags_.new_ttl ? ClassCounter::kTouchHits : ClassCounter::kGetHits};
   const bool hit =
       flags_.vivify
-          ? ctx_.store.lookupOrCreate(key_, options, ctx_.clock.toRelative(flags_.autoviv_exptime), respond)
+          ? ctx_.store.lookupOrCreate(key_, options, 0, respond)  // N sets the time in flag order
           : ctx_.store.lookup(key_, options, [&](Item& item) { respond(item, false); });
+  if (bad_opaque && hit) {
+    out.truncate(mark);
+    return line(out, kOpaqueTooLong);  // memcached counts no hit either
+  }
   if (ttl_set) {
     ctx_.stats.add(Counter::kCmdTouch);
     ctx_.stats.add(hit ? Counter::kTouchHits : Counter::kTouchMisses);
   } else {
     ctx_.stats.add(Counter::kCmdGet);
     ctx_.stats.add(hit ? Counter::kGetHits : Counter::kGetMisses);
+  }
+  if (bad_opaque) {
+    return line(out, kOpaqueTooLong);  // a miss: counted, then refused
   }
   if (!hit && !flags_.no_reply) {
     out.append("EN");
@@ -210,7 +169,8 @@ void MetaProtocol::writeHit(const Tokens& tokens, Item& item, bool created, bool
   } else {
     out.append("HD");
   }
-  for (std::size_t i = 2; i < tokens.count; ++i) {
+  const std::size_t end = flagsBeforeBadOpaque(tokens, 2);
+  for (std::size_t i = 2; i < end; ++i) {
     switch (tokens[i][0]) {
       case 'T': ttl_set = true; item.exptime = clock.toRelative(flags_.exptime); break;
       case 'N':
@@ -230,7 +190,7 @@ void MetaProtocol::writeHit(const Tokens& tokens, Item& item, bool created, bool
       case 'l': appendFlag(out, 'l', now - item.time); break;
       case 'h': out.append(item.fetched ? " h1" : " h0"); break;
       case 'O': out.append(' '); out.append(tokens[i]); break;
-      case 'k': appendKey(out); break;
+      case 'k': appendKeyAs(out, item.key(), item.key_binary); break;  // as stored, as memcached
       default: break;
     }
   }
@@ -263,9 +223,8 @@ Step MetaProtocol::set(const Tokens& tokens, std::size_t next, std::string_view 
     return Step::done(next);
   }
   std::int32_t length = 0;
-  if (tokens[1].size() > kMaxKeyLength || tokens.ntokens() == 3 || !parseI32(tokens[2], length) ||
-      length < 0 || length > INT_MAX - 2) {
-    line(out, tokens.ntokens() > kMaxFlagTokens && tokens[1].size() <= kMaxKeyLength ? kFlagsTooLong : kBadFormat);
+  if (const std::string_view error = checkSetLine(tokens, length); !error.empty()) {
+    line(out, error);  // the value's length is not known: none is skipped
     return Step::done(next);
   }
   const auto value_size = static_cast<std::size_t>(length);
@@ -303,21 +262,29 @@ Step MetaProtocol::set(const Tokens& tokens, std::size_t next, std::string_view 
   if (mode == StoreMode::kCas || mode == StoreMode::kCasOrStale) {
     countCas(ctx_.stats, result);
   }
+  if (result == StoreResult::kStored && flags_.key_binary) {
+    markKeyBinary();
+  }
   writeSetResult(tokens, result, cas, out);
   return Step::done(end);
 }
 
+void MetaProtocol::markKeyBinary() {
+  ctx_.store.lookup(key_, LookupOptions{false, false, 0, ClassCounter::kCount},
+                    [](Item& item) { item.key_binary = true; });
+}
+
 std::string_view MetaProtocol::checkSetFlags(const Tokens& tokens, StoreMode& mode) {
-  std::string_view error = tokens.ntokens() > kMaxFlagTokens ? kFlagsTooLong : parseMetaFlags(tokens, 3, flags_, key_);
+  std::string_view error = parseMetaFlags(tokens, 3, flags_, key_);
   if (error.empty() && opaqueTooLong(tokens, 3)) {
-    error = "CLIENT_ERROR opaque token too long";
+    error = kOpaqueTooLong;
   }
-  switch (flags_.mode) {
-    case 0: case 'S': case 's': mode = StoreMode::kSet; break;
-    case 'E': case 'e': mode = StoreMode::kAdd; break;
-    case 'A': case 'a': mode = StoreMode::kAppend; break;
-    case 'P': case 'p': mode = StoreMode::kPrepend; break;
-    case 'R': case 'r': mode = StoreMode::kReplace; break;
+  switch (flags_.mode) {  // memcached 1.6.18 takes upper case modes only
+    case 0: case 'S': mode = StoreMode::kSet; break;
+    case 'E': mode = StoreMode::kAdd; break;
+    case 'A': mode = StoreMode::kAppend; break;
+    case 'P': mode = StoreMode::kPrepend; break;
+    case 'R': mode = StoreMode::kReplace; break;
     default: if (error.empty()) error = "CLIENT_ERROR invalid mode for ms M token"; break;
   }
   if (flags_.has_cas && (mode == StoreMode::kSet || mode == StoreMode::kReplace)) {
@@ -382,24 +349,34 @@ void MetaProtocol::remove(const Tokens& tokens, Output& out) {
 }
 
 void MetaProtocol::arithmetic(const Tokens& tokens, Output& out) {
-  if (!prepare(tokens, kFlagsTooLong, kBadFlag, out)) {
+  if (!prepare(tokens, kFlagsTooLong, kBadFlag, out, false)) {
     return;
   }
   bool incr = true;
   switch (flags_.mode) {
-    case 0: case 'I': case 'i': case '+': break;
-    case 'D': case 'd': case '-': incr = false; break;
+    case 0: case 'I': case '+': break;
+    case 'D': case '-': incr = false; break;
     default: return line(out, "CLIENT_ERROR invalid mode for ma M token");
   }
+  const std::size_t mark = out.size();
+  if (runDelta(tokens, incr, out) && opaqueTooLong(tokens, 2)) {
+    out.truncate(mark);  // as memcached, found once the counter has changed
+    line(out, kOpaqueTooLong);
+  }
+}
+
+bool MetaProtocol::runDelta(const Tokens& tokens, bool incr, Output& out) {
   DeltaOutcome outcome;
   const DeltaResult result =
       ctx_.store.delta(key_, incr, flags_.delta, flags_.has_cas ? flags_.req_cas : 0, outcome);
   if (result == DeltaResult::kNonNumeric) {
-    return line(out, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+    line(out, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+    return false;
   }
   if (result == DeltaResult::kOk) {
     ctx_.stats.add(incr ? Counter::kIncrHits : Counter::kDecrHits);
-    return writeCounter(tokens, outcome, out);
+    writeCounter(tokens, outcome, false, out);
+    return true;
   }
   const std::size_t mark = out.size();
   if (result == DeltaResult::kExists) {
@@ -408,31 +385,54 @@ void MetaProtocol::arithmetic(const Tokens& tokens, Output& out) {
     ctx_.stats.add(incr ? Counter::kIncrMisses : Counter::kDecrMisses);
     out.append("NF");
   } else if (vivifyCounter(outcome)) {
-    return writeCounter(tokens, outcome, out);
+    writeCounter(tokens, outcome, true, out);
+    return true;
   } else {
     out.append("NS");
   }
   appendOpaqueAndKey(tokens, 2, out);
   finishLine(out, mark, false);
+  return true;
 }
 
 bool MetaProtocol::vivifyCounter(DeltaOutcome& outcome) {
   char digits[24];
   const std::string_view initial(digits, static_cast<std::size_t>(formatU64(flags_.initial, digits) - digits));
-  const RelTime exptime = ctx_.clock.toRelative(flags_.autoviv_exptime);
-  if (ctx_.store.store(StoreMode::kAdd, key_, initial, 0, exptime, 0, &outcome.cas) != StoreResult::kStored) {
+  // Created never expiring: N (and T) set its time in flag order, as memcached.
+  if (ctx_.store.store(StoreMode::kAdd, key_, initial, 0, 0, 0, &outcome.cas) != StoreResult::kStored) {
     return false;
   }
   outcome.value = flags_.initial;
-  outcome.exptime = exptime;
+  outcome.exptime = 0;
   return true;
 }
 
-void MetaProtocol::writeCounter(const Tokens& tokens, DeltaOutcome& outcome, Output& out) {
-  if (flags_.new_ttl) {
-    outcome.exptime = ctx_.clock.toRelative(flags_.exptime);
-    ctx_.store.lookup(key_, LookupOptions{false, true, outcome.exptime, ClassCounter::kCount}, [](Item&) {});
+bool MetaProtocol::appendCounterFlags(const Tokens& tokens, DeltaOutcome& outcome, bool created,
+                                      Output& out) {
+  const Clock& clock = ctx_.clock;
+  const RelTime now = clock.now();
+  bool retimed = false;
+  const std::size_t end = flagsBeforeBadOpaque(tokens, 2);
+  for (std::size_t i = 2; i < end; ++i) {
+    switch (tokens[i][0]) {
+      case 'c': appendFlag(out, 'c', outcome.cas); break;
+      case 't': appendTtl(out, outcome.exptime, now); break;
+      case 'T': outcome.exptime = clock.toRelative(flags_.exptime); retimed = true; break;
+      case 'N':
+        if (created) {
+          outcome.exptime = clock.toRelative(flags_.autoviv_exptime);
+          retimed = true;
+        }
+        break;
+      case 'O': out.append(' '); out.append(tokens[i]); break;
+      case 'k': appendKey(out); break;
+      default: break;
+    }
   }
+  return retimed;
+}
+
+void MetaProtocol::writeCounter(const Tokens& tokens, DeltaOutcome& outcome, bool created, Output& out) {
   char digits[24];
   const std::string_view number(digits, static_cast<std::size_t>(formatU64(outcome.value, digits) - digits));
   const std::size_t mark = out.size();
@@ -442,18 +442,11 @@ void MetaProtocol::writeCounter(const Tokens& tokens, DeltaOutcome& outcome, Out
   } else {
     out.append("HD");
   }
-  const RelTime now = ctx_.clock.now();
-  for (std::size_t i = 2; i < tokens.count; ++i) {
-    switch (tokens[i][0]) {
-      case 'c': appendFlag(out, 'c', outcome.cas); break;
-      case 't': appendTtl(out, outcome.exptime, now); break;
-      case 'O': out.append(' '); out.append(tokens[i]); break;
-      case 'k': appendKey(out); break;
-      default: break;
-    }
+  if (appendCounterFlags(tokens, outcome, created, out)) {
+    ctx_.store.lookup(key_, LookupOptions{false, true, outcome.exptime, ClassCounter::kCount}, [](Item&) {});
   }
-  if (flags_.no_reply) {
-    return out.truncate(mark);  // q: a success says nothing
+  if (flags_.no_reply && !created) {
+    return out.truncate(mark);  // q hides a plain success; memcached still answers a vivify
   }
   out.append("\r\n");
   if (flags_.value) {

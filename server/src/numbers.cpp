@@ -63,16 +63,15 @@ bool parseU32(std::string_view text, std::uint32_t& out) noexcept {
 }
 
 bool parseI32(std::string_view text, std::int32_t& out) noexcept {
+  // strtol on a 64-bit host: out of the 64-bit range fails (ERANGE); the
+  // result is then stored into an int32_t, keeping its low 32 bits.
   const Scanned s = scan(text);
-  if (!s.valid || s.overflow || s.magnitude > static_cast<std::uint64_t>(LLONG_MAX)) {
+  const std::uint64_t limit = s.negative ? static_cast<std::uint64_t>(LLONG_MAX) + 1 : LLONG_MAX;
+  if (!s.valid || s.overflow || s.magnitude > limit) {
     return false;
   }
-  const auto value = s.negative ? -static_cast<long long>(s.magnitude)
-                                : static_cast<long long>(s.magnitude);
-  if (value > INT_MAX) {
-    return false;
-  }
-  out = static_cast<std::int32_t>(value);
+  const std::uint64_t bits = s.negative ? ~s.magnitude + 1 : s.magnitude;
+  out = static_cast<std::int32_t>(static_cast<std::uint32_t>(bits));
   return true;
 }
 

@@ -27,6 +27,7 @@ void Output::append(std::string_view bytes) {
 }
 
 spool::Buffer Output::take() noexcept {
+  flushed_ = 0;
   if (empty()) {
     return {};
   }

@@ -1,6 +1,7 @@
 // The response sink of a session: bytes appended straight into a spool::Buffer.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <string_view>
 
@@ -27,7 +28,13 @@ class Output {
     if (buffer_) {
       buffer_.resize(size);
     }
+    flushed_ = std::min(flushed_, size);
   }
+  /// memcached writes its queued responses out here (after a get, `mn`):
+  /// a later command that closes the connection cannot take them back.
+  void markFlushed() noexcept { flushed_ = size(); }
+  /// The bytes up to the last markFlushed() of this batch.
+  [[nodiscard]] std::size_t flushed() const noexcept { return flushed_; }
 
   [[nodiscard]] std::size_t size() const noexcept { return buffer_.size(); }
   [[nodiscard]] bool empty() const noexcept { return buffer_.size() == 0; }
@@ -38,6 +45,7 @@ class Output {
 
  private:
   std::size_t initial_;
+  std::size_t flushed_ = 0;
   spool::Buffer buffer_;
 };
 

@@ -283,6 +283,7 @@ Item* Store::write(Shard& shard, Item* old, std::string_view key, std::string_vi
     old->fetched = false;
     old->stale = false;
     old->token_sent = false;
+    old->key_binary = false;
     old->slab_class = slabs_.classFor(old->totalSize());
     if (!value.empty()) {
       std::memcpy(old->mutableValue(), value.data(), value.size());
@@ -346,11 +347,16 @@ DeltaResult Store::delta(std::string_view key, bool incr, std::uint64_t amount,
   if (item == nullptr) {
     return DeltaResult::kNotFound;
   }
+  // memcached's order: an empty value is refused before the CAS is compared,
+  // a value that is not a number after.
+  if (item->value_size == 0) {
+    return DeltaResult::kNonNumeric;
+  }
   if (req_cas != 0 && item->cas != req_cas) {
     return DeltaResult::kExists;
   }
   std::uint64_t value = 0;
-  if (item->value_size == 0 || !parseU64(item->value(), value)) {
+  if (!parseU64(item->value(), value)) {
     return DeltaResult::kNonNumeric;
   }
   shard.classes.bump(item->slab_class, incr ? ClassCounter::kIncrHits : ClassCounter::kDecrHits);

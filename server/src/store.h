@@ -104,7 +104,8 @@ class Store {
   }
 
   /// lookup(), but a miss creates an empty item expiring at `exptime` first
-  /// (meta `N`, "vivify"); `fn(Item&, bool created)`.
+  /// (meta `N`, "vivify"); `fn(Item&, bool created)`. A created item is
+  /// bumped too (with options.bump), as memcached's mg bumps what it vivified.
   template <typename Fn>
   bool lookupOrCreate(std::string_view key, const LookupOptions& options, RelTime exptime, Fn&& fn) {
     Shard& shard = shardFor(key);
@@ -124,7 +125,7 @@ class Store {
         item->exptime = options.exptime;
       }
       fn(*item, created);
-      if (options.bump && !created) {
+      if (options.bump) {
         bump(shard, *item);
       }
     }

@@ -224,6 +224,7 @@ void TextProtocol::retrieval(const Tokens& tokens, bool with_cas, bool touch, Ou
     first = 0;
   }
   out.append("END\r\n");
+  out.markFlushed();  // memcached sends a get's answer (and all before it) at once
 }
 
 bool TextProtocol::getKey(std::string_view key, bool with_cas, bool touch, RelTime exptime,
@@ -464,8 +465,9 @@ Step TextProtocol::misc(const Tokens& tokens, std::size_t next, Output& out) {
     reply(out, line);
   } else if (looksLikeHttp(tokens)) {
     // A browser tricked into posting to the port: no answer at all, and
-    // like memcached's conn_closing, drop what this batch had queued.
-    out.truncate(0);
+    // like memcached's conn_closing, drop what this batch had queued since
+    // memcached last wrote its responses out (after a get or `mn`).
+    out.truncate(out.flushed());
     return Step::done(next, Action::kClose);
   } else {
     reply(out, kError);

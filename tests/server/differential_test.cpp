@@ -32,6 +32,9 @@ std::vector<Script> textScripts() {
        "set a 0 0 1\r\nx\r\nappend a 0 0 2\r\nyz\r\nprepend a 0 0 1\r\nw\r\nget a\r\n"},
       {"cas", "set n 0 0 1\r\n1\r\ncas n 0 0 1\r\n1\r\ncas n 0 0 1 99\r\n1\r\ncas zz 0 0 1 1\r\n1\r\n"},
       {"unknown and short commands", "get\r\nbogus\r\nGET a\r\n\r\n   \r\nget a  \r\nset a 0\r\nset a 0 0 1 2 3\r\nx\r\n"},
+      // Lengths go through safe_strtol too: 2^32 + 1 is 1, 2^31 is negative.
+      {"lengths past 32 bits", "set a 0 0 4294967297\r\nx\r\nget a\r\nset b 0 0 2147483648\r\nget b\r\n"
+                               "ms c 4294967298\r\nxy\r\nmg c v\r\n"},
       {"bad lengths", "set a 0 0 -1\r\nset a 0 0 abc\r\nset a -1 0 1\r\nx\r\nset a 99999999999 0 1\r\nx\r\n"},
       {"value longer than announced", "set a 0 0 1\r\nx\r\nset a 0 0 2\r\nxyz\r\nget a\r\n"},
       // One session each: memcached drops the responses already stacked in
@@ -49,6 +52,18 @@ std::vector<Script> textScripts() {
       {"touch and gat", "set n 0 0 1\r\n1\r\ntouch n 10\r\ntouch zz 10\r\ntouch a b\r\ntouch a\r\n"
                         "gat 10 n\r\ngats\r\ngat\r\ngat x n\r\ngat 10\r\ntouch n 10 noreply\r\n"},
       {"expiry", "set a 0 -1 1\r\nx\r\nget a\r\nset b 0 100 1\r\ny\r\nget b\r\n"},
+      // 30 days is relative, one second more an absolute time (1970: gone);
+      // exptimes keep their low 32 bits (2^32 + 100 is 100 s, 2^31 negative).
+      // An absolute time's TTL is not compared: memcached's clock lags by up
+      // to a second (its timer), spoold's does not.
+      {"expiry boundaries",
+       "set r 0 2592000 1\r\nx\r\nmg r t\r\nset a 0 2592001 1\r\nx\r\nmg a\r\nset w 0 4294967396 1\r\nx\r\n"
+       "mg w t\r\nset b 0 2147483648 1\r\nx\r\nmg b\r\nset m 0 2147483647 1\r\nx\r\nmg m s\r\ntouch m -1\r\n"
+       "mg m\r\nset g 0 0 1\r\nx\r\ngat 4294967396 g\r\nmg g t\r\ngat -1 g\r\nmg g\r\n"},
+      {"meta expiry boundaries",
+       "ms r 1 T2592000\r\nx\r\nmg r t\r\nms a 1 T2592001\r\nx\r\nmg a\r\nms n 1 T-1\r\nx\r\nmg n\r\n"
+       "ms w 1 T4294967396\r\nx\r\nmg w t\r\nms b 1 T2147483648\r\nx\r\nmg b\r\nmg r T-1\r\nmg r\r\n"
+       "mg w T2147483647 s\r\nmg v N4294967396 t q\r\nmg v t\r\nma c N2592001 J1\r\nma c\r\n"},
       {"flush and verbosity", "flush_all\r\nflush_all noreply\r\nflush_all x\r\nflush_all 0\r\nverbosity\r\n"
                               "verbosity 1\r\nverbosity 1 noreply\r\nverbosity x\r\n"},
       {"noreply", "set a 0 0 1 noreply\r\nx\r\nget a\r\nadd a 0 0 1 noreply\r\ny\r\nincr a 1 noreply\r\n"
@@ -62,12 +77,50 @@ std::vector<Script> textScripts() {
        "ms k1 2\r\nhi\r\nmd k1 q\r\nmd k1 q\r\nmd k1\r\nmg k1 q v\r\nmg k1 k O123 q\r\nms k2 2 q\r\nhi\r\n"
        "ms k2 2 C999 q\r\nhi\r\nma k3 q\r\nma k2\r\nms n 1\r\n5\r\nma n q\r\nma n v\r\nma n MD D3 v t\r\n"},
       {"meta vivify", "mg n N30 v\r\nmg newk N30 v t\r\nmg newk N30 v\r\nmg k2 b\r\n"},
+      // N and T set the time in flag order (a t before them reads the
+      // vivified item's "never"); a vivified item is bumped (h1 next time).
+      {"meta vivify order",
+       "mg rk N100 q\r\nmg rk h t\r\nmg rm t N1000\r\nmg rm t\r\nmg rn t N-1\r\nmg rn v\r\n"
+       "mg ro N100 t T200\r\nmg ro t\r\n"},
+      {"meta arithmetic vivify order",
+       "ma rg q N0\r\nma rg q\r\nma rg2 q N0 v\r\nma rq T-1 N2147483647\r\nma rq v\r\n"
+       "ma rt t T100 N50\r\nma rt t T200\r\nma rt t\r\nma rt q T-1\r\nma rt\r\n"},
+      // mg's k shows the key as it was stored: base64 only after an ms with b.
+      {"meta keys as stored",
+       "set rw 0 0 1\r\nx\r\nmg cnc= b k v\r\nms Zm9v 1 b\r\ny\r\nmg foo k v\r\nmg Zm9v b k\r\n"
+       "set foo 0 0 1\r\nz\r\nmg Zm9v b k s\r\nms Zm9v 1 b k\r\nw\r\nmg foo k\r\nmd Zm9v b k\r\n"},
+      {"meta lenient base64", "ms Zm9v 1 b\r\nx\r\nmg YQ==YQ== b\r\nmg Zm9v!! b v\r\nmg Y=Q= b\r\nmg ==== b\r\n"
+                              "mg Zm9 b\r\n"},
+      // A too long opaque is found once mg/ma have run: N created the item,
+      // ma changed the counter; md checks it first.
+      {"meta opaque too long after the command",
+       "mg rp O" + std::string(32, 'x') + " N100\r\nmg rp s\r\nma rp2 O" + std::string(32, 'x') +
+           " N100\r\nmg rp2 v\r\nma rp2 O" + std::string(32, 'x') + "\r\nmg rp2 v\r\nmd rp2 O" +
+           std::string(32, 'x') + "\r\nmg rp2 s\r\nmg zz O" + std::string(32, 'x') + "\r\n"
+           "ms rp3 1\r\nx\r\nmg rp3 O" + std::string(32, 'x') + " T100\r\nmg rp3 t\r\nmg rp3 T100 O" +
+           std::string(32, 'x') + "\r\nmg rp3 t\r\nms rp4 1\r\nx\r\nmg rp4 h O" + std::string(32, 'x') +
+           "\r\nmg rp4 h\r\nms rp5 1\r\nx\r\nmg rp5 s O" + std::string(32, 'x') + "\r\nmg rp5 h\r\n"},
       {"meta errors", "mg\r\nms\r\nms a\r\nms a b\r\nms a 1 Mx\r\nx\r\nmg a zz\r\nmg a v v\r\nmd\r\nma\r\nmz\r\n"},
+      // Each error consumes its line: the commands after it run.
+      {"meta errors resume at the next line",
+       "ms ri 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25\r\nmg x\r\nmg y\r\n"
+       "ms ri abc T1\r\nmg x\r\nms ri 2 Mx\r\nmg x\r\nmg y\r\nms ri 2 q zz\r\nmg x\r\nmg y\r\n"
+       "mg ri 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25\r\nmg x\r\n"
+       "md ri 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25\r\nmg x\r\n"
+       "ma ri 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25\r\nmg x\r\n"
+       "ms " + long_key + " 2\r\nmg x\r\nms ri 2 O" + std::string(33, 'o') + "\r\nmg x\r\nmg y\r\n"},
       {"meta set modes",
        "ms a 2 T-1\r\nhi\r\nmg a v\r\nms a 2 F5 T100\r\nhi\r\nmg a f v t\r\nms a 1 MA\r\nx\r\nmg a v\r\n"
        "ms zz 1 MA\r\nx\r\nms a 1 ME\r\nx\r\nms zz 1 MR\r\nx\r\nms a 1 MP\r\ny\r\nmg a v\r\n"},
+      // 1.6.18 takes upper case modes only.
+      {"meta lower case modes",
+       "ms a 1 Ms\r\nx\r\nms a 1 Ma\r\nx\r\nms a 1 MS\r\nx\r\nma n N0 Mi\r\nma a Md\r\nms n 1\r\n5\r\n"
+       "ma n Mi\r\nma n Md\r\nma n MI v\r\nma n M+ v\r\nma n MD v\r\nma n M- v\r\n"},
       {"meta invalidate", "ms a 1 I\r\nx\r\nmd a I\r\nmg a v\r\nmg a v\r\nmd a q\r\nmg a\r\n"},
       {"meta arithmetic", "ma n N0 J10 v\r\nma n MI D5 v\r\nma n M- D100 v\r\nma n Mx\r\nma n D-1\r\n"},
+      // An empty value is refused before the CAS is compared, "x" after.
+      {"arithmetic on an empty value",
+       "ms e 0\r\n\r\nma e C999\r\nincr e 1\r\nms x 1\r\nx\r\nma x C999\r\nma x\r\n"},
       {"too large", "set big 0 0 2000000\r\n" + std::string(2000000, 'x') + "\r\nget big\r\n"
                     "ms big 2000000 T0\r\n" + std::string(2000000, 'x') + "\r\nset bi 0 0 1048515\r\n" +
                     std::string(1048515, 'y') + "\r\nmg bi s\r\nset bi 0 0 1048516\r\n" +
@@ -207,6 +260,24 @@ std::vector<Script> binaryScripts() {
       {"touch and gat", packet(kSet, "k", "v", set_ext) + packet(kTouch, "k", {}, touch) + packet(kGat, "k", {}, touch) +
                             packet(kGatK, "k", {}, touch) + packet(kTouch, "zz", {}, touch) + packet(kGatQ, "zz", {}, touch)},
       {"stat errors", packet(kStat, "bogus") + packet(kStat, "reset")},
+      // memcached matches reset and detail by prefix.
+      {"stat prefixes", packet(kStat, "reset_bogus") + packet(kStat, "detail onx") +
+                            packet(kStat, "detail offx") + packet(kStat, "detail bogus") +
+                            packet(kStat, "resetx")},
+      {"arithmetic on an empty value",
+       packet(kSet, "e", "", set_ext) + packet(kDecrement, "e", {}, incrExtras(1, 0, 0), 999) +
+           packet(kSet, "x", "x", set_ext) + packet(kDecrement, "x", {}, incrExtras(1, 0, 0), 999) +
+           packet(kDecrement, "x", {}, incrExtras(1, 0, 0))},
+      // The expiration field is unsigned: past 2^31 is a date after 2038.
+      {"expiry boundaries",
+       packet(kSet, "r", "v", u32s({0, 2592000})) + packet(kGet, "r") + packet(kSet, "a", "v", u32s({0, 2592001})) +
+           packet(kGet, "a") + packet(kSet, "m", "v", u32s({0, 0x7fffffff})) + packet(kGet, "m") +
+           packet(kSet, "h", "v", u32s({0, 0x80000000u})) + packet(kGet, "h") +
+           packet(kSet, "f", "v", u32s({0, 0xffffffffu})) + packet(kGet, "f") +
+           packet(kTouch, "r", {}, u32s({0x80000000u})) + packet(kGet, "r") +
+           packet(kGat, "m", {}, u32s({0xffffffffu})) + packet(kGet, "m") +
+           packet(kIncrement, "c", {}, incrExtras(1, 7, 0x80000000u)) + packet(kGet, "c") +
+           packet(kTouch, "h", {}, u32s({2592001})) + packet(kGet, "h")},
       {"too large", packet(kSet, "big", std::string((1u << 20) + 10, 'x'), set_ext)},
   };
 }

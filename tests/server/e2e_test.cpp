@@ -210,6 +210,17 @@ TEST_CASE("bad input gets memcached's errors and only its connection is closed",
     CHECK(client.roundTrip(setCommand("huge", big)) == "SERVER_ERROR object too large for cache\r\n");
     CHECK(client.roundTrip("version\r\n").starts_with("VERSION "));
   }
+  SECTION("a meta error consumes its line and nothing of the next") {
+    RawClient client(server.port());
+    std::string flags;
+    for (int i = 1; i <= 25; ++i) {
+      flags += " " + std::to_string(i);
+    }
+    CHECK(client.roundTrip("ms ri" + flags + "\r\nmn\r\nmn\r\n", "MN\r\nMN\r\n") ==
+          "CLIENT_ERROR options flags too long\r\nMN\r\nMN\r\n");
+    CHECK(client.roundTrip("ms ri 2 Mx\r\nmn\r\nmn\r\n", "MN\r\n") ==
+          "CLIENT_ERROR invalid mode for ms M token\r\nMN\r\n");  // the value "mn" is skipped
+  }
   SECTION("a 1 MiB line without a newline") {
     RawClient client(server.port());
     client.send(std::string(1u << 20, 'x'));

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 
+#include "base64.h"
 #include "binary_codec.h"
 #include "binary_packets.h"
 #include "item_table.h"
@@ -71,6 +72,28 @@ std::string binaryRequest(std::uint8_t opcode, std::string_view key = {}, std::s
 
 std::string setExtras(std::uint32_t flags, std::uint32_t exptime) { return test::u32s({flags, exptime}); }
 
+constexpr std::int64_t kThirtyDays = 60 * 60 * 24 * 30;
+
+/// The item's expiration time (relative to the server clock), or -1 when
+/// `key` is missing or expired. Does not bump the item.
+std::int64_t expiresAt(ServerContext& ctx, std::string_view key) {
+  std::int64_t exptime = -1;
+  ctx.store.lookup(key, LookupOptions{false, false, 0, ClassCounter::kCount},
+                   [&](Item& item) { exptime = item.exptime; });
+  return exptime;
+}
+
+/// Seconds left before `key` expires (a relative time set moments ago may
+/// have lost one second to a clock tick since).
+std::int64_t secondsLeft(ServerContext& ctx, std::string_view key) {
+  return expiresAt(ctx, key) - ctx.clock.now();
+}
+
+/// The server-clock time of the unix time `unix_time`, as memcached's realtime().
+std::int64_t absolute(const ServerContext& ctx, std::int64_t unix_time) {
+  return unix_time - ctx.clock.started();
+}
+
 }  // namespace
 
 TEST_CASE("tokenizer splits on spaces with memcached's token limit", "[server][parser]") {
@@ -98,7 +121,17 @@ TEST_CASE("numbers follow memcached's safe_strto* rules", "[server][parser]") {
   CHECK_FALSE(parseU32("12abc", u32));
   CHECK(parseI32("-5", i32));
   CHECK(i32 == -5);
-  CHECK_FALSE(parseI32("2147483648", i32));
+  // 1.6.18's safe_strtol: a 64-bit strtol stored into an int32_t.
+  CHECK(parseI32("2147483648", i32));
+  CHECK(i32 == INT32_MIN);
+  CHECK(parseI32("4294967297", i32));
+  CHECK(i32 == 1);
+  CHECK(parseI32("-4294967297", i32));
+  CHECK(i32 == -1);
+  CHECK(parseI32("-9223372036854775808", i32));
+  CHECK(i32 == 0);
+  CHECK_FALSE(parseI32("9223372036854775808", i32));
+  CHECK_FALSE(parseI32("-9223372036854775809", i32));
   CHECK_FALSE(parseU64("18446744073709551616", u64));
   CHECK(parseU64("18446744073709551615", u64));
   CHECK(parseU64("7 ", u64));  // trailing space: incr of a padded value
@@ -187,6 +220,19 @@ TEST_CASE("meta commands", "[server][meta]") {
         "NF\r\nVA 2\r\n10\r\nVA 2\r\n15\r\nVA 1\r\n0\r\n");
   CHECK(h.feed("mg k zz\r\nmg k v v\r\nmg\r\n") ==
         "CLIENT_ERROR invalid flag\r\nCLIENT_ERROR duplicate flag\r\nERROR\r\n");
+  SECTION("base64 keys decode as memcached's lenient decoder") {
+    std::string key;
+    CHECK(base64Decode("YQ==YQ==", key));
+    CHECK(key == "a");
+    CHECK(base64Decode("Zm9v\x01!", key));  // bytes outside the alphabet are skipped
+    CHECK(key == "foo");
+    CHECK(base64Decode("Y=Q=", key));
+    CHECK(key.size() == 1);
+    CHECK_FALSE(base64Decode("Zm9", key));
+    CHECK_FALSE(base64Decode("====", key));
+    CHECK_FALSE(base64Decode("!!", key));
+    CHECK(h.feed("ms Zm9v 1 b\r\nx\r\nmg YQ==YQ== b\r\nmg Zm9v!! b v\r\n") == "HD\r\nEN\r\nVA 1\r\nx\r\n");
+  }
   SECTION("base64 keys") {
     CHECK(h.feed("ms Zm9v 1 b\r\nx\r\nmg foo v\r\nmg Zm9v b k v\r\n") == "HD\r\nVA 1\r\nx\r\nVA 1 kZm9v b\r\nx\r\n");
   }
@@ -208,6 +254,101 @@ TEST_CASE("meta commands", "[server][meta]") {
   }
 }
 
+TEST_CASE("text expiration times: relative up to 30 days, absolute after, 32-bit wrap",
+          "[server][text]") {
+  Harness h;
+  CHECK(h.feed("set rel 0 2592000 1\r\nx\r\nset abs 0 2592001 1\r\nx\r\nset neg 0 -1 1\r\nx\r\n") ==
+        "STORED\r\nSTORED\r\nSTORED\r\n");
+  CHECK(secondsLeft(h.ctx, "rel") >= kThirtyDays - 1);
+  CHECK(secondsLeft(h.ctx, "rel") <= kThirtyDays);
+  CHECK(expiresAt(h.ctx, "abs") == -1);  // 30 days + 1 second after 1970: long gone
+  CHECK(expiresAt(h.ctx, "neg") == -1);
+  // memcached keeps the low 32 bits: 2^32 + 100 is 100 seconds, 2^31 is negative.
+  CHECK(h.feed("set wrap 0 4294967396 1\r\nx\r\nset big 0 2147483648 1\r\nx\r\n"
+               "set max 0 2147483647 1\r\nx\r\nset keep 0 0 1\r\nx\r\n") ==
+        "STORED\r\nSTORED\r\nSTORED\r\nSTORED\r\n");
+  CHECK(secondsLeft(h.ctx, "wrap") <= 100);
+  CHECK(secondsLeft(h.ctx, "wrap") >= 99);
+  CHECK(expiresAt(h.ctx, "big") == -1);
+  CHECK(expiresAt(h.ctx, "max") == absolute(h.ctx, 0x7fffffff));
+  CHECK(h.feed("touch max -1\r\ntouch rel 4294967396\r\ngat 2592001 keep\r\n") ==
+        "TOUCHED\r\nTOUCHED\r\nVALUE keep 0 1\r\nx\r\nEND\r\n");
+  CHECK(expiresAt(h.ctx, "max") == -1);
+  CHECK(secondsLeft(h.ctx, "rel") <= 100);
+  CHECK(secondsLeft(h.ctx, "rel") >= 99);
+  CHECK(expiresAt(h.ctx, "keep") == -1);
+}
+
+TEST_CASE("meta T and N flags read expiration times as memcached", "[server][meta]") {
+  Harness h;
+  CHECK(h.feed("ms rel 1 T2592000\r\nx\r\nms abs 1 T2592001\r\nx\r\nms neg 1 T-1\r\nx\r\n"
+               "ms wrap 1 T4294967396\r\nx\r\nms big 1 T2147483648\r\nx\r\nms max 1 T2147483647\r\nx\r\n"
+               "ms keep 1\r\nx\r\n") == "HD\r\nHD\r\nHD\r\nHD\r\nHD\r\nHD\r\nHD\r\n");
+  CHECK(secondsLeft(h.ctx, "rel") >= kThirtyDays - 1);
+  CHECK(expiresAt(h.ctx, "abs") == -1);
+  CHECK(expiresAt(h.ctx, "neg") == -1);
+  CHECK(secondsLeft(h.ctx, "wrap") <= 100);
+  CHECK(expiresAt(h.ctx, "big") == -1);
+  CHECK(expiresAt(h.ctx, "max") == absolute(h.ctx, 0x7fffffff));
+  CHECK(h.feed("mg max T-1\r\nmg rel T2147483648\r\nmg keep T2592000\r\nmg new N4294967396 q\r\nmn\r\n") ==
+        "HD\r\nHD\r\nHD\r\nHD W\r\nMN\r\n");
+  CHECK(expiresAt(h.ctx, "max") == -1);
+  CHECK(expiresAt(h.ctx, "rel") == -1);
+  CHECK(secondsLeft(h.ctx, "keep") >= kThirtyDays - 1);
+  CHECK(secondsLeft(h.ctx, "new") >= 99);
+  CHECK(secondsLeft(h.ctx, "new") <= 100);
+}
+
+TEST_CASE("a meta error consumes exactly its line, never bytes of the next", "[server][meta]") {
+  std::string flags;
+  for (int i = 1; i <= 25; ++i) {
+    flags += " " + std::to_string(i);
+  }
+  const std::string too_long = "CLIENT_ERROR options flags too long\r\n";
+  const std::size_t piece = GENERATE(0, 1);
+  Harness h;
+  // Errors found before the value's length is known skip no value.
+  CHECK(h.feed("ms ri 1" + flags + "\r\nmn\r\nmn\r\n", piece) == too_long + "MN\r\nMN\r\n");
+  CHECK(h.feed("ms ri 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18\r\nmn\r\n", piece) ==
+        too_long + "MN\r\n");
+  CHECK(h.feed("ms ri abc T1\r\nmn\r\nms ri -1\r\nmn\r\nms ri\r\nmn\r\n", piece) ==
+        "CLIENT_ERROR bad command line format\r\nMN\r\nCLIENT_ERROR bad command line format\r\nMN\r\n"
+        "CLIENT_ERROR bad command line format\r\nMN\r\n");
+  CHECK(h.feed("mg ri" + flags + "\r\nmd ri" + flags + "\r\nma ri" + flags + "\r\nmn" + flags + "\r\n",
+               piece) ==
+        "CLIENT_ERROR options flags are too long\r\n" + too_long + too_long + "MN\r\n");
+  // Errors found once the length is known skip the value, as memcached does.
+  CHECK(h.feed("ms ri 2 Mx\r\nmn\r\nmn\r\nms ri 2 q zz\r\nmn\r\nmn\r\n", piece) ==
+        "CLIENT_ERROR invalid mode for ms M token\r\nMN\r\nCLIENT_ERROR invalid flag\r\nMN\r\n");
+}
+
+TEST_CASE("binary expiration is unsigned: past 2038 is a date, not the past", "[server][binary]") {
+  Harness h;
+  using namespace binary;
+  std::string sets;
+  for (const auto& [key, exptime] : std::map<std::string, std::uint32_t>{
+           {"rel", 2592000}, {"abs", 2592001}, {"max", 0x7fffffff}, {"b31", 0x80000000u}, {"all", 0xffffffffu}}) {
+    sets += binaryRequest(kSetQ, key, "v", setExtras(0, exptime));
+  }
+  CHECK(h.feed(sets + binaryRequest(kNoop)).size() == 24);  // quiet sets: only the NOOP answers
+  CHECK(secondsLeft(h.ctx, "rel") >= kThirtyDays - 1);
+  CHECK(expiresAt(h.ctx, "abs") == -1);
+  CHECK(expiresAt(h.ctx, "max") == absolute(h.ctx, 0x7fffffff));
+  CHECK(expiresAt(h.ctx, "b31") == absolute(h.ctx, 0x80000000u));
+  CHECK(expiresAt(h.ctx, "all") == absolute(h.ctx, 0xffffffffu));
+  SECTION("touch, gat and incr carry the same field") {
+    h.feed(binaryRequest(kTouch, "rel", "", test::u32s({0xffffffffu})) +
+           binaryRequest(kGatQ, "abs", "", test::u32s({0x80000000u})) +
+           binaryRequest(kSetQ, "abs", "v", setExtras(0, 0)) + binaryRequest(kGatQ, "abs", "", test::u32s({0x80000000u})) +
+           binaryRequest(kIncrementQ, "n", "", test::incrExtras(1, 5, 0x80000000u)) +
+           binaryRequest(kTouch, "max", "", test::u32s({2592001})));
+    CHECK(expiresAt(h.ctx, "rel") == absolute(h.ctx, 0xffffffffu));
+    CHECK(expiresAt(h.ctx, "abs") == absolute(h.ctx, 0x80000000u));
+    CHECK(expiresAt(h.ctx, "n") == absolute(h.ctx, 0x80000000u));
+    CHECK(expiresAt(h.ctx, "max") == -1);
+  }
+}
+
 TEST_CASE("binary protocol", "[server][binary]") {
   Harness h;
   using namespace binary;
@@ -224,6 +365,14 @@ TEST_CASE("binary protocol", "[server][binary]") {
   CHECK(get.substr(28, 2) == "kv");
   CHECK(decodeHeader(std::string_view(out).substr(54)).opcode == kNoop);
 
+  SECTION("STAT groups match by prefix, as memcached's strncmp") {
+    out = h.feed(binaryRequest(kStat, "settingsx"));
+    CHECK(out.find("maxbytes") != std::string::npos);
+    CHECK(out.find("Not found") == std::string::npos);
+    out = h.feed(binaryRequest(kStat, "reset_bogus"));
+    CHECK(out.size() == 24);  // the terminating empty stat only
+    CHECK(decodeHeader(out).vbucket == kSuccess);
+  }
   SECTION("errors carry memcached's messages") {
     out = h.feed(binaryRequest(kAdd, "k", "v", setExtras(0, 0)) + binaryRequest(kGet, "zz"));
     CHECK(out.substr(24, 20) == "Data exists for key.");
