@@ -36,6 +36,7 @@ void Server::start() {
     pool_ = std::make_unique<WorkerPool>(workerThreadsOf(s));
   }
   metadump_ = std::make_unique<MetadumpService>(ctx_.store);
+  ctx_.maintainer.start();
   spool::TransportOptions options;
   options.name = "spoold";
   options.loops = s.threads;
@@ -134,6 +135,7 @@ void Server::stop() {
     pool_->drain();  // commands already received get their responses sent
   }
   metadump_->stop();
+  ctx_.maintainer.stop();
   transport_->stop();  // graceful close: flushes what was sent
   if (pool_) {
     pool_->stop();

@@ -16,6 +16,7 @@
 #include "settings.h"
 #include "spool/stats.h"
 #include "store.h"
+#include "store_maintainer.h"
 
 namespace spoold {
 
@@ -62,6 +63,9 @@ class ServerContext {
   const Settings settings;
   Clock clock;
   Store store;
+  /// Reclaims dead items in the background; Server::start() starts it.
+  StoreMaintainer maintainer{
+      store, StoreMaintainer::Options{settings.tuning.lru_maintainer_thread, settings.lru_crawler}};
   ServerStats stats;
   ConnectionRegistry connections;
   std::atomic<int> verbosity;

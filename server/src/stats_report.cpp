@@ -85,6 +85,10 @@ void emitGeneral(ServerContext& ctx, Emitter& emit) {
     emit("ssl_handshake_errors", t.tls_failures);
     emit("time_since_server_cert_refresh", now - ctx.cert_refreshed_at.load());
   }
+  const StoreMaintainer::Stats crawler = ctx.maintainer.stats();
+  emit("lru_crawler_running", crawler.running ? 1 : 0);
+  emit("lru_crawler_starts", crawler.starts);
+  emit("lru_maintainer_juggles", crawler.juggles);
   const StoreCounters store = ctx.store.counters();
   emit("bytes", store.bytes);
   emit("curr_items", store.curr_items);
@@ -93,6 +97,8 @@ void emitGeneral(ServerContext& ctx, Emitter& emit) {
   emit("evicted_unfetched", store.evicted_unfetched);
   emit("evictions", store.evictions);
   emit("reclaimed", store.reclaimed);
+  emit("crawler_reclaimed", store.crawler_reclaimed);
+  emit("crawler_items_checked", store.crawler_items_checked);
   emitTransport(ctx, emit);
 }
 
@@ -146,7 +152,8 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("item_size_max", s.item_size_max);
   emitTuning(s.tuning, emit);
   emit("slab_chunk_max", ctx.store.slabClasses().chunkMax());
-  emit("lru_crawler", s.lru_crawler ? "yes" : "no");
+  emit("lru_crawler",
+       ctx.maintainer.crawlerEnabled() ? "yes" : "no");  // lru_crawler enable|disable
   emit("lru_crawler_sleep", s.tuning.lru_crawler_sleep);
   emit("lru_crawler_tocrawl", s.tuning.lru_crawler_tocrawl);
   emit("tail_repair_time", s.tuning.tail_repair_time);

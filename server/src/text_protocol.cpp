@@ -4,6 +4,7 @@
 #include <climits>
 
 #include "admin_commands.h"
+#include "crawler_commands.h"
 #include "numbers.h"
 #include "stats_report.h"
 
@@ -400,7 +401,7 @@ Step TextProtocol::lruCrawler(const Tokens& tokens, std::size_t next, Output& ou
   const std::size_t n = tokens.ntokens();
   const std::string_view sub = tokens[1];
   if (n == 4 && sub == "metadump") {
-    if (!ctx_.settings.lru_crawler) {
+    if (!ctx_.maintainer.crawlerEnabled()) {
       reply(out, "CLIENT_ERROR lru crawler disabled");
     } else if (!ctx_.settings.dump_enabled) {
       reply(out, "ERROR metadump not allowed");
@@ -412,14 +413,14 @@ Step TextProtocol::lruCrawler(const Tokens& tokens, std::size_t next, Output& ou
       reply(out, "BADCLASS invalid class id");
     }
   } else if (n == 4 && sub == "crawl") {
-    reply(out, ctx_.settings.lru_crawler ? "OK" : "CLIENT_ERROR lru crawler disabled");
+    reply(out, startCrawl(ctx_.maintainer, tokens[2]));
   } else if (n == 4 && (sub == "tocrawl" || sub == "sleep")) {
     std::uint32_t value = 0;
     reply(out, !parseU32(tokens[2], value)                 ? kBadFormat
                : sub == "sleep" && value > 1000000         ? "CLIENT_ERROR sleep must be one second or less"
                                                            : "OK");
   } else if (n == 3 && (sub == "enable" || sub == "disable")) {
-    reply(out, "OK");
+    reply(out, switchCrawler(ctx_.maintainer, sub == "enable"));
   } else {
     reply(out, kError);
   }
