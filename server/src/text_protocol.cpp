@@ -273,9 +273,6 @@ void TextProtocol::arithmetic(const Tokens& tokens, bool incr, Output& out) {
     reply(out, kBadFormat);
     return;
   }
-  if (ctx_.detail_enabled.load(std::memory_order_relaxed)) {
-    ctx_.prefix_stats.recordDelete(tokens[1]);
-  }
   if (!parseU64(tokens[2], amount)) {
     reply(out, "CLIENT_ERROR invalid numeric delta argument");
     return;
@@ -313,6 +310,9 @@ void TextProtocol::remove(const Tokens& tokens, Output& out) {
   if (tokens[1].size() > kMaxKeyLength) {
     reply(out, kBadFormat);
     return;
+  }
+  if (ctx_.detail_enabled.load(std::memory_order_relaxed)) {
+    ctx_.prefix_stats.recordDelete(tokens[1]);  // found or not, as memcached (incr/decr: never)
   }
   const bool deleted = ctx_.store.remove(tokens[1]) == DeleteResult::kDeleted;
   ctx_.stats.add(deleted ? Counter::kDeleteHits : Counter::kDeleteMisses);

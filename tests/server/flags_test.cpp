@@ -341,6 +341,15 @@ TEST_CASE("spoold -D and stats detail count gets and sets and deletes per prefix
               "MN\r\n");
     checkSame(both, "stats detail dump\r\n", "END\r\n");
   }
+  SECTION("a text delete counts, found or not; incr, decr and md do not") {
+    BothServers both({"-D", ":"});
+    checkSame(both, "set p:1 0 0 1\r\n1\r\nincr p:1 1\r\ndecr p:1 1\r\nstats detail dump\r\nmn\r\n",
+              "MN\r\n");
+    checkSame(both,
+              "delete p:1\r\ndelete p:1\r\ndelete q:1 0\r\ndelete r:1 noreply\r\ndelete s:1 5\r\n"
+              "ms t:1 1\r\nx\r\nmd t:1\r\nstats detail dump\r\nmn\r\n",
+              "MN\r\n");
+  }
 }
 
 TEST_CASE("stats settings has every key memcached's has", "[flags][differential]") {
