@@ -136,6 +136,7 @@ void Server::stop() {
   }
   metadump_->stop();
   ctx_.maintainer.stop();
+  ctx_.watch.stop();   // releases the watchers' connections before the transport goes
   transport_->stop();  // graceful close: flushes what was sent
   if (pool_) {
     pool_->stop();

@@ -89,6 +89,10 @@ void emitGeneral(ServerContext& ctx, Emitter& emit) {
   emit("lru_crawler_running", crawler.running ? 1 : 0);
   emit("lru_crawler_starts", crawler.starts);
   emit("lru_maintainer_juggles", crawler.juggles);
+  const WatchLog::Stats watch = ctx.watch.stats();
+  emit("log_watcher_skipped", watch.skipped);
+  emit("log_watcher_sent", watch.sent);
+  emit("log_watchers", watch.watchers);
   const StoreCounters store = ctx.store.counters();
   emit("bytes", store.bytes);
   emit("curr_items", store.curr_items);

@@ -54,14 +54,17 @@ bool Store::isDead(const Item& item, RelTime now) const noexcept {
 Item* Store::findLive(Shard& shard, std::string_view key) {
   Item* found = shard.table.find(key);
   if (found == nullptr) {
+    watchFetch(key, nullptr, Fetch::kNotFound);
     return nullptr;
   }
   Item& item = *found;
   const RelTime now = clock_.now();
   if (!isDead(item, now)) {
+    watchFetch(key, &item, Fetch::kFound);
     return &item;
   }
   const bool expired = item.exptime != 0 && item.exptime <= now;
+  watchFetch(key, &item, expired ? Fetch::kExpired : Fetch::kFlushed);
   (expired ? get_expired_ : get_flushed_).fetch_add(1, std::memory_order_relaxed);
   // As memcached's item_get: get_expired / get_flushed, not `reclaimed`
   // (that counts memory reused from the LRU tail).
@@ -192,7 +195,10 @@ StoreResult Store::store(StoreMode mode, std::string_view key, std::string_view 
       return StoreResult::kNoMemory;
     }
     shard.classes.bump(size_class, ClassCounter::kCmdSet);
-    result = storeLocked(shard, StoreRequest{mode, key, value, flags, exptime, req_cas}, cas_out);
+    const StoreRequest request{mode, key, value, flags, exptime, req_cas};
+    Item* stored = nullptr;
+    result = storeLocked(shard, request, cas_out, stored);
+    watchStore(request, result, stored);
   }
   if (result == StoreResult::kStored) {
     evictIfNeeded(shard);
@@ -200,7 +206,8 @@ StoreResult Store::store(StoreMode mode, std::string_view key, std::string_view 
   return result;
 }
 
-StoreResult Store::storeLocked(Shard& shard, const StoreRequest& r, std::uint64_t* cas_out) {
+StoreResult Store::storeLocked(Shard& shard, const StoreRequest& r, std::uint64_t* cas_out,
+                               Item*& stored) {
   Item* old = findLive(shard, r.key);
   const StoreResult result = admitLocked(shard, r.mode, old, r.req_cas);
   if (result != StoreResult::kStored) {
@@ -210,9 +217,9 @@ StoreResult Store::storeLocked(Shard& shard, const StoreRequest& r, std::uint64_
   // item's TTL and whether a recache token was already handed out.
   const bool stale = r.mode == StoreMode::kCasOrStale && old->cas != r.req_cas;  // (older, by admitLocked)
   const bool token_sent = stale && old->token_sent;
-  Item* stored = r.mode == StoreMode::kAppend || r.mode == StoreMode::kPrepend
-                     ? concatenate(shard, *old, r.value, r.mode == StoreMode::kAppend)
-                     : write(shard, old, r.key, r.value, r.flags, stale ? old->exptime : r.exptime);
+  stored = r.mode == StoreMode::kAppend || r.mode == StoreMode::kPrepend
+               ? concatenate(shard, *old, r.value, r.mode == StoreMode::kAppend)
+               : write(shard, old, r.key, r.value, r.flags, stale ? old->exptime : r.exptime);
   if (stored == nullptr) {
     return StoreResult::kTooLarge;
   }

@@ -16,6 +16,7 @@
 #include "item.h"
 #include "item_table.h"
 #include "slab_classes.h"
+#include "watch_log.h"
 
 namespace spoold {
 
@@ -190,6 +191,10 @@ class Store {
     return limits_.use_cas ? cas_counter_.fetch_add(1, std::memory_order_relaxed) + 1 : 0;
   }
 
+  /// Where `watch` lines go (fetchers, mutations, evictions); null: nowhere.
+  /// Set before the store is shared.
+  void setWatchLog(WatchLog* log) noexcept { watch_ = log; }
+
   /// Visits the live items of shard `index` under its lock (for metadump).
   void forEachInShard(std::size_t index, const std::function<void(const Item&)>& fn);
   /// memcached's LRU crawler on shard `index`, under its lock: reclaims the
@@ -260,8 +265,9 @@ class Store {
     RelTime exptime;
     std::uint64_t req_cas;
   };
-  /// store() with the shard's lock held and room made.
-  StoreResult storeLocked(Shard& shard, const StoreRequest& request, std::uint64_t* cas_out);
+  /// store() with the shard's lock held and room made; `stored`: the item written.
+  StoreResult storeLocked(Shard& shard, const StoreRequest& request, std::uint64_t* cas_out,
+                          Item*& stored);
   /// Whether `mode` may store over `old` (null: missing): kStored or the refusal.
   StoreResult admitLocked(Shard& shard, StoreMode mode, Item* old, std::uint64_t req_cas);
   /// Stores the value over `old` (in place when the size matches) or anew.
@@ -286,6 +292,12 @@ class Store {
   [[nodiscard]] static bool hintDue(RelTime hint, RelTime now) noexcept {
     return hint != 0 && hint <= now;
   }
+  // `watch` lines (store_watch.cpp), each behind one relaxed load.
+  enum class Fetch : std::uint8_t { kFound, kNotFound, kExpired, kFlushed };
+  void watchFetch(std::string_view key, const Item* item, Fetch status) const;
+  /// `stored`: the item written (for append/prepend the whole value), or null.
+  void watchStore(const StoreRequest& request, StoreResult result, const Item* stored) const;
+  void watchEviction(const Item& item, RelTime now) const;
   /// Would an item of `size` more bytes exceed the limit? Items are charged
   /// the chunk memcached's slab allocator would give them, not their own
   /// size: `-m` then holds as many items as memcached's, and the memory a
@@ -299,6 +311,7 @@ class Store {
 
   const StoreLimits limits_;
   const Clock& clock_;
+  WatchLog* watch_ = nullptr;
   const SlabClasses slabs_;
   std::array<Shard, kShards> shards_;
   std::atomic<std::uint64_t> cas_counter_{0};

@@ -172,6 +172,7 @@ bool Store::evictOne(Shard& shard, const Item* keep) {
     shard.classes.bump(id, ClassCounter::kEvictedUnfetched);
   }
   evicted_time_[id % ClassCounters::kClasses].store(now - victim->time, std::memory_order_relaxed);
+  watchEviction(*victim, now);
   unlink(shard, *victim);
   return true;
 }

@@ -460,6 +460,17 @@ Step TextProtocol::misc(const Tokens& tokens, std::size_t next, Output& out) {
   const std::string_view cmd = tokens[0];
   if (cmd == "watch" && !ctx_.settings.watch_enabled) {
     reply(out, "CLIENT_ERROR watch commands not allowed");
+  } else if (cmd == "watch") {
+    std::vector<std::string_view> args;
+    for (std::size_t i = 1; i + 1 < tokens.ntokens(); ++i) {
+      args.push_back(tokens[i]);
+    }
+    if (!parseWatchFlags(args, watch_flags_)) {
+      reply(out, kError);
+    } else {
+      reply(out, "OK");
+      return Step::done(next, Action::kWatch);
+    }
   } else if (isAdminCommand(cmd)) {
     const std::string_view line = runAdminCommand(ctx_, tokens, noreply_);
     reply(out, line);
