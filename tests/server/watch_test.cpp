@@ -28,7 +28,7 @@ std::vector<std::string> masked(const std::string& text) {
 
 /// Runs a session with keys prefixed by `p` on a second connection while a
 /// first one watches `what`, then reads the watcher up to the line of a
-/// last get of "<p>end". Only the session's lines are kept: memcached's
+/// last set of "<p>end". Only the session's lines are kept: memcached's
 /// logger gathers each worker thread's lines in turn, so the marker's line
 /// (another connection) may come first, and a new watcher may still get a
 /// line logged before it came.
@@ -50,9 +50,10 @@ std::vector<std::string> watchedLines(std::uint16_t port, const std::string& wha
     client.readToEof();
   }
   RawClient marker(port);
-  marker.roundTrip("get " + p + "end\r\n", "END\r\n");
+  marker.roundTrip("set " + p + "end 0 0 1\r\nx\r\n");
+  const std::string last = what.find("mutations") != std::string::npos ? "item_store" : "item_get";
   std::vector<std::string> lines =
-      masked(watcher.readUntilContains("key=" + p + "end status=not_found", "\n"));
+      masked(watcher.readUntilContains("type=" + last + " key=" + p + "end ", "\n"));
   std::erase_if(lines, [&](const std::string& line) {
     return line.find(" key=" + p) == std::string::npos ||
            line.find(" key=" + p + "end ") != std::string::npos;
