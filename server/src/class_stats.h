@@ -25,6 +25,8 @@ enum class ClassCounter : std::uint8_t {
   kCasHits,           ///< N:cas_hits
   kCasBadval,         ///< N:cas_badval
   kTouchHits,         ///< N:touch_hits
+  kCrawlerReclaimed,  ///< items:N:crawler_reclaimed (dead items the crawler removed)
+  kCrawlerChecked,    ///< items:N:crawler_items_checked
   kCount,
 };
 

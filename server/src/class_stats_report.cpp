@@ -44,8 +44,8 @@ void emitItemClass(ClassEmitter& emit, const Usage& u, RelTime now) {
   emit("expired_unfetched", u.get(ClassCounter::kExpiredUnfetched));
   emit("evicted_unfetched", u.get(ClassCounter::kEvictedUnfetched));
   emit("evicted_active", 0);
-  emit("crawler_reclaimed", 0);
-  emit("crawler_items_checked", 0);
+  emit("crawler_reclaimed", u.get(ClassCounter::kCrawlerReclaimed));
+  emit("crawler_items_checked", u.get(ClassCounter::kCrawlerChecked));
   emit("lrutail_reflocked", 0);
 }
 

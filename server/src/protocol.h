@@ -12,6 +12,7 @@ enum class Action : std::uint8_t {
   kNone,
   kClose,     ///< flush the output, then close (quit, garbage input, fatal binary errors)
   kMetadump,  ///< flush the output, then stream `lru_crawler metadump`
+  kWatch,     ///< flush the output, then stream `watch` lines; later input is ignored
 };
 
 /// The outcome of parsing and running (at most) one command.

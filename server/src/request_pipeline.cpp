@@ -24,7 +24,7 @@ void RequestPipeline::onData(spool::InputBuffer& input) {
   }
   {
     std::lock_guard lock(mutex_);
-    if (closed_) {
+    if (closed_ || watching_) {
       input.consume(input.size());
       return;
     }
@@ -97,7 +97,7 @@ void RequestPipeline::runInline(spool::InputBuffer& input) {
   bool queued = false;
   {
     std::lock_guard lock(mutex_);
-    if (closed_) {
+    if (closed_ || watching_) {
       input.consume(input.size());
       return;
     }
@@ -218,6 +218,24 @@ void RequestPipeline::onPeerShutdown() {
   if (close) {
     closeConnection();  // graceful: what was sent is flushed first
   }
+}
+
+RequestPipeline::Outcome RequestPipeline::startWatch(std::size_t input_size) {
+  // As memcached's conn_watch: the connection only receives log lines from
+  // now on, and what it sends is dropped; the runner lets go for good.
+  const Flush flushed = flush();  // the OK first
+  {
+    std::lock_guard lock(mutex_);
+    watching_ = true;
+    queue_.clear();
+    queued_bytes_ = 0;
+    if (flushed == Flush::kClosed) {
+      closed_ = true;
+      return Outcome{Stop::kClosed, input_size, 0};
+    }
+  }
+  ctx_.watch.add(conn_, session_.watchFlags());
+  return Outcome{Stop::kClosed, input_size, 0};
 }
 
 void RequestPipeline::onClose() {
@@ -342,6 +360,7 @@ bool RequestPipeline::nextInput(spool::Buffer& chunk, std::string_view& view) {
 
 RequestPipeline::Outcome RequestPipeline::runCommands(std::string_view view, bool flush_at_end) {
   Outcome outcome;
+  const WatchLog::ClientScope client(conn_->id());  // the `cfd` of watch lines
   for (;;) {
     const Session::Result r = session_.process(view.substr(outcome.consumed), out_, &budget_);
     outcome.consumed += r.consumed;
@@ -357,6 +376,9 @@ RequestPipeline::Outcome RequestPipeline::runCommands(std::string_view view, boo
       }
       closeConnection();
       return Outcome{Stop::kClosed, view.size(), 0};
+    }
+    if (r.action == Action::kWatch) {
+      return startWatch(view.size());
     }
     if (r.action == Action::kMetadump) {
       // The caller saves what is left of the input, then hands off: the

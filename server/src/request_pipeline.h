@@ -119,6 +119,9 @@ class RequestPipeline final : public Task,
   /// does). @return false when a dump is already running: BUSY was sent and
   /// the caller is still the runner.
   bool startMetadump();
+  /// `watch`: sends the OK, registers the connection with the WatchLog and
+  /// drops its later input (runner). @return the outcome that ends the runner.
+  Outcome startWatch(std::size_t input_size);
   void closeConnection() { conn_->close(); }
 
   ServerContext& ctx_;
@@ -145,6 +148,7 @@ class RequestPipeline final : public Task,
   bool close_after_flush_ = false;
   bool eof_ = false;
   bool closed_ = false;
+  bool watching_ = false;         // `watch`: input is dropped
   bool reading_paused_ = false;   // written on the loop thread only
   bool resume_posted_ = false;    // a resumeReadingInLoop() is on its way
 };

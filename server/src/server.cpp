@@ -53,6 +53,7 @@ void Server::start() {
     pool_ = std::make_unique<WorkerPool>(workerThreadsOf(s));
   }
   metadump_ = std::make_unique<MetadumpService>(ctx_.store);
+  ctx_.maintainer.start();
   spool::TransportOptions options;
   options.name = "spoold";
   options.loops = s.threads;
@@ -155,6 +156,8 @@ void Server::stop() {
     pool_->drain();  // commands already received get their responses sent
   }
   metadump_->stop();
+  ctx_.maintainer.stop();
+  ctx_.watch.stop();   // releases the watchers' connections before the transport goes
   transport_->stop();  // graceful close: flushes what was sent
   if (pool_) {
     pool_->stop();

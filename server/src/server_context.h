@@ -16,6 +16,8 @@
 #include "settings.h"
 #include "spool/stats.h"
 #include "store.h"
+#include "store_maintainer.h"
+#include "watch_log.h"
 
 namespace spoold {
 
@@ -57,11 +59,18 @@ class ServerContext {
         store(StoreLimits{s.memory_limit, s.item_size_max, s.evict, s.cas_enabled, s.growth_factor,
                           s.chunk_size},
               clock),
-        verbosity(s.verbose) {}
+        verbosity(s.verbose) {
+    store.setWatchLog(&watch);
+  }
 
   const Settings settings;
   Clock clock;
+  /// `watch`: the watchers and their buffers (-o watcher_logbuf_size).
+  WatchLog watch{settings.tuning.watcher_logbuf_size};
   Store store;
+  /// Reclaims dead items in the background; Server::start() starts it.
+  StoreMaintainer maintainer{
+      store, StoreMaintainer::Options{settings.tuning.lru_maintainer_thread, settings.lru_crawler}};
   ServerStats stats;
   ConnectionRegistry connections;
   std::atomic<int> verbosity;

@@ -43,6 +43,8 @@ class Session {
 
   /// The request of the last kMetadump action.
   [[nodiscard]] const MetadumpRequest& metadump() const noexcept { return metadump_; }
+  /// The WatchFlag bits of the last kWatch action.
+  [[nodiscard]] unsigned watchFlags() const noexcept { return text_.watchFlags(); }
 
   /// Output size at which process() returns so the caller can send.
   static constexpr std::size_t kFlushBytes = 256u << 10;

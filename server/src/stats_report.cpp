@@ -90,20 +90,24 @@ void emitInternals(ServerContext& ctx, Emitter& emit) {
       emit(name, 0);  // no slab pages, nothing ever moved
     }
   }
-  if (s.lru_crawler) {
-    const ServerContext::CrawlerStats crawler =
+  if (ctx.maintainer.crawlerEnabled()) {  // lru_crawler enable|disable
+    // memcached's crawler runs both the crawls and the metadumps.
+    const StoreMaintainer::Stats crawls = ctx.maintainer.stats();
+    const ServerContext::CrawlerStats dumps =
         ctx.crawler_stats ? ctx.crawler_stats() : ServerContext::CrawlerStats{};
-    emit("lru_crawler_running", crawler.running ? 1 : 0);
-    emit("lru_crawler_starts", crawler.starts);
+    emit("lru_crawler_running", crawls.running || dumps.running ? 1 : 0);
+    emit("lru_crawler_starts", crawls.starts + dumps.starts);
   }
   if (s.tuning.lru_maintainer_thread) {
-    emit("lru_maintainer_juggles", 0);  // no LRU maintainer thread
+    emit("lru_maintainer_juggles", ctx.maintainer.stats().juggles);
   }
   emit("malloc_fails", 0);  // a failed item allocation throws and ends spoold
-  for (const char* name : {"log_worker_dropped", "log_worker_written", "log_watcher_skipped",
-                           "log_watcher_sent", "log_watchers"}) {
-    emit(name, 0);  // no watch log
-  }
+  emit("log_worker_dropped", 0);  // the watch log never drops for its own sake
+  emit("log_worker_written", 0);
+  const WatchLog::Stats watch = ctx.watch.stats();
+  emit("log_watcher_skipped", watch.skipped);
+  emit("log_watcher_sent", watch.sent);
+  emit("log_watchers", watch.watchers);
 }
 
 /// The store's lines closing memcached's `stats`, its segmented-LRU,
@@ -122,9 +126,9 @@ void emitStore(ServerContext& ctx, Emitter& emit) {
   }
   emit("evictions", store.evictions);
   emit("reclaimed", store.reclaimed);
-  for (const char* name : {"crawler_reclaimed", "crawler_items_checked", "lrutail_reflocked"}) {
-    emit(name, 0);
-  }
+  emit("crawler_reclaimed", store.crawler_reclaimed);
+  emit("crawler_items_checked", store.crawler_items_checked);
+  emit("lrutail_reflocked", 0);
   if (!segmented) {
     return;
   }
@@ -243,7 +247,7 @@ void emitSettings(ServerContext& ctx, Emitter& emit) {
   emit("item_size_max", s.item_size_max);
   emitTuning(s.tuning, emit);
   emit("slab_chunk_max", s.tuning.slab_chunk_max);
-  emit("lru_crawler", s.lru_crawler ? "yes" : "no");
+  emit("lru_crawler", ctx.maintainer.crawlerEnabled() ? "yes" : "no");  // lru_crawler enable|disable
   emit("lru_crawler_sleep", s.tuning.lru_crawler_sleep);
   emit("lru_crawler_tocrawl", s.tuning.lru_crawler_tocrawl);
   emit("tail_repair_time", s.tuning.tail_repair_time);

@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 #include <new>
@@ -53,36 +54,22 @@ bool Store::isDead(const Item& item, RelTime now) const noexcept {
 Item* Store::findLive(Shard& shard, std::string_view key) {
   Item* found = shard.table.find(key);
   if (found == nullptr) {
+    watchFetch(key, nullptr, Fetch::kNotFound);
     return nullptr;
   }
   Item& item = *found;
   const RelTime now = clock_.now();
   if (!isDead(item, now)) {
+    watchFetch(key, &item, Fetch::kFound);
     return &item;
   }
   const bool expired = item.exptime != 0 && item.exptime <= now;
+  watchFetch(key, &item, expired ? Fetch::kExpired : Fetch::kFlushed);
   (expired ? get_expired_ : get_flushed_).fetch_add(1, std::memory_order_relaxed);
   // As memcached's item_get: get_expired / get_flushed, not `reclaimed`
   // (that counts memory reused from the LRU tail).
   unlink(shard, item);
   return nullptr;
-}
-
-void Store::reclaim(Shard& shard, Item& item) {
-  shard.classes.bump(item.slab_class, ClassCounter::kReclaimed);
-  if (!item.fetched) {
-    shard.classes.bump(item.slab_class, ClassCounter::kExpiredUnfetched);
-  }
-  unlink(shard, item);
-}
-
-void Store::reclaimTail(Shard& shard) {
-  // memcached's lru_pull_tail before an allocation: dead items at the tail
-  // give their memory back; the first live one ends the search.
-  const RelTime now = clock_.now();
-  for (int tries = 5; tries > 0 && shard.lru_tail != nullptr && isDead(*shard.lru_tail, now); --tries) {
-    reclaim(shard, *shard.lru_tail);
-  }
 }
 
 void Store::lruRemove(Shard& shard, Item& item) noexcept {
@@ -145,6 +132,7 @@ void Store::link(Shard& shard, ItemPtr item) {
   charged_.fetch_add(charge(ref.totalSize()), std::memory_order_relaxed);
   curr_items_.fetch_add(1, std::memory_order_relaxed);
   countStore(shard);
+  noteExpiry(shard, ref.exptime);
   shard.table.insert(std::move(item));
 }
 
@@ -156,6 +144,7 @@ void Store::replace(Shard& shard, Item& old_item, ItemPtr item) {
   ref.time = clock_.now();
   lruPushFront(shard, ref);
   countStore(shard);
+  noteExpiry(shard, ref.exptime);
 }
 
 ItemPtr Store::unlink(Shard& shard, Item& item) {
@@ -195,6 +184,7 @@ StoreResult Store::store(StoreMode mode, std::string_view key, std::string_view 
     return StoreResult::kNoMemory;
   }
   Shard& shard = shardFor(key);
+  reclaimBeforeAlloc(shard);
   StoreResult result;
   {
     std::lock_guard lock(shard.mutex);
@@ -205,7 +195,10 @@ StoreResult Store::store(StoreMode mode, std::string_view key, std::string_view 
       return StoreResult::kNoMemory;
     }
     shard.classes.bump(size_class, ClassCounter::kCmdSet);
-    result = storeLocked(shard, StoreRequest{mode, key, value, flags, exptime, req_cas}, cas_out);
+    const StoreRequest request{mode, key, value, flags, exptime, req_cas};
+    Item* stored = nullptr;
+    result = storeLocked(shard, request, cas_out, stored);
+    watchStore(request, result, stored);
   }
   if (result == StoreResult::kStored) {
     evictIfNeeded(shard);
@@ -213,7 +206,8 @@ StoreResult Store::store(StoreMode mode, std::string_view key, std::string_view 
   return result;
 }
 
-StoreResult Store::storeLocked(Shard& shard, const StoreRequest& r, std::uint64_t* cas_out) {
+StoreResult Store::storeLocked(Shard& shard, const StoreRequest& r, std::uint64_t* cas_out,
+                               Item*& stored) {
   Item* old = findLive(shard, r.key);
   const StoreResult result = admitLocked(shard, r.mode, old, r.req_cas);
   if (result != StoreResult::kStored) {
@@ -223,9 +217,9 @@ StoreResult Store::storeLocked(Shard& shard, const StoreRequest& r, std::uint64_
   // item's TTL and whether a recache token was already handed out.
   const bool stale = r.mode == StoreMode::kCasOrStale && old->cas != r.req_cas;  // (older, by admitLocked)
   const bool token_sent = stale && old->token_sent;
-  Item* stored = r.mode == StoreMode::kAppend || r.mode == StoreMode::kPrepend
-                     ? concatenate(shard, *old, r.value, r.mode == StoreMode::kAppend)
-                     : write(shard, old, r.key, r.value, r.flags, stale ? old->exptime : r.exptime);
+  stored = r.mode == StoreMode::kAppend || r.mode == StoreMode::kPrepend
+               ? concatenate(shard, *old, r.value, r.mode == StoreMode::kAppend)
+               : write(shard, old, r.key, r.value, r.flags, stale ? old->exptime : r.exptime);
   if (stored == nullptr) {
     return StoreResult::kTooLarge;
   }
@@ -279,6 +273,7 @@ Item* Store::write(Shard& shard, Item* old, std::string_view key, std::string_vi
     adjustBytes(old->totalSize(), Item::totalSize(key.size(), value.size(), flags, limits_.use_cas));
     old->flags = flags;
     old->exptime = exptime;
+    noteExpiry(shard, exptime);
     old->cas = nextCas();
     old->fetched = false;
     old->stale = false;
@@ -391,51 +386,12 @@ void Store::flushAll(RelTime when) {
   if (deadline - 1 <= now) {
     oldest_cas_.store(nextCas(), std::memory_order_relaxed);
   }
-}
-
-void Store::evictIfNeeded(Shard& own) {
-  // Bounded: at most a few passes over the shards, one item at a time.
-  std::size_t budget = kShards * 4;
-  if (!over()) {
-    return;
-  }
-  {
-    std::lock_guard lock(own.mutex);
-    while (over() && budget > 0 && evictOne(own, own.lru_head)) {
-      --budget;
+  for (Shard& shard : shards_) {  // the flushed items are the crawler's too
+    std::lock_guard lock(shard.mutex);
+    if (shard.lru_head != nullptr) {
+      noteExpiry(shard, std::max<RelTime>(deadline - 1, 1));
     }
   }
-  while (over() && budget-- > 0) {
-    Shard& shard = shards_[evict_cursor_.fetch_add(1, std::memory_order_relaxed) % kShards];
-    std::lock_guard lock(shard.mutex);
-    evictOne(shard, nullptr);
-  }
-}
-
-bool Store::evictOne(Shard& shard, const Item* keep) {
-  Item* victim = shard.lru_tail;
-  if (victim == nullptr || victim == keep) {
-    return false;
-  }
-  const RelTime now = clock_.now();
-  if (isDead(*victim, now)) {
-    reclaim(shard, *victim);
-    return true;
-  }
-  if (!limits_.evict) {
-    return false;  // -M: live items stay
-  }
-  const std::uint8_t id = victim->slab_class;
-  shard.classes.bump(id, ClassCounter::kEvicted);
-  if (victim->exptime != 0) {
-    shard.classes.bump(id, ClassCounter::kEvictedNonzero);
-  }
-  if (!victim->fetched) {
-    shard.classes.bump(id, ClassCounter::kEvictedUnfetched);
-  }
-  evicted_time_[id % ClassCounters::kClasses].store(now - victim->time, std::memory_order_relaxed);
-  unlink(shard, *victim);
-  return true;
 }
 
 bool Store::hasRoom(std::string_view key, std::size_t value_size, std::uint32_t flags) {
@@ -444,6 +400,7 @@ bool Store::hasRoom(std::string_view key, std::size_t value_size, std::uint32_t 
     return true;
   }
   Shard& shard = shardFor(key);
+  reclaimBeforeAlloc(shard);
   std::lock_guard lock(shard.mutex);
   reclaimTail(shard);
   if (over(size)) {
@@ -522,6 +479,8 @@ StoreCounters Store::counters() const noexcept {
     c.reclaimed += shard.classes.total(ClassCounter::kReclaimed);
     c.expired_unfetched += shard.classes.total(ClassCounter::kExpiredUnfetched);
     c.evicted_unfetched += shard.classes.total(ClassCounter::kEvictedUnfetched);
+    c.crawler_reclaimed += shard.classes.total(ClassCounter::kCrawlerReclaimed);
+    c.crawler_items_checked += shard.classes.total(ClassCounter::kCrawlerChecked);
   }
   c.bytes = bytes_.load(std::memory_order_relaxed);
   c.get_expired = get_expired_.load(std::memory_order_relaxed);

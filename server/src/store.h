@@ -3,6 +3,7 @@
 
 #include <array>
 #include <atomic>
+#include <bitset>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -15,6 +16,7 @@
 #include "item.h"
 #include "item_table.h"
 #include "slab_classes.h"
+#include "watch_log.h"
 
 namespace spoold {
 
@@ -45,6 +47,17 @@ struct StoreCounters {
   std::uint64_t evicted_unfetched = 0; ///< evicted_unfetched
   std::uint64_t get_expired = 0;       ///< get_expired
   std::uint64_t get_flushed = 0;       ///< get_flushed
+  std::uint64_t crawler_reclaimed = 0;      ///< crawler_reclaimed
+  std::uint64_t crawler_items_checked = 0;  ///< crawler_items_checked
+};
+
+/// Slab classes, one bit each (bit 0 unused), for a crawl of some of them.
+using ClassMask = std::bitset<ClassCounters::kClasses>;
+
+/// What one crawl of a shard did.
+struct CrawlTally {
+  std::uint64_t checked = 0;
+  std::uint64_t reclaimed = 0;
 };
 
 /// What a delta (incr/decr) produced.
@@ -70,8 +83,10 @@ struct LookupOptions {
 /// pushes the total over the limit, least recently used items are evicted,
 /// starting with the storing shard's own LRU tail (with -M, the store is
 /// refused instead). Expired and flushed items are removed when a lookup
-/// finds them, and, as memcached's allocator does, when a new item is linked
-/// and they are among the last five of its shard's LRU.
+/// finds them; before a store allocates, from the LRU tails of the shards
+/// that may hold dead items (memcached's allocator reclaims them first, so
+/// expired items' memory is reused before the cache grows); and by
+/// crawlShard(), which StoreMaintainer runs in the background.
 class Store {
  public:
   Store(const StoreLimits& limits, const Clock& clock);
@@ -97,6 +112,7 @@ class Store {
       shard.classes.bump(item->slab_class, options.hit);
     }
     fn(*item);
+    noteExpiry(shard, item->exptime);  // touch, gat, meta T may have set it
     if (options.bump) {
       bump(shard, *item);
     }
@@ -125,6 +141,7 @@ class Store {
         item->exptime = options.exptime;
       }
       fn(*item, created);
+      noteExpiry(shard, item->exptime);
       if (options.bump) {
         bump(shard, *item);
       }
@@ -175,8 +192,19 @@ class Store {
     return limits_.use_cas ? cas_counter_.fetch_add(1, std::memory_order_relaxed) + 1 : 0;
   }
 
+  /// Where `watch` lines go (fetchers, mutations, evictions); null: nowhere.
+  /// Set before the store is shared.
+  void setWatchLog(WatchLog* log) noexcept { watch_ = log; }
+
   /// Visits the live items of shard `index` under its lock (for metadump).
   void forEachInShard(std::size_t index, const std::function<void(const Item&)>& fn);
+  /// memcached's LRU crawler on shard `index`, under its lock: reclaims the
+  /// dead items of `classes`, counting crawler_reclaimed and
+  /// crawler_items_checked per class, and recomputes the shard's dead hint.
+  CrawlTally crawlShard(std::size_t index, const ClassMask& classes);
+  /// Whether shard `index` may hold an item that is dead by now (its hint,
+  /// without the lock): what the maintainer crawls.
+  [[nodiscard]] bool mayHoldDead(std::size_t index) const noexcept;
   static constexpr std::size_t kShards = 64;
 
   [[nodiscard]] StoreCounters counters() const noexcept;
@@ -205,6 +233,12 @@ class Store {
     ItemTable table;
     Item* lru_head = nullptr;  // most recently used
     Item* lru_tail = nullptr;  // next to evict
+    // The earliest time an item of this shard may be dead (the smallest
+    // expiration time, or a flush's deadline); 0: none. A lower bound,
+    // lowered by noteExpiry() and made exact by a full walk, both under
+    // `mutex`; atomic so that allocations may look without the lock
+    // (beside the mutex: a store touches no other cache line for it).
+    std::atomic<RelTime> dead_hint{0};
     // Stores into this shard (`total_items`). Written under `mutex` only, so
     // a plain load and store; atomic so that stats may read it unlocked. A
     // global counter here was a cache line both loops fought over per set.
@@ -235,8 +269,9 @@ class Store {
     RelTime exptime;
     std::uint64_t req_cas;
   };
-  /// store() with the shard's lock held and room made.
-  StoreResult storeLocked(Shard& shard, const StoreRequest& request, std::uint64_t* cas_out);
+  /// store() with the shard's lock held and room made; `stored`: the item written.
+  StoreResult storeLocked(Shard& shard, const StoreRequest& request, std::uint64_t* cas_out,
+                          Item*& stored);
   /// Whether `mode` may store over `old` (null: missing): kStored or the refusal.
   StoreResult admitLocked(Shard& shard, StoreMode mode, Item* old, std::uint64_t req_cas);
   /// Stores the value over `old` (in place when the size matches) or anew.
@@ -250,6 +285,23 @@ class Store {
   void reclaim(Shard& shard, Item& item);
   /// Reclaims the dead items among the last five of the shard's LRU.
   void reclaimTail(Shard& shard);
+  /// Before an allocation: reclaims dead items at the LRU tails of the
+  /// shards whose hints say they may hold some (a few shards at most), so
+  /// that their memory is reused before the cache grows.
+  void reclaimBeforeAlloc(const Shard& own);
+  /// A dead item may appear in `shard` at `exptime` (0: never); its lock held.
+  void noteExpiry(Shard& shard, RelTime exptime) noexcept;
+  /// Walks the whole shard for its exact dead hint (its lock held).
+  void recomputeHint(Shard& shard, RelTime now) const noexcept;
+  [[nodiscard]] static bool hintDue(RelTime hint, RelTime now) noexcept {
+    return hint != 0 && hint <= now;
+  }
+  // `watch` lines (store_watch.cpp), each behind one relaxed load.
+  enum class Fetch : std::uint8_t { kFound, kNotFound, kExpired, kFlushed };
+  void watchFetch(std::string_view key, const Item* item, Fetch status) const;
+  /// `stored`: the item written (for append/prepend the whole value), or null.
+  void watchStore(const StoreRequest& request, StoreResult result, const Item* stored) const;
+  void watchEviction(const Item& item, RelTime now) const;
   /// Would an item of `size` more bytes exceed the limit? Items are charged
   /// the chunk memcached's slab allocator would give them, not their own
   /// size: `-m` then holds as many items as memcached's, and the memory a
@@ -263,12 +315,17 @@ class Store {
 
   const StoreLimits limits_;
   const Clock& clock_;
+  WatchLog* watch_ = nullptr;
   const SlabClasses slabs_;
   std::array<Shard, kShards> shards_;
   std::atomic<std::uint64_t> cas_counter_{0};
   std::atomic<std::size_t> bytes_{0};    // memcached's item sizes: the `bytes` stat
   std::atomic<std::size_t> charged_{0};  // their slab chunks: what -m limits
   std::atomic<RelTime> oldest_live_{0};
+  // At most the smallest shard dead_hint, so that allocations skip the
+  // shards with one load; 0: none. (An allocation that raises it may miss a
+  // shard's hint lowered meanwhile; the maintainer reads the shards' own.)
+  std::atomic<RelTime> dead_hint_{0};
   std::atomic<std::uint64_t> oldest_cas_{0};
   std::atomic<std::size_t> evict_cursor_{0};
 

@@ -74,7 +74,7 @@ void uriEncode(std::string_view key, std::string& out) {
 
 bool parseMetadumpClasses(std::string_view arg, std::size_t class_count, MetadumpRequest& out) {
   out = MetadumpRequest{};
-  if (arg == "all") {
+  if (arg == "all" || arg == "hash") {  // memcached: "hash" walks its hash table, all the same
     return true;
   }
   out.all = false;

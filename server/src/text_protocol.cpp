@@ -4,6 +4,7 @@
 #include <climits>
 
 #include "admin_commands.h"
+#include "crawler_commands.h"
 #include "numbers.h"
 #include "stats_report.h"
 
@@ -273,9 +274,6 @@ void TextProtocol::arithmetic(const Tokens& tokens, bool incr, Output& out) {
     reply(out, kBadFormat);
     return;
   }
-  if (ctx_.detail_enabled.load(std::memory_order_relaxed)) {
-    ctx_.prefix_stats.recordDelete(tokens[1]);
-  }
   if (!parseU64(tokens[2], amount)) {
     reply(out, "CLIENT_ERROR invalid numeric delta argument");
     return;
@@ -313,6 +311,9 @@ void TextProtocol::remove(const Tokens& tokens, Output& out) {
   if (tokens[1].size() > kMaxKeyLength) {
     reply(out, kBadFormat);
     return;
+  }
+  if (ctx_.detail_enabled.load(std::memory_order_relaxed)) {
+    ctx_.prefix_stats.recordDelete(tokens[1]);  // found or not, as memcached (incr/decr: never)
   }
   const bool deleted = ctx_.store.remove(tokens[1]) == DeleteResult::kDeleted;
   ctx_.stats.add(deleted ? Counter::kDeleteHits : Counter::kDeleteMisses);
@@ -401,7 +402,7 @@ Step TextProtocol::lruCrawler(const Tokens& tokens, std::size_t next, Output& ou
   const std::size_t n = tokens.ntokens();
   const std::string_view sub = tokens[1];
   if (n == 4 && sub == "metadump") {
-    if (!ctx_.settings.lru_crawler) {
+    if (!ctx_.maintainer.crawlerEnabled()) {
       reply(out, "CLIENT_ERROR lru crawler disabled");
     } else if (!ctx_.settings.dump_enabled) {
       reply(out, "ERROR metadump not allowed");
@@ -413,14 +414,14 @@ Step TextProtocol::lruCrawler(const Tokens& tokens, std::size_t next, Output& ou
       reply(out, "BADCLASS invalid class id");
     }
   } else if (n == 4 && sub == "crawl") {
-    reply(out, ctx_.settings.lru_crawler ? "OK" : "CLIENT_ERROR lru crawler disabled");
+    reply(out, startCrawl(ctx_.maintainer, tokens[2]));
   } else if (n == 4 && (sub == "tocrawl" || sub == "sleep")) {
     std::uint32_t value = 0;
     reply(out, !parseU32(tokens[2], value)                 ? kBadFormat
                : sub == "sleep" && value > 1000000         ? "CLIENT_ERROR sleep must be one second or less"
                                                            : "OK");
   } else if (n == 3 && (sub == "enable" || sub == "disable")) {
-    reply(out, "OK");
+    reply(out, switchCrawler(ctx_.maintainer, sub == "enable"));
   } else {
     reply(out, kError);
   }
@@ -460,6 +461,17 @@ Step TextProtocol::misc(const Tokens& tokens, std::size_t next, Output& out) {
   const std::string_view cmd = tokens[0];
   if (cmd == "watch" && !ctx_.settings.watch_enabled) {
     reply(out, "CLIENT_ERROR watch commands not allowed");
+  } else if (cmd == "watch") {
+    std::vector<std::string_view> args;
+    for (std::size_t i = 1; i + 1 < tokens.ntokens(); ++i) {
+      args.push_back(tokens[i]);
+    }
+    if (!parseWatchFlags(args, watch_flags_)) {
+      reply(out, kError);
+    } else {
+      reply(out, "OK");
+      return Step::done(next, Action::kWatch);
+    }
   } else if (isAdminCommand(cmd)) {
     const std::string_view line = runAdminCommand(ctx_, tokens, noreply_);
     reply(out, line);

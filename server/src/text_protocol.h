@@ -20,6 +20,8 @@ namespace spoold {
 class TextProtocol {
  public:
   TextProtocol(ServerContext& ctx, MetadumpRequest& metadump);
+  /// The WatchFlag bits of the last `watch` (Action::kWatch).
+  [[nodiscard]] unsigned watchFlags() const noexcept { return watch_flags_; }
 
   /// Parses and runs the first command of `input`.
   Step step(std::string_view input, Output& out);
@@ -58,6 +60,7 @@ class TextProtocol {
 
   ServerContext& ctx_;
   MetadumpRequest& metadump_;
+  unsigned watch_flags_ = 0;  // of the last `watch`
   MetaProtocol meta_;
   std::size_t scanned_ = 0;  // bytes of the pending line known to hold no '\n'
   bool noreply_ = false;

@@ -341,6 +341,15 @@ TEST_CASE("spoold -D and stats detail count gets and sets and deletes per prefix
               "MN\r\n");
     checkSame(both, "stats detail dump\r\n", "END\r\n");
   }
+  SECTION("a text delete counts, found or not; incr, decr and md do not") {
+    BothServers both({"-D", ":"});
+    checkSame(both, "set p:1 0 0 1\r\n1\r\nincr p:1 1\r\ndecr p:1 1\r\nstats detail dump\r\nmn\r\n",
+              "MN\r\n");
+    checkSame(both,
+              "delete p:1\r\ndelete p:1\r\ndelete q:1 0\r\ndelete r:1 noreply\r\ndelete s:1 5\r\n"
+              "ms t:1 1\r\nx\r\nmd t:1\r\nstats detail dump\r\nmn\r\n",
+              "MN\r\n");
+  }
 }
 
 TEST_CASE("stats settings has every key memcached's has", "[flags][differential]") {
@@ -416,15 +425,15 @@ const std::vector<AcceptedFlags> kAcceptedFlags{
     {{"-o", "no_lru_crawler"}, {"lru_crawler"}, false},
     {{"-o", "lru_crawler_sleep=50"}, {"lru_crawler_sleep"}, true},
     {{"-o", "lru_crawler_tocrawl=7"}, {"lru_crawler_tocrawl"}, true},
-    {{"-o", "lru_maintainer"}, {"lru_maintainer_thread", "lru_segmented"}, true},
-    {{"-o", "no_lru_maintainer"}, {"lru_maintainer_thread", "lru_segmented"}, true},
+    {{"-o", "lru_maintainer"}, {"lru_maintainer_thread", "lru_segmented"}, false},
+    {{"-o", "no_lru_maintainer"}, {"lru_maintainer_thread", "lru_segmented"}, false},
     {{"-o", "hot_lru_pct=10"}, {"hot_lru_pct"}, true},
     {{"-o", "warm_lru_pct=30"}, {"warm_lru_pct"}, true},
     {{"-o", "hot_max_factor=0.5"}, {"hot_max_factor"}, true},
     {{"-o", "warm_max_factor=1.5"}, {"warm_max_factor"}, true},
     {{"-o", "temporary_ttl=30"}, {"temp_lru", "temporary_ttl"}, true},
     {{"-o", "idle_timeout=30"}, {"idle_timeout"}, false},
-    {{"-o", "watcher_logbuf_size=128"}, {"watcher_logbuf_size"}, true},
+    {{"-o", "watcher_logbuf_size=128"}, {"watcher_logbuf_size"}, false},
     {{"-o", "worker_logbuf_size=128"}, {"worker_logbuf_size"}, true},
     {{"-o", "slab_chunk_max=262144"}, {"slab_chunk_max", "item_size_max"}, true},
     {{"-o", "slab_chunk_max=256"}, {"slab_chunk_max"}, true},

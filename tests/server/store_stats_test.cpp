@@ -71,6 +71,54 @@ TEST_CASE("store: an expired item is reclaimed when a store reuses its memory",
   CHECK(store.classUsage()[classOf(store, 1)].get(ClassCounter::kReclaimed) == 1);
 }
 
+TEST_CASE("store: expired items' memory is reused before the cache grows",
+          "[server][store][stats]") {
+  // memcached: ten 66 KB items with a 2 s TTL, and once they expired ten
+  // more of the same size: total_malloced stays the same.
+  ServerContext ctx(Settings{});
+  std::map<std::string, std::string> stats;
+  const auto malloced = [&] {
+    reportSlabStats(ctx, [&](std::string_view name, std::string_view value) {
+      stats[std::string(name)] = value;
+    });
+    return std::stoull(stats["total_malloced"]);
+  };
+  const std::string value(66 * 1024, 'v');
+  for (int i = 10; i < 20; ++i) {  // keys of one length: items of one size
+    REQUIRE(ctx.store.store(StoreMode::kSet, key(i), value, 0, ctx.clock.toRelative(2), 0) ==
+            StoreResult::kStored);
+  }
+  const std::uint64_t before = malloced();
+  const std::uint64_t bytes = ctx.store.counters().bytes;
+  ctx.clock.advance(3);
+  for (int i = 20; i < 30; ++i) {
+    REQUIRE(ctx.store.store(StoreMode::kSet, key(i), value, 0, 0, 0) == StoreResult::kStored);
+  }
+  CHECK(malloced() == before);
+  CHECK(ctx.store.counters().bytes == bytes);
+  CHECK(ctx.store.counters().curr_items == 10);
+  CHECK(ctx.store.counters().reclaimed == 10);
+  CHECK(ctx.store.counters().get_expired == 0);  // nobody asked for them
+}
+
+TEST_CASE("store: a flushed item's memory is reused before the cache grows",
+          "[server][store][stats]") {
+  Clock clock;
+  Store store(StoreLimits{}, clock);
+  const std::string value(4000, 'v');
+  for (int i = 10; i < 20; ++i) {
+    REQUIRE(store.store(StoreMode::kSet, key(i), value, 0, 0, 0) == StoreResult::kStored);
+  }
+  const std::uint64_t bytes = store.counters().bytes;
+  store.flushAll(0);
+  clock.advance(1);
+  for (int i = 20; i < 30; ++i) {
+    REQUIRE(store.store(StoreMode::kSet, key(i), value, 0, 0, 0) == StoreResult::kStored);
+  }
+  CHECK(store.counters().bytes == bytes);
+  CHECK(store.counters().reclaimed == 10);
+}
+
 TEST_CASE("store: -M refuses instead of evicting but reclaims expired items",
           "[server][store][stats]") {
   Clock clock;
