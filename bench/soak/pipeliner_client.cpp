@@ -15,7 +15,7 @@ namespace {
 constexpr std::size_t kSetsPerBlock = 2048;
 // Past what the kernel's buffers, the send budget and the queued-input
 // bound let in (about 16 MiB of 30-byte sets for 4 MiB of 8-byte replies
-// in the server's socket, then 1 MiB of budget and 4 MiB of queue): a
+// in the server's socket, then 1 MiB of budget and 256 KiB of queue): a
 // server that takes this much from a client that reads nothing has no bound.
 constexpr std::size_t kUnboundedBytes = 96u << 20;
 // How long a write may wait before the server counts as having stopped
