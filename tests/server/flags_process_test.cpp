@@ -125,6 +125,7 @@ std::string coreLimitOf(pid_t pid) {
   return {};
 }
 
+#if !SPOOLD_TEST_SANITIZED  // for the -k test, which sanitizer builds leave out
 /// The kB of "VmLck:" in /proc/<pid>/status (-1 when missing).
 long lockedKbOf(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
@@ -136,6 +137,7 @@ long lockedKbOf(pid_t pid) {
   }
   return -1;
 }
+#endif
 
 /// What the client child below exits with, in words.
 std::string clientStatus(int status) {
