@@ -243,9 +243,11 @@ bool ConnectionBase::holdReadingForBacklog() {
       budget_.backlog() < options_.send_high_watermark) {
     return false;
   }
-  // Checked on the loop thread when input arrives: a producer's sends are
-  // seen at the next read at the latest, so a peer gets at most one read's
-  // worth of input past the high watermark in.
+  // Checked on the loop thread when input arrives: the loop thread's own
+  // replies hold the very next read; other threads' count once they are
+  // sent, so how much input gets in before then depends on how far those
+  // threads lag behind the reads. A server that queues work per request
+  // bounds that queue itself (spoold's queued_input_limit).
   paused_by_backlog_ = true;
   bump(core_->counters().read_pauses_backlog);
   if (!paused_by_handler_) {
