@@ -33,7 +33,7 @@ constexpr unsigned kSlowReaders = 2;
 // ~4.5 KiB on average, ~5 MiB; killers: at most 2 x 4096 x 4 values of <= 512
 // bytes plus item headers, ~10 MiB; slow readers: 2 x 8 x <= 384 KiB, 6 MiB),
 // about 20 MiB in all and never more than -m. Connection buffers (up to
-// 4 MiB of queued input and a 1 MiB send budget for each of the ~20 busy
+// 256 KiB of queued input and a 1 MiB send budget for each of the ~20 busy
 // connections) are freed when they close, but glibc keeps freed memory in
 // its arenas (spoold sets M_TRIM_THRESHOLD to 16 MiB). A leak of 1 KiB per
 // connection exceeds the bound in a 60 s run (about 100,000 connections in
