@@ -67,8 +67,6 @@ class SinkConnection final : public core::ConnectionBase {
       });
     }
   }
-  void pauseReading() override {}
-  void resumeReading() override {}
 
  private:
   SinkConnection(std::shared_ptr<BackendLoop> loop, unsigned index, MessageSink& sink)
@@ -78,6 +76,8 @@ class SinkConnection final : public core::ConnectionBase {
     options.send_high_watermark = std::size_t{1} << 40;  // the window bounds the benchmark
     return options;
   }
+  void stopReading() noexcept override {}  // it reads nothing
+  void restartReading() override {}
   void startFlush() override {}
   void startLinger() override {}
   void stopIo() noexcept override {}
