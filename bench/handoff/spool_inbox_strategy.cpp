@@ -78,6 +78,7 @@ class SinkConnection final : public core::ConnectionBase {
   }
   void stopReading() noexcept override {}  // it reads nothing
   void restartReading() override {}
+  void deliverBufferedInput() override {}
   void startFlush() override {}
   void startLinger() override {}
   void stopIo() noexcept override {}

@@ -239,7 +239,7 @@ bool ConnectionBase::holdReadingForBacklog() {
   if (paused_by_backlog_) {
     return true;
   }
-  if (!options_.pause_reading_while_backlogged || state_ != State::kOpen ||
+  if (!options_.pause_reading_while_backlogged || state_ != State::kOpen || peer_eof_ ||
       budget_.backlog() < options_.send_high_watermark) {
     return false;
   }
@@ -315,7 +315,12 @@ void ConnectionBase::failBeforeOpen(CloseReason reason) noexcept {
 }
 
 void ConnectionBase::onPeerEof() {
-  peer_eof_ = true;
+  peer_eof_ = true;  // from here the backlog holds nothing (holdReadingForBacklog)
+  if (std::exchange(paused_by_backlog_, false) && state_ == State::kOpen && !paused_by_handler_) {
+    // The peer has sent all it will: nothing is left to bound, and what it
+    // sent before its EOF goes to the handler first.
+    deliverBufferedInput();
+  }
   if (state_ == State::kOpen) {
     bool keep_sending = false;
     if (handler_ && !callHandler("onPeerShutdown", [&] { keep_sending = handler_->onPeerShutdown(*this); })) {

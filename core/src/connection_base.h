@@ -111,6 +111,10 @@ class ConnectionBase : public Connection {
   /// socket, and hand over input that was buffered before the pause on a
   /// later turn (it raises no new read event). Only called while open.
   virtual void restartReading() = 0;
+  /// Hands the handler the input the backend holds (deliverInput()), now:
+  /// the peer's EOF came while the send backlog held reading, and what the
+  /// peer sent before it must reach onData() before onPeerShutdown().
+  virtual void deliverBufferedInput() = 0;
   /// Stop reading and writing: finish() follows on a later turn.
   virtual void stopIo() noexcept = 0;
   /// Frees the socket (with a reset when abort_) and the event-library

@@ -70,6 +70,12 @@ void FollyConnection::restartReading() {
   });
 }
 
+void FollyConnection::deliverBufferedInput() {
+  if (!input_.empty()) {
+    onRead();
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Opening
 

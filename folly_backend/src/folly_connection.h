@@ -70,6 +70,7 @@ class FollyConnection final : public core::ConnectionBase,
   // core::ConnectionBase
   void stopReading() noexcept override;
   void restartReading() override;
+  void deliverBufferedInput() override;
   void startFlush() override;
   void startLinger() override;
   void stopIo() noexcept override;

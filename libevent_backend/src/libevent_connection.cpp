@@ -109,6 +109,12 @@ void LibeventConnection::restartReading() {
   });
 }
 
+void LibeventConnection::deliverBufferedInput() {
+  if (bev_ && evbuffer_get_length(bufferevent_get_input(bev_.get())) > 0) {
+    handOverInput();
+  }
+}
+
 void LibeventConnection::producerMutant() noexcept {
   // What event_active() or a thread-safe bufferevent would do: touch the
   // connection's event_base from the producer (its lock, when instrumented).

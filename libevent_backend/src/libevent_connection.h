@@ -66,6 +66,7 @@ class LibeventConnection final : public core::ConnectionBase {
   void commitOutput() noexcept override { commitStage(); }
   void stopReading() noexcept override;
   void restartReading() override;
+  void deliverBufferedInput() override;
   void startFlush() override;
   void startLinger() override;
   void stopIo() noexcept override;

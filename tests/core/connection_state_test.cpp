@@ -118,6 +118,14 @@ class FakeConnection final : public ConnectionBase {
   }
   void stopReading() noexcept override { calls_.emplace_back("stopReading"); }
   void restartReading() override { calls_.emplace_back("restartReading"); }
+  void deliverBufferedInput() override {
+    calls_.emplace_back("deliverBufferedInput");
+    if (held_input_ != nullptr) {
+      deliverInput(*held_input_);
+    }
+  }
+  /// What the fake backend holds when reading stops (deliverBufferedInput).
+  void holdInput(InputBuffer* input) noexcept { held_input_ = input; }
   void stopIo() noexcept override { calls_.emplace_back("stopIo"); }
   std::size_t releaseIo() noexcept override {
     calls_.emplace_back("releaseIo");
@@ -131,6 +139,7 @@ class FakeConnection final : public ConnectionBase {
       : ConnectionBase(std::move(loop), std::move(handler), options, "fake-peer", false) {}
 
   Calls calls_;
+  InputBuffer* held_input_ = nullptr;
   std::size_t output_ = 0;
   std::optional<bool> released_with_abort_;
 };
@@ -618,4 +627,27 @@ TEST_CASE(
     rig.conn->resumeReading();
     CHECK(rig.conn->takeCalls().empty());
   }
+}
+
+TEST_CASE("the peer's EOF while the backlog holds input: the input reaches onData first",
+          "[core][unit]") {
+  Rig rig(backlogOptions(true));
+  // onData before onPeerShutdown, as a backend that reads the EOF after the bytes would.
+  rig.events.on_data = [&rig](Connection& /*conn*/) { CHECK(rig.events.peer_shutdowns == 0); };
+  rig.open();
+  CHECK(rig.send(100) == SendResult::kOk);
+  FakeInput input("last request");
+  rig.conn->holdInput(&input);
+  rig.conn->deliverInput(input);  // held: the backlog is at the high watermark
+  CHECK(rig.events.data == 0);
+  rig.conn->takeCalls();
+
+  rig.conn->onPeerEof();
+  CHECK(rig.events.data == 1);  // handed over before the EOF
+  CHECK(input.size() == 0);
+  CHECK(rig.events.peer_shutdowns == 1);
+  CHECK(rig.conn->takeCalls() == Calls{"deliverBufferedInput", "commitOutput", "startFlush"});
+  CHECK_FALSE(rig.conn->readingPaused());
+  rig.conn->onBytesWritten(100);  // the backlog drains: nothing to restart any more
+  CHECK(rig.conn->takeCalls().empty());
 }
