@@ -1,5 +1,7 @@
 #include "store_maintainer.h"
 
+#include <malloc.h>
+
 namespace spoold {
 
 StoreMaintainer::StoreMaintainer(Store& store, const Options& options)
@@ -93,6 +95,12 @@ void StoreMaintainer::loop(const std::stop_token& stop) {
     }
     lock.unlock();  // never a shard's lock under this one
     pass(requested);
+    // main() lets each thread's arena keep 16 MiB of freed memory, so that a
+    // busy loop does not give pages back and fault them in again hundreds of
+    // times a second; once a second, give back what a burst left behind (a
+    // deep pipeline, a client that never read), as memcached's slabs would
+    // not have taken it. It locks each arena briefly, never a shard.
+    malloc_trim(0);
     lock.lock();
     ++completed_;
     cv_.notify_all();
