@@ -1,74 +1,86 @@
 // Pipeliners, the two ends of a deep pipeline:
-// - one that writes small sets back to back and never reads a reply: the
-//   server must stop reading it (its send budget full, its queued input at
-//   the limit) rather than take its input and queue work without bound; it
-//   then resets with every reply unread;
-// - one that writes tens of thousands of sets while reading every reply,
-//   each verified: in workers mode the runner's cost per command must not
-//   grow with the depth of what is queued behind it.
+// - one that pipelines small gets of a 64 KiB value and never reads a
+//   reply: the server must stop reading it (its send budget full) rather
+//   than take its input and queue work without bound; it then resets with
+//   every reply unread. (spoold's e2e test and bench/unread_flood.py make
+//   the same attack with millions of small sets; here, among every other
+//   fault, large replies reach the hold after a few hundred requests.)
+// - one that writes 5,000-20,000 sets while reading every reply, each
+//   verified: in workers mode the runner's cost per command must not grow
+//   with the depth of what is queued behind it.
 #include "soak_client.h"
 #include "usage.h"
 
 namespace spool::bench {
 namespace {
 
-constexpr std::size_t kSetsPerBlock = 2048;
-// Past what the kernel's buffers, the send budget and the queued-input
-// bound let in (about 16 MiB of 30-byte sets for 4 MiB of 8-byte replies
-// in the server's socket, then 1 MiB of budget and 256 KiB of queue): a
-// server that takes this much from a client that reads nothing has no bound.
-constexpr std::size_t kUnboundedBytes = 96u << 20;
+constexpr std::size_t kGetsPerBlock = 256;
+constexpr std::size_t kValueBytes = 64 << 10;
+// Past what the kernel's socket buffers hold on the way in (the client's
+// send buffer, up to 4 MiB, and the server's receive buffer, which grows
+// only while the server reads), and the replies to it are 250 GiB, far past
+// the send budget: a server that takes it all from a client that reads
+// nothing has no bound.
+constexpr std::size_t kUnboundedBytes = 64u << 20;
 // How long a write may wait before the server counts as having stopped
 // reading: the expected end of every flood, so short, but far beyond one
 // loop turn of a server that still reads.
 constexpr std::uint64_t kStoppedReadingNs = 2'000'000'000;
-constexpr std::uint64_t kMinDepth = 20'000;
-constexpr std::uint64_t kMaxDepth = 100'000;
+constexpr std::uint64_t kMinDepth = 5'000;
+constexpr std::uint64_t kMaxDepth = 20'000;
 
 class NeverReadingPipeliner final : ClientBase {
  public:
   NeverReadingPipeliner(const ClientContext& ctx, unsigned id)
-      : ClientBase(ctx, "never-reading-pipeliner-", id),
-        block_(floodBlock("soak:p" + std::to_string(id))) {}
+      : ClientBase(ctx, "never-reading-pipeliner-", id), key_("soak:p" + std::to_string(id)) {}
 
   void run() {
+    if (!storeValue()) {
+      return;
+    }
     while (running()) {
       std::unique_ptr<SoakConn> conn = openConn();
       if (!conn) {
         return;
       }
       flood(std::move(conn));
-      pace(100'000, 300'000);
+      pace(1'000'000, 2'000'000);
     }
   }
 
  private:
-  static std::string floodBlock(const std::string& key) {
-    std::string block;
-    for (std::size_t i = 0; i < kSetsPerBlock; ++i) {
-      block += "set " + key + " 0 0 10\r\n0123456789\r\n";
+  bool storeValue() {
+    std::unique_ptr<SoakConn> conn = openConn();
+    if (!conn) {
+      return false;
     }
-    return block;
+    Batch batch{{}, &checker_};
+    addSet(batch, Dialect::kText, key_, Stored{0, randomValue(rng_, kValueBytes)});
+    return runBatch(*conn, batch, "storing the flood's value");
   }
 
   void flood(std::unique_ptr<SoakConn> conn) {
+    std::string block;
+    for (std::size_t i = 0; i < kGetsPerBlock; ++i) {
+      block += "get " + key_ + "\r\n";
+    }
     std::size_t sent = 0;
     while (sent < kUnboundedBytes) {
-      if (!conn->sendAll(block_, nowNs() + kStoppedReadingNs)) {
+      if (!conn->sendAll(block, nowNs() + kStoppedReadingNs)) {
         break;  // the server stopped reading (or dropped us: also fine)
       }
-      sent += block_.size();
-      tally_.requests(kSetsPerBlock);
+      sent += block.size();
+      tally_.requests(kGetsPerBlock);
     }
     if (sent >= kUnboundedBytes) {
       tally_.failure(name_, "the server read " + std::to_string(sent >> 20) +
-                                " MiB from a client that reads nothing, without stopping");
+                                " MiB of gets from a client that reads nothing, without stopping");
     }
     tally_.fault(Fault::kFloodUnread);
     SoakConn::abortWithReset(std::move(conn));  // every reply unread
   }
 
-  const std::string block_;
+  const std::string key_;
 };
 
 class DeepPipeliner final : ClientBase {
@@ -82,7 +94,7 @@ class DeepPipeliner final : ClientBase {
       if (!conn || !pipeline(*conn)) {
         return;
       }
-      pace(100'000, 500'000);
+      pace(2'000'000, 3'000'000);
     }
   }
 

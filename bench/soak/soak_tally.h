@@ -26,7 +26,7 @@ enum class Fault : std::uint8_t {
   kChurnRejected,        ///< a connection of a burst turned away with the reject message
   kMetadump,             ///< a complete lru_crawler metadump all
   kMetadumpAborted,      ///< RST in the middle of a metadump
-  kFloodUnread,          ///< small sets written until the server stopped reading, then RST
+  kFloodUnread,          ///< gets of a large value written until the server stopped reading, then RST
   kDeepPipeline,         ///< tens of thousands of sets pipelined, every reply read and verified
   kCount
 };
