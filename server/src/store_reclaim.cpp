@@ -94,7 +94,11 @@ void Store::reclaimBeforeAlloc(const Shard& own) {
     }
     const RelTime hint = shard.dead_hint.load(std::memory_order_relaxed);
     if (hintDue(hint, now)) {
-      return;  // dead items deeper than the tail: the crawler's work
+      // Dead items deeper than the tail: the maintainer's crawl finds them.
+      // Left due, the hint would send every allocation to this shard's lock
+      // until then; allocations look again in a second.
+      dead_hint_.compare_exchange_strong(global, now + 1, std::memory_order_relaxed);
+      return;
     }
     next = earlier(next, hint);
   }

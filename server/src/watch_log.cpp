@@ -167,13 +167,11 @@ bool WatchLog::flushLocked(Watcher& w) {
   if (w.held.empty()) {
     return true;
   }
-  const std::size_t size = w.held.size();
   const spool::SendResult result = w.conn->send(std::move(w.held));
   if (result == spool::SendResult::kBackpressure) {
     return true;  // left intact: the next round retries it
   }
-  w.held = spool::Buffer{};
-  stats_.sent += size;
+  w.held = spool::Buffer{};  // its lines were counted in stats_.sent as they were queued
   return result == spool::SendResult::kOk;
 }
 
