@@ -101,6 +101,11 @@ void WatchLog::publish(unsigned flag, std::string_view body) {
 
 void WatchLog::add(spool::ConnectionPtr conn, unsigned flags) {
   std::lock_guard lock(mutex_);
+  if (stopped_ || !conn->isOpen()) {
+    // Stopping, or closed since `watch` ran (a worker's watch can race the
+    // loop's onClose, whose remove() may already have found nothing).
+    return;
+  }
   watchers_.push_back(Watcher{std::move(conn), flags, {}, {}, 0});
   updateFlagsLocked();
   if (!thread_.joinable()) {
@@ -115,9 +120,15 @@ void WatchLog::remove(std::uint64_t id) {
 }
 
 void WatchLog::stop() {
-  if (thread_.joinable()) {
-    thread_.request_stop();
-    thread_.join();
+  std::jthread thread;
+  {
+    std::lock_guard lock(mutex_);  // add() starts the thread under it
+    stopped_ = true;
+    thread = std::move(thread_);
+  }
+  if (thread.joinable()) {
+    thread.request_stop();
+    thread.join();
   }
   std::lock_guard lock(mutex_);
   watchers_.clear();

@@ -104,6 +104,7 @@ class WatchLog {
   std::vector<Watcher> watchers_;  // guarded by mutex_
   bool dirty_ = false;             // lines to send; guarded by mutex_
   Stats stats_;                    // guarded by mutex_
+  bool stopped_ = false;  // stop() ran: add() registers nothing more
   std::jthread thread_;
 };
 
