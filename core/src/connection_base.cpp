@@ -232,7 +232,7 @@ void ConnectionBase::resumeReading() {
   if (!std::exchange(paused_by_handler_, false) || readingPaused() || state_ != State::kOpen) {
     return;
   }
-  restartReading();
+  resumeInput();
 }
 
 bool ConnectionBase::holdReadingForBacklog() {
@@ -262,8 +262,19 @@ void ConnectionBase::releaseReadingHold(std::size_t backlog_now) {
   }
   paused_by_backlog_ = false;
   if (!paused_by_handler_ && state_ == State::kOpen) {
-    restartReading();
+    resumeInput();
   }
+}
+
+void ConnectionBase::resumeInput() {
+  restartReading();
+  // Bytes that arrived before the pause raise no new read event: hand them
+  // over on a later turn, from a clean stack.
+  core_->defer([self = selfAs<ConnectionBase>()] {
+    if (self->state_ == State::kOpen && !self->readingPaused()) {
+      self->deliverBufferedInput();
+    }
+  });
 }
 
 void ConnectionBase::handlerFailed(const char* callback, std::string_view what) noexcept {

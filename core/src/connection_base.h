@@ -108,12 +108,13 @@ class ConnectionBase : public Connection {
   /// socket for input. Only called while open.
   virtual void stopReading() noexcept = 0;
   /// Reading may go on again (readingPaused() turned false): watch the
-  /// socket, and hand over input that was buffered before the pause on a
-  /// later turn (it raises no new read event). Only called while open.
+  /// socket again. Only called while open; core hands over what was
+  /// buffered before the pause on a later turn (deliverBufferedInput()).
   virtual void restartReading() = 0;
-  /// Hands the handler the input the backend holds (deliverInput()), now:
-  /// the peer's EOF came while the send backlog held reading, and what the
-  /// peer sent before it must reach onData() before onPeerShutdown().
+  /// Hands the handler the input the backend holds, if any, now (through
+  /// deliverInput()): after a pause ends (it raises no new read event), and
+  /// when the peer's EOF came while the send backlog held reading (what the
+  /// peer sent before it must reach onData() before onPeerShutdown()).
   virtual void deliverBufferedInput() = 0;
   /// Stop reading and writing: finish() follows on a later turn.
   virtual void stopIo() noexcept = 0;
@@ -152,7 +153,7 @@ class ConnectionBase : public Connection {
   /// pause_reading_while_backlogged): then the input stays buffered and
   /// reading stops until the backlog drains.
   void deliverInput(InputBuffer& input);
-  /// Neither the handler (pauseReading()) nor the send backlog holds reading.
+  /// The handler (pauseReading()) or the send backlog holds reading.
   [[nodiscard]] bool readingPaused() const noexcept { return paused_by_handler_ || paused_by_backlog_; }
   /// A connection that never opened: onClose() at once, without the table.
   void failBeforeOpen(CloseReason reason) noexcept;
@@ -190,6 +191,8 @@ class ConnectionBase : public Connection {
   bool holdReadingForBacklog();
   /// The backlog fell to `backlog_now`: lifts the backlog's hold at the low watermark.
   void releaseReadingHold(std::size_t backlog_now);
+  /// Reading goes on: restartReading(), then the buffered input on a later turn.
+  void resumeInput();
   void finish();
   /// Runs a handler callback; an exception it throws aborts this connection
   /// with kHandlerError (logged) instead of unwinding into the event library.

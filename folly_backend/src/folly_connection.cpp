@@ -59,16 +59,7 @@ FollyConnection::~FollyConnection() {
 
 void FollyConnection::stopReading() noexcept { updateReading(); }
 
-void FollyConnection::restartReading() {
-  updateReading();
-  // Bytes that arrived before the pause raise no new read event: hand them
-  // over on the next turn, from a clean stack.
-  loop_->defer([self = selfAs<FollyConnection>()] {
-    if (self->state_ == State::kOpen && !self->readingPaused() && !self->input_.empty()) {
-      self->onRead();
-    }
-  });
-}
+void FollyConnection::restartReading() { updateReading(); }
 
 void FollyConnection::deliverBufferedInput() {
   if (!input_.empty()) {

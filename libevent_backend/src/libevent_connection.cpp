@@ -99,14 +99,6 @@ void LibeventConnection::restartReading() {
   } else {
     enableEvents(EV_READ);
   }
-  // Bytes that arrived before the pause raise no new read event: hand them
-  // over on the next turn, from a clean stack.
-  loop_->defer([self = selfAs<LibeventConnection>()] {
-    if (self->state_ == State::kOpen && !self->readingPaused() && self->bev_ &&
-        evbuffer_get_length(bufferevent_get_input(self->bev_.get())) > 0) {
-      self->handOverInput();
-    }
-  });
 }
 
 void LibeventConnection::deliverBufferedInput() {
