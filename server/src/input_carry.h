@@ -20,7 +20,6 @@ namespace spoold {
 class InputCarry {
  public:
   [[nodiscard]] bool empty() const noexcept { return offset_ == bytes_.size(); }
-  [[nodiscard]] std::size_t size() const noexcept { return bytes_.size() - offset_; }
   /// The unconsumed bytes; valid until the next append() or assign().
   [[nodiscard]] std::string_view view() const noexcept {
     return std::string_view(bytes_).substr(offset_);

@@ -64,6 +64,10 @@ void RequestPipeline::raiseQueuedInputPeak() noexcept {
 bool RequestPipeline::popLocked(spool::Buffer& chunk) {
   chunk = queue_.pop();
   queued_bytes_ -= chunk.size();
+  return claimResumeLocked();
+}
+
+bool RequestPipeline::claimResumeLocked() {
   if (resume_posted_ || !resumeDueLocked()) {
     return false;
   }
@@ -224,6 +228,7 @@ RequestPipeline::Outcome RequestPipeline::startWatch(std::size_t input_size) {
   // As memcached's conn_watch: the connection only receives log lines from
   // now on, and what it sends is dropped; the runner lets go for good.
   const Flush flushed = flush();  // the OK first
+  bool resume = false;
   {
     std::lock_guard lock(mutex_);
     watching_ = true;
@@ -233,6 +238,12 @@ RequestPipeline::Outcome RequestPipeline::startWatch(std::size_t input_size) {
       closed_ = true;
       return Outcome{Stop::kClosed, input_size, 0};
     }
+    // The queue it was paused for is gone: read (and drop) again, so the
+    // watcher's hang-up is seen.
+    resume = claimResumeLocked();
+  }
+  if (resume) {
+    onLoopThread(&RequestPipeline::resumeReadingInLoop);
   }
   ctx_.watch.add(conn_, session_.watchFlags());
   return Outcome{Stop::kClosed, input_size, 0};

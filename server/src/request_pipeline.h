@@ -91,8 +91,11 @@ class RequestPipeline final : public Task,
   /// Moves `input` to the queue (loop thread); pauses reading at the limit.
   void queueLocked(spool::InputBuffer& input);
   /// Takes the next queued chunk (runner). @return true when reading must
-  /// resume: the caller calls resumeReadingSoon() once it has unlocked.
+  /// resume: the caller posts resumeReadingInLoop() once it has unlocked.
   bool popLocked(spool::Buffer& chunk);
+  /// Reading is due to resume and nobody has posted it yet: claims posting
+  /// it. @return true when the caller posts resumeReadingInLoop() unlocked.
+  bool claimResumeLocked();
   /// Reading is paused and the queue is down to a quarter of the limit.
   [[nodiscard]] bool resumeDueLocked() const noexcept;
   void resumeReadingInLoop();
