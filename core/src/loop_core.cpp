@@ -229,6 +229,31 @@ void LoopCore::onDoorbell() {
   drain();
 }
 
+// What one read takes at most: a pipelining client's burst in one recv.
+constexpr std::size_t kReadScratchBytes = 64 << 10;
+
+std::span<std::byte> LoopCore::readScratch() {
+  if (!read_scratch_) {
+    read_scratch_ = std::make_unique_for_overwrite<std::byte[]>(kReadScratchBytes);
+  }
+  return {read_scratch_.get(), kReadScratchBytes};
+}
+
+void LoopCore::closeWriteScope() noexcept {
+  if (--write_scope_depth_ > 0 || pending_writes_.empty()) {
+    return;
+  }
+  // No scope is open now, so nothing joins the list while it is walked:
+  // output added meanwhile is written at once.
+  std::vector<PendingWrite*> batch;
+  batch.swap(pending_writes_);
+  for (PendingWrite* conn : batch) {
+    conn->writePending();
+  }
+  batch.clear();
+  pending_writes_.swap(batch);  // keeps the capacity (nothing joined meanwhile)
+}
+
 void LoopCore::drain() {
   assertInLoopThread("LoopCore::drain");
   draining_.store(true, std::memory_order_relaxed);
@@ -236,16 +261,19 @@ void LoopCore::drain() {
   PopStatus status = PopStatus::kEmpty;
   detail::InboxNode* node = nullptr;
   beginDrainBatch();
-  while (count < options_.drain_batch) {
-    status = inbox_.pop(node);
-    if (status == PopStatus::kPending) [[unlikely]] {
-      status = waitForLink(node);
+  {
+    const WriteScope writes(*this);  // the batch's replies go out when it ends
+    while (count < options_.drain_batch) {
+      status = inbox_.pop(node);
+      if (status == PopStatus::kPending) [[unlikely]] {
+        status = waitForLink(node);
+      }
+      if (status != PopStatus::kItem) {
+        break;
+      }
+      dispatch(node, false);
+      ++count;
     }
-    if (status != PopStatus::kItem) {
-      break;
-    }
-    dispatch(node, false);
-    ++count;
   }
   endDrainBatch();
   // Payload blocks freed during the batch go back to their producers at once.

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -60,6 +61,17 @@ void armProducerMutant(bool armed) noexcept;
 /// that a producer holding a ConnectionPtr can always push into the inbox,
 /// even after stop(); what arrives after stop() is drained, cancelled, by the
 /// producer itself (see drainAfterStop()).
+/// A connection whose output waits for the end of the loop's write scope
+/// (LoopCore::noteWrite()).
+class PendingWrite {
+ public:
+  /// Writes what the connection has queued.
+  virtual void writePending() noexcept = 0;
+
+ protected:
+  ~PendingWrite() = default;
+};
+
 class LoopCore : public std::enable_shared_from_this<LoopCore> {
  public:
   LoopCore(unsigned index, const TransportOptions& options, std::shared_ptr<ConnectionLimit> limit);
@@ -107,6 +119,30 @@ class LoopCore : public std::enable_shared_from_this<LoopCore> {
   /// Keeps an object (a listener's acceptor) alive on this loop until
   /// release() or the loop stops; it is destroyed on the loop thread.
   void adopt(std::shared_ptr<void> resource);
+
+  /// While a WriteScope is open (a drain batch, a socket's callback, deferred
+  /// work), connections with new output note themselves here and write it
+  /// when the outermost scope ends: one writev per connection for all the
+  /// replies of a batch, made straight away instead of after another trip
+  /// through the poller, and no write event armed unless the socket is full.
+  class WriteScope {
+   public:
+    explicit WriteScope(LoopCore& loop) noexcept : loop_(loop) { ++loop_.write_scope_depth_; }
+    ~WriteScope() { loop_.closeWriteScope(); }
+    WriteScope(const WriteScope&) = delete;
+    WriteScope& operator=(const WriteScope&) = delete;
+
+   private:
+    LoopCore& loop_;
+  };
+  [[nodiscard]] bool inWriteScope() const noexcept { return write_scope_depth_ > 0; }
+  /// `conn` writes its output when the current WriteScope ends. It must stay
+  /// alive until then (connections are freed on a later turn, never inside
+  /// the scope that noted them).
+  void noteWrite(PendingWrite* conn) { pending_writes_.push_back(conn); }
+  /// The loop's read buffer: every connection's read lands here first
+  /// (StreamInput). Allocated on first use.
+  [[nodiscard]] std::span<std::byte> readScratch();
   /// Destroys an adopted object now.
   void release(const void* resource) noexcept;
 
@@ -172,6 +208,10 @@ class LoopCore : public std::enable_shared_from_this<LoopCore> {
   bool stopping_ = false;
   std::unordered_map<std::uint64_t, std::shared_ptr<ConnectionBase>> connections_;
   std::vector<std::shared_ptr<void>> resources_;
+  void closeWriteScope() noexcept;
+  unsigned write_scope_depth_ = 0;
+  std::vector<PendingWrite*> pending_writes_;
+  std::unique_ptr<std::byte[]> read_scratch_;
 
   LoopCounters counters_;
 };

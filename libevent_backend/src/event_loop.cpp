@@ -5,7 +5,6 @@
 #include <cstring>
 
 #include "instrument_locks.h"
-#include "libevent_connection.h"
 #include "spool/errors.h"
 #include "spool/log.h"
 
@@ -38,9 +37,14 @@ EventBasePtr makeBase(bool instrument_locks, const std::string& name) {
   // NOLOCK: only this loop's thread ever touches the base, so it needs no lock.
   // Producers never call libevent at all (they write the eventfd instead).
   // The lock-count test turns locks on so that any producer call would show.
+  // The changelist: a connection that changes what it watches within one
+  // turn (event_del, then event_add) costs one EPOLL_CTL_MOD at the next
+  // poll, not a delete and an add.
+  int flags = EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST;
   if (!instrument_locks) {
-    event_config_set_flag(config.get(), EVENT_BASE_FLAG_NOLOCK);
+    flags |= EVENT_BASE_FLAG_NOLOCK;
   }
+  event_config_set_flag(config.get(), flags);
   if (event_config_set_max_dispatch_interval(config.get(), nullptr, kMaxCallbacksPerPoll, 0) !=
       0) {
     setupFailed("event_config_set_max_dispatch_interval");
@@ -120,32 +124,6 @@ void EventLoop::onWakeCb(evutil_socket_t, short, void* ctx) { static_cast<EventL
 
 void EventLoop::onDrainCb(evutil_socket_t, short, void* ctx) { static_cast<EventLoop*>(ctx)->drain(); }
 
-void EventLoop::beginDrainBatch() noexcept {
-  openWriteScope();  // written out once the batch is committed
-  in_drain_ = true;
-}
-
-void EventLoop::endDrainBatch() noexcept {
-  in_drain_ = false;
-  for (LibeventConnection* conn : staged_) {
-    conn->commitStage();
-  }
-  staged_.clear();
-  closeWriteScope();
-}
-
-void EventLoop::closeWriteScope() noexcept {
-  if (--write_scope_depth_ > 0 || eager_writes_.empty()) {
-    return;
-  }
-  // No scope is open now, so nothing joins the list while it is walked:
-  // output added meanwhile turns its connection's write event on instead.
-  for (LibeventConnection* conn : eager_writes_) {
-    conn->writeEagerly();
-  }
-  eager_writes_.clear();
-}
-
 void EventLoop::defer(std::function<void()> fn) {
   assertInLoopThread("EventLoop::defer");
   deferred_.push_back(std::move(fn));
@@ -159,6 +137,7 @@ void EventLoop::onDeferredCb(evutil_socket_t, short, void* ctx) {
 }
 
 void EventLoop::runDeferred() {
+  const WriteScope writes(*this);  // what the deferred work sends goes out once, at the end
   std::vector<std::function<void()>> batch;
   batch.swap(deferred_);
   for (auto& fn : batch) {

@@ -12,7 +12,6 @@
 
 namespace spool::libevent {
 
-class LibeventConnection;
 using core::bump;
 using core::ConnectionLimit;
 using core::LoopTask;
@@ -50,28 +49,6 @@ class EventLoop final : public core::LoopCore {
 
   // Loop thread only.
   [[nodiscard]] event_base* base() const noexcept { return base_.get(); }
-  /// True while drain() is moving payloads (connections may stage copies).
-  [[nodiscard]] bool inDrain() const noexcept { return in_drain_; }
-  /// `conn` holds staged output to commit when this drain batch ends.
-  void noteStaged(LibeventConnection* conn) { staged_.push_back(conn); }
-
-  /// While a WriteScope is open (a read callback, a drain batch), output
-  /// added to plain connections is written straight to their sockets when
-  /// the scope ends instead of waiting for the socket to poll writable. See
-  /// LibeventConnection::noteOutputAdded().
-  class WriteScope {
-   public:
-    explicit WriteScope(EventLoop& loop) noexcept : loop_(loop) { loop_.openWriteScope(); }
-    ~WriteScope() { loop_.closeWriteScope(); }
-    WriteScope(const WriteScope&) = delete;
-    WriteScope& operator=(const WriteScope&) = delete;
-
-   private:
-    EventLoop& loop_;
-  };
-  [[nodiscard]] bool inWriteScope() const noexcept { return write_scope_depth_ > 0; }
-  /// `conn` has output to write when the current WriteScope ends.
-  void noteEagerWrite(LibeventConnection* conn) { eager_writes_.push_back(conn); }
 
   // core::LoopCore
   void defer(std::function<void()> fn) override;
@@ -84,15 +61,11 @@ class EventLoop final : public core::LoopCore {
 
   // core::LoopCore
   void activateDrain() noexcept override;
-  void beginDrainBatch() noexcept override;
-  void endDrainBatch() noexcept override;
   void beginStop() override;
   void breakLoop() noexcept override;
 
   void run();
   void runDeferred();
-  void openWriteScope() noexcept { ++write_scope_depth_; }
-  void closeWriteScope() noexcept;
 
   EventBasePtr base_;
   EventPtr wake_event_;      // the eventfd became readable: a producer rang
@@ -101,13 +74,6 @@ class EventLoop final : public core::LoopCore {
   EventPtr grace_timer_;     // stop(): aborts connections still flushing
   std::jthread thread_;
 
-  bool in_drain_ = false;
-  std::vector<LibeventConnection*> staged_;  // alive: open, hence in the table
-  // Connections to write when the current WriteScope ends. Alive: a
-  // connection is freed on a later turn (finish() is deferred), never inside
-  // the read callback or drain that added it here.
-  std::vector<LibeventConnection*> eager_writes_;
-  unsigned write_scope_depth_ = 0;
   std::vector<std::function<void()>> deferred_;
 };
 

@@ -2,8 +2,6 @@
 // the one place that frees them.
 #pragma once
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -22,8 +20,6 @@ using core::X509Ptr;
 using EventBasePtr = std::unique_ptr<event_base, CDeleter<&event_base_free>>;
 using EventPtr = std::unique_ptr<event, CDeleter<&event_free>>;
 using EventConfigPtr = std::unique_ptr<event_config, CDeleter<&event_config_free>>;
-using BufferEventPtr = std::unique_ptr<bufferevent, CDeleter<&bufferevent_free>>;
-using EvBufferPtr = std::unique_ptr<evbuffer, CDeleter<&evbuffer_free>>;
 using ListenerPtr = std::unique_ptr<evconnlistener, CDeleter<&evconnlistener_free>>;
 
 }  // namespace spool::libevent
