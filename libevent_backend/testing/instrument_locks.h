@@ -3,8 +3,8 @@
 
 namespace spool::libevent::testing {
 
-/// Gives the event_base and bufferevents of loops created from now on their
-/// internal locks (no EVENT_BASE_FLAG_NOLOCK, BEV_OPT_THREADSAFE), so that a
+/// Gives the event_base of loops created from now on its internal lock (no
+/// EVENT_BASE_FLAG_NOLOCK; every event on the base takes it), so that a
 /// test counting lock acquisitions would see any libevent call a producer
 /// thread made. Never needed in production: spool never relies on those
 /// locks. Set it before creating the Transport.

@@ -10,8 +10,7 @@ namespace spool::libevent::testing {
 /// libevent (evthread_set_lock_callbacks and friends), backed by pthreads.
 /// Call before any event_base exists (libevent's rule); later calls do
 /// nothing. After this, libevent objects created with locking enabled (a base
-/// without EVENT_BASE_FLAG_NOLOCK, a BEV_OPT_THREADSAFE bufferevent) really
-/// lock, and every acquisition is counted per thread.
+/// without EVENT_BASE_FLAG_NOLOCK, and every event on it) really lock, and every acquisition is counted per thread.
 void installCountingLocks();
 
 /// Lock acquisitions (libevent's lock callback) made by the calling thread.

@@ -1,6 +1,6 @@
-// The libevent backend writes plain-TCP output when the read callback or the
-// drain batch that produced it ends, instead of turning the bufferevent's
-// write event on and waiting for epoll to report the socket writable.
+// Output is written when the read callback or the drain batch that produced
+// it ends (core's LoopCore::WriteScope), instead of turning a write event on
+// and waiting for epoll to report the socket writable.
 #include <catch2/catch.hpp>
 
 #include <thread>
