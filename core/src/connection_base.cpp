@@ -402,6 +402,18 @@ void ConnectionBase::onQueuedCloseTask(LoopTask* task, bool cancelled) noexcept 
   conn->closeInLoop(CloseMode::kGraceful, reason.code, std::move(reason.detail));
 }
 
+void ConnectionBase::markLingering() noexcept { state_ = State::kLingering; }
+
+void ConnectionBase::flushTimedOut() {
+  if (state_ != State::kFlushing) {
+    return;
+  }
+  abort_ = true;  // the peer does not take the rest: reset instead of waiting
+  reason_.detail += reason_.detail.empty() ? "" : "; ";
+  reason_.detail += fmt::format("output not flushed within {} ms", options_.linger_timeout.count());
+  scheduleFinish();
+}
+
 void ConnectionBase::fail(CloseCode code, int sys_error, std::string detail) {
   closing_.store(true, std::memory_order_release);
   if (state_ == State::kFinishing || state_ == State::kClosed) {

@@ -172,14 +172,33 @@ class ConnectionBase : public Connection {
   /// Accepted bytes that will never be written (a failed write): accounted.
   void discardOutput(std::size_t size) noexcept { budget_.retire(size); }
 
+  /// Where the close state machine is. Only core changes it: a backend
+  /// reports events through the calls above and below.
+  [[nodiscard]] State state() const noexcept { return state_; }
+  /// The peer shut its sending side.
+  [[nodiscard]] bool peerEof() const noexcept { return peer_eof_; }
+  /// The close resets the connection (abort, or a flush that timed out).
+  [[nodiscard]] bool aborting() const noexcept { return abort_; }
+  /// An outgoing connect or a TLS handshake started: onOpen() waits for markOpen().
+  void markConnecting() noexcept { state_ = State::kConnecting; }
+  /// The connection gives its ConnectionLimit slot back when it finishes.
+  void holdLimitSlot() noexcept { holds_limit_slot_ = true; }
+  /// The flush is done: startLinger() shuts the write side next and waits
+  /// for the peer's EOF (none when peerEof() already).
+  void markLingering() noexcept;
+  /// The flush made no progress for linger_timeout: the close becomes a
+  /// reset, and says so in its reason.
+  void flushTimedOut();
+
   HandlerPtr handler_;
+
+ private:
   State state_ = State::kIdle;
-  CloseReason reason_;       // why finish() will say it closed
-  bool abort_ = false;       // finish() resets instead of closing cleanly
+  CloseReason reason_;  // why finish() will say it closed
+  bool abort_ = false;  // finish() resets instead of closing cleanly
   bool peer_eof_ = false;
   bool holds_limit_slot_ = false;
 
- private:
   static void onCloseTask(LoopTask* task, bool cancelled) noexcept;
   static void onQueuedCloseTask(LoopTask* task, bool cancelled) noexcept;
   static void onDestroyTask(LoopTask* task, bool cancelled) noexcept;

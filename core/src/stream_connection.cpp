@@ -56,7 +56,9 @@ StreamConnection::~StreamConnection() {
 void StreamConnection::openAccepted(int fd, bool holds_limit_slot) {
   core().assertInLoopThread("StreamConnection::openAccepted");
   const LoopCore::WriteScope writes(core());  // what onOpen() sends goes out in one write
-  holds_limit_slot_ = holds_limit_slot;
+  if (holds_limit_slot) {
+    holdLimitSlot();
+  }
   fd_ = fd;
   connected_ = true;
   setNoDelay(fd_);
@@ -71,7 +73,7 @@ void StreamConnection::openAccepted(int fd, bool holds_limit_slot) {
   core().addConnection(selfAs<StreamConnection>());
   startWatchdog();
   if (tls_context_) {
-    state_ = State::kConnecting;  // onOpen() once the handshake completes
+    markConnecting();  // onOpen() once the handshake completes
     onConnected();
     return;
   }
@@ -85,7 +87,7 @@ void StreamConnection::startConnect() {
     failBeforeOpen(CloseReason{CloseCode::kConnectFailed, errno, "cannot create a socket"});
     return;
   }
-  state_ = State::kConnecting;
+  markConnecting();
   core().addConnection(selfAs<StreamConnection>());
   startWatchdog();
   int result;
@@ -129,7 +131,7 @@ void StreamConnection::onConnected() {
 void StreamConnection::continueHandshake() {
   const TlsSession::Status status = tls_->handshake();
   writeQueue(tls_->cipher());  // this flight of the handshake
-  if (state_ != State::kConnecting) {
+  if (state() != State::kConnecting) {
     return;  // the write failed
   }
   switch (status) {
@@ -137,7 +139,7 @@ void StreamConnection::continueHandshake() {
       bump(core().counters().tls_handshakes);
       setTlsPeer(describeTlsPeer(tls_->ssl()));
       markOpen();
-      if (state_ == State::kOpen) {
+      if (state() == State::kOpen) {
         writeOutput();  // sent before the handshake completed (outgoing connections)
         readInput();    // application data may have come with the last flight
       }
@@ -171,7 +173,7 @@ void StreamConnection::failTls(bool handshaking) {
 
 void StreamConnection::onReady(bool readable, bool writable) {
   const LoopCore::WriteScope writes(core());
-  if (state_ == State::kConnecting) {
+  if (state() == State::kConnecting) {
     if (!connected_) {
       int error = 0;
       socklen_t length = sizeof(error);
@@ -195,7 +197,7 @@ void StreamConnection::onReady(bool readable, bool writable) {
     writeOutput();
   }
   if (readable) {
-    if (state_ == State::kLingering) {
+    if (state() == State::kLingering) {
       discardInput();
     } else {
       readInput();
@@ -209,20 +211,20 @@ void StreamConnection::updateInterest() noexcept {
     return;
   }
   unsigned want = kNone;
-  switch (state_) {
+  switch (state()) {
     case State::kConnecting:
       want = connected_ ? kRead : kWrite;  // TLS handshake, or the TCP connect
       break;
     case State::kOpen:
-      if (!readingPaused() && !input_full_ && !peer_eof_) {
+      if (!readingPaused() && !input_full_ && !peerEof()) {
         want |= kRead;
       }
       break;
-    case State::kLingering: want = peer_eof_ ? kNone : kRead; break;
+    case State::kLingering: want = peerEof() ? kNone : kRead; break;
     default: break;
   }
   if (write_blocked_ &&
-      (state_ == State::kOpen || state_ == State::kFlushing || state_ == State::kConnecting)) {
+      (state() == State::kOpen || state() == State::kFlushing || state() == State::kConnecting)) {
     want |= kWrite;
   }
   if (want == interest_) {
@@ -249,7 +251,7 @@ void StreamConnection::readInput() {
   // reports what is left). TLS: until OpenSSL wants more from the socket, as
   // it may hold records it read ahead.
   for (;;) {
-    if (state_ != State::kOpen || readingPaused() || peer_eof_ || fd_ < 0) {
+    if (state() != State::kOpen || readingPaused() || peerEof() || fd_ < 0) {
       return;
     }
     const std::size_t limit = inputLimit();
@@ -315,11 +317,11 @@ void StreamConnection::failRead(int sys_error) {
 }
 
 void StreamConnection::handOverInput() {
-  if (state_ == State::kOpen && handler_ && !readingPaused() && input_.size() >= input_.wanted()) {
+  if (state() == State::kOpen && handler_ && !readingPaused() && input_.size() >= input_.wanted()) {
     input_.resetWanted();
     deliverInput(input_);
   }
-  if (state_ != State::kOpen) {
+  if (state() != State::kOpen) {
     input_.release();  // closing: input is of no use to anyone
     return;
   }
@@ -382,7 +384,7 @@ void StreamConnection::discardInput() {
 // Writing
 
 void StreamConnection::deliver(detail::BufferBlock* block) noexcept {
-  if (fd_ < 0 || (state_ != State::kOpen && state_ != State::kConnecting)) {
+  if (fd_ < 0 || (state() != State::kOpen && state() != State::kConnecting)) {
     dropQueued(block);
     return;
   }
@@ -397,7 +399,7 @@ void StreamConnection::deliver(detail::BufferBlock* block) noexcept {
 }
 
 void StreamConnection::noteOutput() noexcept {
-  if (state_ != State::kOpen || write_blocked_ || write_noted_) {
+  if (state() != State::kOpen || write_blocked_ || write_noted_) {
     return;  // before open or while closing the state's own path writes; blocked: the write event
              // will
   }
@@ -411,7 +413,7 @@ void StreamConnection::noteOutput() noexcept {
 
 void StreamConnection::writePending() noexcept {
   write_noted_ = false;
-  if (state_ == State::kOpen && !write_blocked_) {
+  if (state() == State::kOpen && !write_blocked_) {
     bump(core().counters().eager_writes);
     writeOutput();
   }
@@ -445,7 +447,6 @@ std::size_t StreamConnection::writeQueue(OutputQueue& queue) noexcept {
     }
     const int error = errno;
     if (error == EPIPE || error == ECONNRESET) {
-      peer_eof_ = true;  // nothing more can be delivered
       fail(CloseCode::kPeerClosed, error, "peer went away while we were writing");
     } else {
       fail(CloseCode::kIoError, error, {});
@@ -483,11 +484,11 @@ bool StreamConnection::encryptOutput() noexcept {
 }
 
 void StreamConnection::writeOutput() noexcept {
-  if (fd_ < 0 || (state_ != State::kOpen && state_ != State::kFlushing)) {
+  if (fd_ < 0 || (state() != State::kOpen && state() != State::kFlushing)) {
     return;
   }
   std::size_t written = 0;
-  while (!write_blocked_ && state_ != State::kFinishing) {
+  while (!write_blocked_ && state() != State::kFinishing) {
     if (tls_) {
       if (!encryptOutput()) {
         return;
@@ -511,7 +512,7 @@ void StreamConnection::writeOutput() noexcept {
 }
 
 void StreamConnection::afterWrite(std::size_t written) {
-  if (state_ == State::kFlushing) {
+  if (state() == State::kFlushing) {
     if (outputEmpty()) {
       startLinger();
       return;
@@ -540,26 +541,26 @@ void StreamConnection::startFlush() {
 }
 
 void StreamConnection::startLinger() {
-  state_ = State::kLingering;
+  markLingering();
   write_blocked_ = false;
   if (tls_) {
     // close_notify, behind the last record (the output is flushed, so the
     // socket has room for it).
     tls_->shutdown();
     writeQueue(tls_->cipher());
-    if (state_ != State::kLingering) {
+    if (state() != State::kLingering) {
       return;  // the write failed
     }
     write_blocked_ = false;
   }
   ::shutdown(fd_, SHUT_WR);
-  if (peer_eof_) {
+  if (peerEof()) {
     scheduleFinish();
     return;
   }
   if (tls_) {
     discardInput();  // the peer's close_notify may be read already
-    if (state_ != State::kLingering) {
+    if (state() != State::kLingering) {
       return;
     }
   }
@@ -586,7 +587,7 @@ std::size_t StreamConnection::releaseIo() noexcept {
   tls_.reset();
   input_.release();
   if (fd_ >= 0) {
-    if (abort_) {
+    if (aborting()) {
       const linger reset{1, 0};  // close() then sends RST and drops unsent bytes
       ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
     }
@@ -612,7 +613,7 @@ void StreamConnection::armNextTimer() noexcept {
   if (watchdog_armed_) {
     next = next_tick_;
   }
-  if ((state_ == State::kFlushing || state_ == State::kLingering) &&
+  if ((state() == State::kFlushing || state() == State::kLingering) &&
       close_deadline_ != Clock::time_point{}) {
     next = std::min(next, close_deadline_);
   }
@@ -630,22 +631,20 @@ void StreamConnection::armNextTimer() noexcept {
 void StreamConnection::onTimer() {
   const LoopCore::WriteScope writes(core());
   const Clock::time_point now = Clock::now();
-  if ((state_ == State::kFlushing || state_ == State::kLingering) &&
+  if ((state() == State::kFlushing || state() == State::kLingering) &&
       close_deadline_ != Clock::time_point{} && now >= close_deadline_) {
-    if (state_ == State::kFlushing) {
-      abort_ = true;  // the peer does not take the rest: reset instead of waiting
-      reason_.detail += reason_.detail.empty() ? "" : "; ";
-      reason_.detail +=
-          fmt::format("output not flushed within {} ms", options().linger_timeout.count());
+    if (state() == State::kFlushing) {
+      flushTimedOut();
+    } else {
+      scheduleFinish();
     }
-    scheduleFinish();
     return;
   }
   if (watchdog_armed_ && now >= next_tick_) {
     next_tick_ = now + watchdog().period();
     onWatchdogTick();
   }
-  if (state_ != State::kFinishing && state_ != State::kClosed) {
+  if (state() != State::kFinishing && state() != State::kClosed) {
     armNextTimer();
   }
 }

@@ -81,7 +81,7 @@ void FollyConnection::startWatchdog() {
   }
   watchdog_timer_ = folly::AsyncTimeout::make(loop_->base(), [this]() noexcept {
     onWatchdogTick();
-    if (state_ != State::kFinishing && state_ != State::kClosed) {
+    if (state() != State::kFinishing && state() != State::kClosed) {
       watchdog_timer_->scheduleTimeout(watchdog().period());
     }
   });
@@ -90,7 +90,9 @@ void FollyConnection::startWatchdog() {
 
 void FollyConnection::openAccepted(int fd, bool holds_limit_slot) {
   loop_->assertInLoopThread("FollyConnection::openAccepted");
-  holds_limit_slot_ = holds_limit_slot;
+  if (holds_limit_slot) {
+    holdLimitSlot();
+  }
   folly::AsyncSSLSocket* ssl = nullptr;
   try {
     const auto socket_fd = folly::NetworkSocket::fromFd(fd);
@@ -108,7 +110,7 @@ void FollyConnection::openAccepted(int fd, bool holds_limit_slot) {
     return;
   }
   socket_->setNoDelay(true);
-  state_ = State::kConnecting;
+  markConnecting();
   loop_->addConnection(selfAs<FollyConnection>());
   if (ssl != nullptr) {
     ssl->sslAccept(this);  // onOpen() once the handshake completes
@@ -134,7 +136,7 @@ void FollyConnection::startConnect() {
     failBeforeOpen(CloseReason{tls_ ? CloseCode::kTlsError : CloseCode::kConnectFailed, 0, e.what()});
     return;
   }
-  state_ = State::kConnecting;
+  markConnecting();
   loop_->addConnection(selfAs<FollyConnection>());
   // With TLS, connectSuccess() follows the handshake too.
   socket_->connect(this, address);
@@ -174,7 +176,7 @@ void FollyConnection::handshakeErr(folly::AsyncSSLSocket*, const folly::AsyncSoc
 }
 
 void FollyConnection::onOpened() {
-  if (state_ != State::kConnecting) {
+  if (state() != State::kConnecting) {
     return;
   }
   socket_->setNoDelay(true);
@@ -189,7 +191,7 @@ void FollyConnection::onOpened() {
 // Writing
 
 void FollyConnection::deliver(detail::BufferBlock* block) noexcept {
-  if (!socket_ || (state_ != State::kOpen && state_ != State::kConnecting)) {
+  if (!socket_ || (state() != State::kOpen && state() != State::kConnecting)) {
     dropQueued(block);
     return;
   }
@@ -245,7 +247,7 @@ void FollyConnection::noteOutput() noexcept {
 
 void FollyConnection::flushOutput() noexcept {
   flush_noted_ = false;
-  if (!output_ || !socket_ || (state_ != State::kOpen && state_ != State::kFlushing)) {
+  if (!output_ || !socket_ || (state() != State::kOpen && state() != State::kFlushing)) {
     return;  // connecting: onOpened() notes it again
   }
   // Recorded before writeChain, which may confirm (or fail) the write at once.
@@ -275,14 +277,11 @@ void FollyConnection::writeErr(size_t bytes_written, const folly::AsyncSocketExc
     onBytesWritten(written);
   }
   discardOutput(size - written);
-  if (state_ == State::kFinishing || state_ == State::kClosed) {
+  if (state() == State::kFinishing || state() == State::kClosed) {
     return;  // the first failure already decided the reason
   }
-  if (ex.getType() == folly::AsyncSocketException::TIMED_OUT && state_ == State::kFlushing) {
-    abort_ = true;  // the peer does not take the rest: reset instead of waiting
-    reason_.detail += reason_.detail.empty() ? "" : "; ";
-    reason_.detail += fmt::format("output not flushed within {} ms", options().linger_timeout.count());
-    scheduleFinish();
+  if (ex.getType() == folly::AsyncSocketException::TIMED_OUT && state() == State::kFlushing) {
+    flushTimedOut();
     return;
   }
   const CloseReason reason = describeError(CloseCode::kIoError, ex);
@@ -290,7 +289,7 @@ void FollyConnection::writeErr(size_t bytes_written, const folly::AsyncSocketExc
 }
 
 void FollyConnection::onOutputDone() noexcept {
-  if (state_ == State::kFlushing && in_flight_.empty() && !output_) {
+  if (state() == State::kFlushing && in_flight_.empty() && !output_) {
     startLinger();
   }
 }
@@ -315,8 +314,8 @@ void FollyConnection::updateReading() noexcept {
   const bool over_limit = max_input != 0 && input_.chainLength() >= std::max(max_input, read_want_);
   // Open: read unless paused or over the input bound. Closing: read (and
   // discard) to see the peer's EOF.
-  const bool want = (state_ == State::kOpen && !readingPaused() && !over_limit) ||
-                    state_ == State::kFlushing || state_ == State::kLingering;
+  const bool want = (state() == State::kOpen && !readingPaused() && !over_limit) ||
+                    state() == State::kFlushing || state() == State::kLingering;
   if (want != reading_) {
     reading_ = want;
     socket_->setReadCB(want ? this : nullptr);
@@ -336,8 +335,8 @@ void FollyConnection::readDataAvailable(size_t length) noexcept {
 }
 
 void FollyConnection::onRead() {
-  if (state_ != State::kOpen || !handler_ || readingPaused()) {
-    if (state_ != State::kOpen) {
+  if (state() != State::kOpen || !handler_ || readingPaused()) {
+    if (state() != State::kOpen) {
       input_.move();  // closing: input is of no use to anyone
     }
     updateReading();
@@ -367,7 +366,7 @@ void FollyConnection::readEOF() noexcept {
 
 void FollyConnection::readErr(const folly::AsyncSocketException& ex) noexcept {
   reading_ = false;
-  if (releasing_ || state_ == State::kFinishing || state_ == State::kClosed) {
+  if (releasing_ || state() == State::kFinishing || state() == State::kClosed) {
     return;
   }
   if (ex.getType() == folly::AsyncSocketException::END_OF_FILE) {
@@ -402,7 +401,7 @@ CloseReason FollyConnection::describeError(CloseCode io_code, const folly::Async
   if (tls_ && ex.getType() == folly::AsyncSocketException::SSL_ERROR) {
     return CloseReason{CloseCode::kTlsError, 0, tlsFailureDetail(ex)};
   }
-  if (tls_ && state_ == State::kConnecting && ex.getErrno() == 0) {
+  if (tls_ && state() == State::kConnecting && ex.getErrno() == 0) {
     return CloseReason{CloseCode::kTlsError, 0, std::string("handshake failed: ") + ex.what()};
   }
   if (ex.getErrno() != 0) {
@@ -416,7 +415,7 @@ CloseReason FollyConnection::describeError(CloseCode io_code, const folly::Async
 
 void FollyConnection::startFlush() {
   flushOutput();
-  if (state_ != State::kFlushing) {
+  if (state() != State::kFlushing) {
     // The write completed at once (writeSuccess() went on to the linger) or
     // failed. A second startLinger() would call SSL_shutdown() again, which
     // reads the peer's close_notify if it is waiting: taken out of the
@@ -435,7 +434,7 @@ void FollyConnection::startFlush() {
 }
 
 void FollyConnection::startLinger() {
-  state_ = State::kLingering;
+  markLingering();
   if (tls_) {
     // close_notify first: the output is flushed, so the alert goes out
     // behind the last record, through the socket's own BIO.
@@ -443,7 +442,7 @@ void FollyConnection::startLinger() {
     ERR_clear_error();
   }
   ::shutdown(socket_->getNetworkSocket().toFd(), SHUT_WR);
-  if (peer_eof_) {
+  if (peerEof()) {
     scheduleFinish();
     return;
   }
@@ -480,7 +479,7 @@ std::size_t FollyConnection::releaseIo() noexcept {
   // callbacks: they must see that the connection is gone.
   releasing_ = true;
   socket_->setReadCB(nullptr);
-  if (abort_) {
+  if (aborting()) {
     const auto* ssl = tls_ ? static_cast<folly::AsyncSSLSocket*>(socket_.get())->getSSL() : nullptr;
     if (ssl != nullptr) {
       // An abort sends no close_notify: AsyncSSLSocket's close would.

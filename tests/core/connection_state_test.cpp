@@ -79,11 +79,11 @@ class FakeConnection final : public ConnectionBase {
 
   Calls takeCalls() { return std::exchange(calls_, {}); }
   [[nodiscard]] std::size_t output() const noexcept { return output_; }
-  /// abort_ as releaseIo() saw it (reset instead of a clean close).
+  /// aborting() as releaseIo() saw it (reset instead of a clean close).
   [[nodiscard]] std::optional<bool> releasedWithAbort() const noexcept {
     return released_with_abort_;
   }
-  void beginConnecting() noexcept { state_ = State::kConnecting; }
+  void beginConnecting() noexcept { markConnecting(); }
 
   // The calls a backend makes into core, made public for the test.
   using ConnectionBase::closeAfterQueued;
@@ -99,7 +99,7 @@ class FakeConnection final : public ConnectionBase {
 
   void deliver(spool::detail::BufferBlock* block) noexcept override {
     calls_.emplace_back("deliver");
-    if (state_ != State::kOpen && state_ != State::kConnecting) {
+    if (state() != State::kOpen && state() != State::kConnecting) {
       dropQueued(block);
       return;
     }
@@ -111,8 +111,8 @@ class FakeConnection final : public ConnectionBase {
   void startFlush() override { calls_.emplace_back("startFlush"); }
   void startLinger() override {
     calls_.emplace_back("startLinger");
-    state_ = State::kLingering;
-    if (peer_eof_) {
+    markLingering();
+    if (peerEof()) {
       scheduleFinish();
     }
   }
@@ -129,7 +129,7 @@ class FakeConnection final : public ConnectionBase {
   void stopIo() noexcept override { calls_.emplace_back("stopIo"); }
   std::size_t releaseIo() noexcept override {
     calls_.emplace_back("releaseIo");
-    released_with_abort_ = abort_;
+    released_with_abort_ = aborting();
     return std::exchange(output_, 0);
   }
 
