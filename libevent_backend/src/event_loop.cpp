@@ -37,14 +37,14 @@ EventBasePtr makeBase(bool instrument_locks, const std::string& name) {
   // NOLOCK: only this loop's thread ever touches the base, so it needs no lock.
   // Producers never call libevent at all (they write the eventfd instead).
   // The lock-count test turns locks on so that any producer call would show.
-  // The changelist: a connection that changes what it watches within one
-  // turn (event_del, then event_add) costs one EPOLL_CTL_MOD at the next
-  // poll, not a delete and an add.
-  int flags = EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST;
+  // No EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST: it would turn a delete and an
+  // add in one turn into one EPOLL_CTL_MOD, but it applies a deletion only
+  // at the next poll, after finish() has closed the socket, when another
+  // thread may already own that descriptor number. Interest changes are
+  // rare anyway (a full socket, a pause); the steady state makes none.
   if (!instrument_locks) {
-    flags |= EVENT_BASE_FLAG_NOLOCK;
+    event_config_set_flag(config.get(), EVENT_BASE_FLAG_NOLOCK);
   }
-  event_config_set_flag(config.get(), flags);
   if (event_config_set_max_dispatch_interval(config.get(), nullptr, kMaxCallbacksPerPoll, 0) !=
       0) {
     setupFailed("event_config_set_max_dispatch_interval");

@@ -34,8 +34,8 @@ bool LibeventConnection::watch(unsigned interest) noexcept {
   }
   const short what = static_cast<short>(EV_PERSIST | ((interest & kRead) != 0 ? EV_READ : 0) |
                                         ((interest & kWrite) != 0 ? EV_WRITE : 0));
-  // Not added, so it may be re-assigned. With the base's changelist, a
-  // delete and add in one turn reach epoll as one EPOLL_CTL_MOD.
+  // Not added, so it may be re-assigned (libevent has no call that changes
+  // an added event's interest).
   event_assign(&io_, loop_->base(), fd(), what, &onSocketCb, this);
   io_added_ = event_add(&io_, nullptr) == 0;
   return io_added_;
