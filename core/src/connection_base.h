@@ -96,7 +96,8 @@ class ConnectionBase : public Connection {
   // What the backend supplies.
   /// On the loop: open the outgoing connection to connectAddress().
   virtual void startConnect() {}
-  /// Makes everything accepted so far part of the output (staged copies).
+  /// Makes everything accepted so far part of the output (for a backend
+  /// that stages copies; none does today).
   virtual void commitOutput() noexcept {}
   /// Graceful close: the output is being flushed; call startLinger() once it
   /// is empty (or scheduleFinish() when the flush fails).

@@ -46,6 +46,17 @@ void armProducerMutant(bool armed) noexcept;
 [[nodiscard]] bool producerMutantArmed() noexcept;
 }  // namespace testing
 
+/// A connection whose output waits for the end of the loop's write scope
+/// (LoopCore::noteWrite()).
+class PendingWrite {
+ public:
+  /// Writes what the connection has queued.
+  virtual void writePending() noexcept = 0;
+
+ protected:
+  ~PendingWrite() = default;
+};
+
 /// The backend-neutral half of a loop thread. A backend derives from it and
 /// supplies the event library: how the loop polls the doorbell (wakeFd())
 /// and calls onDoorbell(), how it re-runs drain() on a later turn without a
@@ -61,17 +72,6 @@ void armProducerMutant(bool armed) noexcept;
 /// that a producer holding a ConnectionPtr can always push into the inbox,
 /// even after stop(); what arrives after stop() is drained, cancelled, by the
 /// producer itself (see drainAfterStop()).
-/// A connection whose output waits for the end of the loop's write scope
-/// (LoopCore::noteWrite()).
-class PendingWrite {
- public:
-  /// Writes what the connection has queued.
-  virtual void writePending() noexcept = 0;
-
- protected:
-  ~PendingWrite() = default;
-};
-
 class LoopCore : public std::enable_shared_from_this<LoopCore> {
  public:
   LoopCore(unsigned index, const TransportOptions& options, std::shared_ptr<ConnectionLimit> limit);
@@ -122,7 +122,7 @@ class LoopCore : public std::enable_shared_from_this<LoopCore> {
 
   /// While a WriteScope is open (a drain batch, a socket's callback, deferred
   /// work), connections with new output note themselves here and write it
-  /// when the outermost scope ends: one writev per connection for all the
+  /// when the outermost scope ends: one sendmsg per connection for all the
   /// replies of a batch, made straight away instead of after another trip
   /// through the poller, and no write event armed unless the socket is full.
   class WriteScope {
@@ -163,7 +163,8 @@ class LoopCore : public std::enable_shared_from_this<LoopCore> {
 
   /// Run drain() again soon, from the loop, without a system call.
   virtual void activateDrain() noexcept = 0;
-  /// Around each drain batch (a backend commits staged output at the end).
+  /// Around each drain batch (the folly backend hands each connection's
+  /// gathered output to its socket at the end).
   virtual void beginDrainBatch() noexcept {}
   virtual void endDrainBatch() noexcept {}
   /// The stop task arrived: the backend stops accepting, then calls

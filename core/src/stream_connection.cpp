@@ -20,7 +20,7 @@ constexpr std::size_t kTlsRecordBytes = 16 << 10;
 // Ciphertext encrypted ahead of the socket: beyond it, encrypting waits for
 // the kernel to take some (so memory stays bounded by the send budget).
 constexpr std::size_t kCipherAheadBytes = 64 << 10;
-// iovecs per writev: a batch of copy blocks and referenced payloads.
+// iovecs per sendmsg: a batch of copy blocks and referenced payloads.
 constexpr std::size_t kMaxIovecs = 64;
 // Discarded input while lingering, per readiness event.
 constexpr int kLingerReadsPerEvent = 4;
@@ -194,7 +194,11 @@ void StreamConnection::onReady(bool readable, bool writable) {
   }
   if (writable && fd_ >= 0) {
     write_blocked_ = false;
-    writeOutput();
+    if (state() == State::kLingering) {
+      shutWriteSide();  // the rest of close_notify
+    } else {
+      writeOutput();
+    }
   }
   if (readable) {
     if (state() == State::kLingering) {
@@ -223,8 +227,7 @@ void StreamConnection::updateInterest() noexcept {
     case State::kLingering: want = peerEof() ? kNone : kRead; break;
     default: break;
   }
-  if (write_blocked_ &&
-      (state() == State::kOpen || state() == State::kFlushing || state() == State::kConnecting)) {
+  if (write_blocked_ && state() != State::kFinishing && state() != State::kClosed) {
     want |= kWrite;
   }
   if (want == interest_) {
@@ -400,8 +403,9 @@ void StreamConnection::deliver(detail::BufferBlock* block) noexcept {
 
 void StreamConnection::noteOutput() noexcept {
   if (state() != State::kOpen || write_blocked_ || write_noted_) {
-    return;  // before open or while closing the state's own path writes; blocked: the write event
-             // will
+    // Before open, or closing: the state's own path writes. Blocked: the
+    // write event will.
+    return;
   }
   if (core().inWriteScope()) {
     write_noted_ = true;
@@ -544,16 +548,32 @@ void StreamConnection::startLinger() {
   markLingering();
   write_blocked_ = false;
   if (tls_) {
-    // close_notify, behind the last record (the output is flushed, so the
-    // socket has room for it).
-    tls_->shutdown();
+    tls_->shutdown();  // close_notify, behind the last record
+  }
+  // Wait for the peer's EOF, discarding its input: closing a socket with
+  // unread input makes the kernel send a reset, which could destroy the
+  // very bytes just flushed before the peer reads them.
+  close_deadline_ = Clock::now() + options().linger_timeout;
+  armNextTimer();
+  shutWriteSide();
+}
+
+void StreamConnection::shutWriteSide() {
+  if (tls_ && !tls_->cipher().empty()) {
     writeQueue(tls_->cipher());
     if (state() != State::kLingering) {
       return;  // the write failed
     }
-    write_blocked_ = false;
+    if (!tls_->cipher().empty()) {
+      updateInterest();  // the socket is full: the rest of the alert waits for the write event
+      return;
+    }
   }
-  ::shutdown(fd_, SHUT_WR);
+  write_blocked_ = false;
+  if (!write_shut_) {
+    write_shut_ = true;
+    ::shutdown(fd_, SHUT_WR);
+  }
   if (peerEof()) {
     scheduleFinish();
     return;
@@ -564,11 +584,6 @@ void StreamConnection::startLinger() {
       return;
     }
   }
-  // Wait for the peer's EOF, discarding its input: closing a socket with
-  // unread input makes the kernel send a reset, which could destroy the
-  // very bytes just flushed before the peer reads them.
-  close_deadline_ = Clock::now() + options().linger_timeout;
-  armNextTimer();
   updateInterest();
 }
 

@@ -1,4 +1,4 @@
-// A connection whose bytes core moves itself: recv, writev and TLS over a
+// A connection whose bytes core moves itself: recv, sendmsg and TLS over a
 // socket, with the backend only reporting readiness and timer expiry.
 #pragma once
 
@@ -16,7 +16,7 @@ namespace spool::core {
 
 /// Everything a socket connection does, except waiting: reads into the
 /// loop's scratch buffer (StreamInput), output queued once and written with
-/// one writev per connection per batch (OutputQueue, LoopCore::WriteScope),
+/// one sendmsg per connection per batch (OutputQueue, LoopCore::WriteScope),
 /// TLS run by OpenSSL over those bytes (TlsSession), connect, the flush,
 /// close_notify, the half-close and linger, and the close deadlines.
 ///
@@ -102,13 +102,16 @@ class StreamConnection : public ConnectionBase, private PendingWrite {
   void noteOutput() noexcept;
   /// Writes as much as the kernel takes; plain and TLS.
   void writeOutput() noexcept;
-  /// One writev of `queue` (plain output, or TLS's ciphertext).
+  /// One sendmsg of `queue` (plain output, or TLS's ciphertext).
   /// @return bytes written; sets write_blocked_ on EAGAIN or a short write,
   /// fails the connection on an error.
   std::size_t writeQueue(OutputQueue& queue) noexcept;
   /// TLS: encrypts queued plaintext into records (one per up to 16 KiB).
   bool encryptOutput() noexcept;
   [[nodiscard]] bool outputEmpty() const noexcept;
+  /// Lingering: writes what is left of close_notify, then shuts the write
+  /// side (once) and waits for the peer's EOF.
+  void shutWriteSide();
   /// The output is written: during a flush, the linger starts.
   void afterWrite(std::size_t written);
   void failRead(int sys_error);
@@ -129,6 +132,7 @@ class StreamConnection : public ConnectionBase, private PendingWrite {
   bool write_noted_ = false;    // in the loop's pending writes
   bool input_full_ = false;     // reading stopped at the input limit
   bool watchdog_armed_ = false;
+  bool write_shut_ = false;      // shutdown(SHUT_WR) done
   StreamInput input_;
   OutputQueue output_;  // plaintext, not yet written (or encrypted)
   // Payloads up to this size are copied into the output's blocks, larger ones

@@ -17,7 +17,7 @@ namespace spool::core {
 /// The SSL talks to a BIO of ours: its reads are recv() on the socket (with
 /// read-ahead on, one recv takes as many records as the kernel holds), its
 /// writes append to cipher(), which the connection writes with its other
-/// output (one writev per batch, not one write per record). So SSL_write
+/// output (one sendmsg per batch, not one write per record). So SSL_write
 /// never blocks and never fails for want of socket space.
 class TlsSession {
  public:

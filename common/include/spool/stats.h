@@ -21,15 +21,14 @@ namespace spool {
   X(wakeups_requested, sum)     /* doorbell (eventfd) writes by producers */                    \
   X(wakeups_served, sum)        /* doorbell reads by the loop */                                \
   X(drain_batches, sum)                                                                         \
-  X(eager_writes, sum)          /* output written when a read callback or drain batch ended, */ \
-                                /* without waiting for the socket to poll writable */           \
+  X(eager_writes, sum)          /* output written when a write scope ended (a read, a drain   */ \
+                                /* batch, deferred work), without polling for writable        */ \
   X(largest_batch, max)                                                                         \
   X(backpressure_refusals, sum)                                                                 \
   X(read_pauses_backlog, sum)   /* reads held: the send backlog reached its high watermark */   \
   X(tls_handshakes, sum)                                                                        \
   X(tls_failures, sum)                                                                          \
-  X(tls_handshake_timeouts, sum)                                                                \
-  X(tls_bulk_corks, sum)        /* TLS output past two records corked the socket (libevent) */
+  X(tls_handshake_timeouts, sum)
 
 /// A snapshot of one loop's counters (see SPOOL_LOOP_STATS for each field).
 /// Each field is read with a relaxed load, so fields may be a few events

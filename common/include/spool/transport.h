@@ -71,11 +71,12 @@ struct TransportOptions {
   /// Inbox nodes one drain callback handles before it lets the loop poll
   /// sockets again (it re-arms itself if more remain).
   std::size_t drain_batch = 1024;
-  /// Payloads up to this size are copied into the connection's output buffer
-  /// (and released at once); larger ones are referenced, zero-copy. A
-  /// referenced payload costs an output-buffer node (a malloc and a free) and
-  /// an iovec of its own in the kernel's writev; copying a payload of a few
-  /// KiB into shared buffers costs less than that (docs/benchmarks.md: 1 KiB
+  /// Payloads up to this size are copied into the connection's output
+  /// blocks (and released at once); larger ones are referenced, zero-copy
+  /// (with TLS, at least 16 KiB is copied: each contiguous run is one
+  /// record). A referenced payload costs an iovec of its own in the kernel's
+  /// sendmsg (and on folly an IOBuf node, a malloc and a free); copying a
+  /// payload of a few KiB into shared blocks costs less than that (docs/benchmarks.md: 1 KiB
   /// messages went from 0.95-1.2 M to 1.4-2.0 M msgs/s raising this from 512).
   std::size_t copy_threshold = 2048;
   /// How long stop() lets connections flush before it aborts them.
