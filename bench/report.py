@@ -139,7 +139,7 @@ def range_of(stats, key, metric="mb_per_s"):
 
 # ---------------------------------------------------------------- handoff
 
-HANDOFF_ORDER = ["spool", "spool-rearm", "mutex", "eventfd", "threadsafe", "wait", "folly-post"]
+HANDOFF_ORDER = ["spool", "spool-rearm", "mutex", "eventfd", "locked", "wait", "folly-post"]
 
 
 def handoff_markdown(h):

@@ -194,7 +194,7 @@ handoff_strategies=5 handoff_runs=1 handoff_base=()
 usage=$("$bin/handoff" --help 2>&1 || true)
 [[ $usage == *folly-post* ]] && handoff_strategies=6
 if [[ -n $folly_build ]]; then
-  handoff_strategies=6 handoff_runs=2 handoff_base=(--strategies spool,mutex,eventfd,threadsafe,wait)
+  handoff_strategies=6 handoff_runs=2 handoff_base=(--strategies spool,mutex,eventfd,locked,wait)
 fi
 per_producers=3  # spool, post, threadsafe
 [[ -n $folly_build ]] && per_producers=5  # and spool-folly, folly-post
