@@ -206,7 +206,7 @@ def handoff_targets(h):
 # ---------------------------------------------------------------- stream
 
 STREAM_ORDER = ["raw-loop", "loop", "loop+tls", "spool", "spool+tls", LIBEVENT_SPOOL, LIBEVENT_SPOOL + "+tls", FOLLY_SPOOL,
-                FOLLY_SPOOL + "+tls", "post", "threadsafe", "folly-post", "folly-wait"]
+                FOLLY_SPOOL + "+tls", "post", "locked", "folly-post", "folly-wait"]
 
 
 def is_loop(mode):

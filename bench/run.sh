@@ -196,7 +196,7 @@ usage=$("$bin/handoff" --help 2>&1 || true)
 if [[ -n $folly_build ]]; then
   handoff_strategies=6 handoff_runs=2 handoff_base=(--strategies spool,mutex,eventfd,locked,wait)
 fi
-per_producers=3  # spool, post, threadsafe
+per_producers=3  # spool, post, locked
 [[ -n $folly_build ]] && per_producers=5  # and spool-folly, folly-post
 stream_cells=$((reps * ($(words $stream_sizes) * (2 + per_producers * $(words $stream_producers) +
   $(words $folly_wait_producers)) + 2 * $(words $stream_tls_sizes))))
@@ -333,7 +333,7 @@ if has_part stream; then
         run_stream loop "$size" 1 1
       fi
       for producers in $stream_producers; do
-        for mode in spool post threadsafe; do
+        for mode in spool post locked; do
           label=""
           [[ -n $folly_build && $mode == spool ]] && label=spool-libevent
           log "stream ${label:-$mode} ${size}B P=$producers rep $rep"

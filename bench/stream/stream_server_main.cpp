@@ -32,10 +32,10 @@ void onSignal(int) { g_signalled = 1; }
 #define SPOOL_BENCH_FOLLY_MODES_HELP                                                        \
   ",\nfolly-post (EventBase::runInEventBaseThread per message, AsyncSocket::writeChain),\n" \
   "folly-wait (runInEventBaseThreadAndWait per message)"
-constexpr const char* kModeList = "spool | loop | raw-loop | post | threadsafe | folly-post | folly-wait";
+constexpr const char* kModeList = "spool | loop | raw-loop | post | locked | folly-post | folly-wait";
 #else
 #define SPOOL_BENCH_FOLLY_MODES_HELP ""
-constexpr const char* kModeList = "spool | loop | raw-loop | post | threadsafe";
+constexpr const char* kModeList = "spool | loop | raw-loop | post | locked";
 #endif
 
 enum class ModeFamily { kSpool, kLibevent, kFolly, kUnknown };
@@ -47,7 +47,7 @@ ModeFamily familyOf(const std::string& mode) {
   if (mode == "spool" || mode == "loop") {
     return ModeFamily::kSpool;
   }
-  if (mode == "post" || mode == "threadsafe" || mode == "raw-loop") {
+  if (mode == "post" || mode == "locked" || mode == "raw-loop") {
     return ModeFamily::kLibevent;
   }
   if (mode == "folly-post" || mode == "folly-wait") {
@@ -71,8 +71,8 @@ bool modeUsable(const StreamConfig& config, ModeFamily family) {
 #endif
   if (config.tls() && family != ModeFamily::kSpool) {
     // The baselines drive libevent or folly directly and have no TLS of
-    // their own: bufferevent_openssl from a producer would measure its
-    // locks, and the folly modes measure folly's handoff, not its TLS.
+    // their own: post and locked measure a handoff, which TLS would only
+    // hide, and the folly modes measure folly's handoff, not its TLS.
     std::fprintf(stderr, "stream_server: TLS is for the spool and loop modes only, not '%s'\n",
                  config.mode.c_str());
     return false;
@@ -85,7 +85,7 @@ std::unique_ptr<StreamMode> makeMode(const StreamConfig& config, SlotRegistry& r
   switch (family) {
     case ModeFamily::kLibevent:
       if (config.mode != "raw-loop") {
-        evthread_use_pthreads();  // before any event_base: post and threadsafe need libevent's locks
+        evthread_use_pthreads();  // before any event_base: post and locked need libevent's locks
       }
       return makeLibeventStreamMode(config, registry);
 #ifdef SPOOL_BENCH_HAVE_FOLLY
@@ -107,8 +107,9 @@ int main(int argc, char** argv) {
       "Producers push [u32 len][u64 ts][u64 seq, pattern] messages to every client.\n"
       "modes: spool (producers -> Connection::send), loop (generated on the loop\n"
       "thread: no handoff), raw-loop (plain libevent, generated on the loop thread\n"
-      "into the bufferevent: the upper bound), post (mutex + event_active), threadsafe (bufferevent_write\n"
-      "from the producer on a BEV_OPT_THREADSAFE bufferevent)" SPOOL_BENCH_FOLLY_MODES_HELP);
+      "into the buffer it sends from: the upper bound), post (mutex +\n"
+      "event_active), locked (the producer copies into the connection's output under\n"
+      "its lock, which the loop holds while writing)" SPOOL_BENCH_FOLLY_MODES_HELP);
   args.add("port", &port, "TCP port on 127.0.0.1 (0: any free port)");
   args.add("loops", &config.loops, "loop threads");
   args.add("producers", &config.producers, "producer threads (ignored in loop and raw-loop modes)");
