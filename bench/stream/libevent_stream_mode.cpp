@@ -5,9 +5,11 @@
 // (ev_conn.h). The modes:
 //   raw-loop: no producers and no handoff at all: the loop thread encodes
 //             each frame into the buffer it sends from, right before
-//             sending it (raw_loop_conn.h). Its base runs without locks.
-//             It is the upper bound spool's stream is held to: what a plain
-//             libevent server does when nothing crosses a thread.
+//             sending it (raw_loop_conn.h). With --tls-cert, the same over
+//             TLS: OpenSSL on the socket, an SSL_write per 16 KiB batch of
+//             frames. Its base runs without locks. It is the upper bound
+//             spool's stream is held to: what a plain libevent server does
+//             when nothing crosses a thread.
 //   post:     a mutex-protected vector + event_active on empty -> non-empty
 //             (Envoy, muduo); the loop appends each message to its
 //             connection's output (copied up to spool's copy threshold,
@@ -252,6 +254,7 @@ class LibeventStreamMode final : public StreamMode {
 
   const StreamConfig& config_;
   SlotRegistry& registry_;
+  RawSslCtxPtr tls_;  // raw-loop with --tls-cert
   std::vector<std::unique_ptr<LibeventLoop>> loops_;
   std::mutex conns_mutex_;
   std::vector<std::shared_ptr<EvConn>> conns_;  // every connection ever opened
@@ -260,6 +263,9 @@ class LibeventStreamMode final : public StreamMode {
 };
 
 std::uint16_t LibeventStreamMode::start() {
+  if (config_.tls()) {
+    tls_ = makeRawTlsContext(config_.tls_cert, config_.tls_key);  // raw-loop only (main checks)
+  }
   std::uint16_t port = config_.port;
   for (unsigned i = 0; i < config_.loops; ++i) {
     auto loop = std::make_unique<LibeventLoop>(!rawLoop());
@@ -296,7 +302,9 @@ void LibeventStreamMode::accept(LibeventLoop& loop, evutil_socket_t fd) {
   const int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   std::shared_ptr<EvConn> conn;  // owns the socket from here
-  if (rawLoop()) {
+  if (rawLoop() && tls_) {
+    conn = std::make_shared<RawTlsConn>(loop.thread.base(), fd, registry_, loop.counters, config_, tls_.get());
+  } else if (rawLoop()) {
     conn = std::make_shared<RawConn>(loop.thread.base(), fd, registry_, loop.counters, config_);
   } else if (config_.mode == "post") {
     conn = std::make_shared<PostConn>(loop, fd, config_, registry_);
@@ -338,6 +346,9 @@ std::string LibeventStreamMode::statsJson() const {
   o.add("bytes_out", totals_.bytes_out)
       .add("write_calls", totals_.write_calls)
       .add("write_refusals", totals_.write_refusals);
+  if (config_.tls()) {
+    o.add("tls_handshakes", totals_.tls_handshakes).add("tls_failures", totals_.tls_failures);
+  }
   return o.str();
 }
 

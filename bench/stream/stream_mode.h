@@ -28,9 +28,9 @@ class StreamMode {
 /// "spool"), or the loop generates in onOpen/onWritable (mode "loop").
 std::unique_ptr<StreamMode> makeSpoolStreamMode(const StreamConfig& config, SlotRegistry& registry);
 /// libevent directly, one event per connection and an output buffer of its
-/// own: "raw-loop" (generated on the loop thread: the upper bound), "post"
-/// (mutex + event_active) or "locked" (producers copy into the connection's
-/// output under its lock, the loop writes it under the same lock).
+/// own: "raw-loop" (generated on the loop thread, plain TCP or TLS: the upper
+/// bound), "post" (mutex + event_active) or "locked" (producers copy into the
+/// connection's output under its lock, the loop writes it under the same lock).
 std::unique_ptr<StreamMode> makeLibeventStreamMode(const StreamConfig& config, SlotRegistry& registry);
 /// folly's own way (folly_stream_mode.cpp, built only with folly): each
 /// message posted with EventBase::runInEventBaseThread ("folly-post") or
