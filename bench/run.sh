@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The standard benchmark matrix: handoff, stream and server load, each cell
 # several times, baselines in the same run (stream: raw-loop, a plain libevent
-# server generating frames on its loop thread, is the upper bound). Writes
+# server generating frames on its loop thread, is the upper bound; over TLS,
+# raw-loop with OpenSSL on the socket is). Writes
 # bench/results/<date>.json,
 # regenerates the tables in docs/benchmarks.md and draws the PNG plots.
 #
@@ -21,10 +22,11 @@
 #   --reps N          runs per cell (default 3): medians with min-max
 #   --quick           a few small cells, 1 run each, short durations: checks the
 #                     script and the tools, not the numbers
-#   --tls             add TLS cells: stream (spool and loop modes, 64 B, 1 KiB and
-#                     16 KiB, 1 producer, next to the same cells in plain TCP) and
-#                     server (binary gets on a TLS-only server started with -Z);
-#                     the certificate (EC P-256) is made at run time
+#   --tls             add TLS cells: stream (spool, loop and raw-loop modes, 64 B,
+#                     1 KiB and 16 KiB, 1 producer, next to the same cells in
+#                     plain TCP) and server (binary gets on a TLS-only server
+#                     started with -Z); the certificate (EC P-256) is made at
+#                     run time
 #   --memcached-only  server part without spoold
 #   --preload LIB     LD_PRELOAD for every server process (stream_server, spoold,
 #                     memcached), e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2:
@@ -68,7 +70,7 @@ while (($#)); do
     --out) out=$2; shift 2 ;;
     --no-docs) docs=0; shift ;;
     --estimate) estimate_only=1; shift ;;
-    -h|--help) sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,41p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -128,8 +130,9 @@ fi
 # handoff: "producers:loops" configurations; each runs its 5 strategies one
 # after another for handoff_duration seconds each.
 handoff_duration=1.0; handoff_configs="1:1 2:1 4:1 1:2 2:2 4:2"
-# stream: every mode at every size and producer count (loop mode once per
-# size); with --tls, the spool and loop modes again over TLS at stream_tls_sizes.
+# stream: every mode at every size and producer count (loop and raw-loop once
+# per size); with --tls, the spool, loop and raw-loop modes again over TLS at
+# stream_tls_sizes.
 stream_warmup=0.5; stream_duration=2; stream_sizes="64 1024 16384"; stream_producers="1 2"
 stream_tls_sizes="64 1024 16384"
 # server: "name|mcload options". Small gets at 1/10/50 connections x depth
@@ -194,12 +197,12 @@ handoff_strategies=5 handoff_runs=1 handoff_base=()
 usage=$("$bin/handoff" --help 2>&1 || true)
 [[ $usage == *folly-post* ]] && handoff_strategies=6
 if [[ -n $folly_build ]]; then
-  handoff_strategies=6 handoff_runs=2 handoff_base=(--strategies spool,mutex,eventfd,threadsafe,wait)
+  handoff_strategies=6 handoff_runs=2 handoff_base=(--strategies spool,mutex,eventfd,locked,wait)
 fi
-per_producers=3  # spool, post, threadsafe
+per_producers=3  # spool, post, locked
 [[ -n $folly_build ]] && per_producers=5  # and spool-folly, folly-post
 stream_cells=$((reps * ($(words $stream_sizes) * (2 + per_producers * $(words $stream_producers) +
-  $(words $folly_wait_producers)) + 2 * $(words $stream_tls_sizes))))
+  $(words $folly_wait_producers)) + 3 * $(words $stream_tls_sizes))))
 server_starts=$((reps * $(words $servers) * 2 * (1 + (${#tls_scenarios[@]} > 0))))
 server_cells=$((reps * $(words $servers) * 2 * (${#scenarios[@]} + ${#tls_scenarios[@]})))
 openloop_cells=$((reps * $(words $servers) * $(words $openloop_rates)))
@@ -326,6 +329,11 @@ if has_part stream; then
       [[ " $stream_tls_sizes " == *" $size "* ]] && tls_here=1
       log "stream raw-loop ${size}B rep $rep"
       run_stream raw-loop "$size" 1 0
+      if ((tls_here)); then
+        # The TLS upper bound: OpenSSL on the socket, frames made on the loop.
+        log "stream raw-loop ${size}B TLS rep $rep"
+        run_stream raw-loop "$size" 1 1
+      fi
       log "stream loop ${size}B rep $rep"
       run_stream loop "$size" 1 0
       if ((tls_here)); then
@@ -333,7 +341,7 @@ if has_part stream; then
         run_stream loop "$size" 1 1
       fi
       for producers in $stream_producers; do
-        for mode in spool post threadsafe; do
+        for mode in spool post locked; do
           label=""
           [[ -n $folly_build && $mode == spool ]] && label=spool-libevent
           log "stream ${label:-$mode} ${size}B P=$producers rep $rep"

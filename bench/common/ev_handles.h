@@ -2,7 +2,6 @@
 // directly (spool's own are private to the backend).
 #pragma once
 
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -14,7 +13,6 @@ namespace spool::bench {
 
 using EventBasePtr = std::unique_ptr<event_base, CDeleter<&event_base_free>>;
 using EventPtr = std::unique_ptr<event, CDeleter<&event_free>>;
-using BufferEventPtr = std::unique_ptr<bufferevent, CDeleter<&bufferevent_free>>;
 using EvListenerPtr = std::unique_ptr<evconnlistener, CDeleter<&evconnlistener_free>>;
 
 /// event_new() that aborts on failure (setup only).

@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
                  "             lock-free MPSC push, eventfd only on empty->non-empty\n"
                  "  mutex      mutex-protected vector + event_active on empty->non-empty (Envoy, muduo)\n"
                  "  eventfd    the same lock-free queue, one eventfd write per message\n"
-                 "  threadsafe bufferevent_write into a BEV_OPT_THREADSAFE bufferevent (pair)\n"
+                 "  locked     copy into the loop's buffer under a lock it shares, event_active per message\n"
                  "  wait       post and block until the loop ran it (runInEventBaseThreadAndWait)\n"
 #ifdef SPOOL_BENCH_HAVE_FOLLY
                  "  folly-post folly's own: EventBase::runInEventBaseThread per message\n"

@@ -18,7 +18,7 @@ struct Message : MpscHook {
   std::binary_semaphore* done = nullptr;  ///< run-and-wait: released once the loop ran it
 };
 
-/// The bytes a copying strategy (the thread-safe bufferevent) writes per message.
+/// What a copying strategy (locked) copies per message.
 struct MessageRecord {
   std::uint64_t ts;
   std::uint32_t producer;

@@ -14,7 +14,7 @@ constexpr Named kStrategies[] = {
     {"spool", &makeSpoolInboxStrategy},
     {"mutex", &makeMutexPostStrategy},
     {"eventfd", &makeEventfdPerMessageStrategy},
-    {"threadsafe", &makeThreadsafeBuffereventStrategy},
+    {"locked", &makeLockedStrategy},
     {"wait", &makeRunAndWaitStrategy},
 #ifdef SPOOL_BENCH_HAVE_FOLLY
     {"folly-post", &makeFollyPostStrategy},
@@ -25,7 +25,7 @@ constexpr Named kStrategies[] = {
 
 const std::vector<std::string>& handoffStrategyNames() {
   static const std::vector<std::string> names = {
-      "spool", "mutex", "eventfd", "threadsafe", "wait",
+      "spool", "mutex", "eventfd", "locked", "wait",
 #ifdef SPOOL_BENCH_HAVE_FOLLY
       "folly-post",
 #endif

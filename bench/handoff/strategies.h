@@ -9,7 +9,7 @@
 
 namespace spool::bench {
 
-/// Strategy names in table order: spool, mutex, eventfd, threadsafe, wait,
+/// Strategy names in table order: spool, mutex, eventfd, locked, wait,
 /// and folly-post in a build with folly. Not listed (run on request):
 /// spool-rearm, spool's earlier drain, which re-armed itself at once on
 /// kPending (see spool_inbox_strategy.cpp).
@@ -25,7 +25,7 @@ std::unique_ptr<HandoffStrategy> makeHandoffStrategy(const std::string& name, un
 std::unique_ptr<HandoffStrategy> makeSpoolInboxStrategy(unsigned loops, MessageSink& sink);
 std::unique_ptr<HandoffStrategy> makeMutexPostStrategy(unsigned loops, MessageSink& sink);
 std::unique_ptr<HandoffStrategy> makeEventfdPerMessageStrategy(unsigned loops, MessageSink& sink);
-std::unique_ptr<HandoffStrategy> makeThreadsafeBuffereventStrategy(unsigned loops, MessageSink& sink);
+std::unique_ptr<HandoffStrategy> makeLockedStrategy(unsigned loops, MessageSink& sink);
 std::unique_ptr<HandoffStrategy> makeRunAndWaitStrategy(unsigned loops, MessageSink& sink);
 #ifdef SPOOL_BENCH_HAVE_FOLLY
 std::unique_ptr<HandoffStrategy> makeFollyPostStrategy(unsigned loops, MessageSink& sink);

@@ -1,6 +1,6 @@
 // A way of serving the stream benchmark: spool (producers through the
-// inbox), loop (generated on the loop thread), post, threadsafe, and (built
-// with folly) folly-post, folly-wait.
+// inbox), loop (generated on the loop thread), raw-loop, post, locked, and
+// (built with folly) folly-post, folly-wait.
 #pragma once
 
 #include <cstdint>
@@ -27,8 +27,10 @@ class StreamMode {
 /// spool's public API: producers send through Connection::send (mode
 /// "spool"), or the loop generates in onOpen/onWritable (mode "loop").
 std::unique_ptr<StreamMode> makeSpoolStreamMode(const StreamConfig& config, SlotRegistry& registry);
-/// libevent directly: "post" (mutex + event_active) or "threadsafe"
-/// (bufferevent_write on a BEV_OPT_THREADSAFE bufferevent from the producer).
+/// libevent directly, one event per connection and an output buffer of its
+/// own: "raw-loop" (generated on the loop thread, plain TCP or TLS: the upper
+/// bound), "post" (mutex + event_active) or "locked" (producers copy into the
+/// connection's output under its lock, the loop writes it under the same lock).
 std::unique_ptr<StreamMode> makeLibeventStreamMode(const StreamConfig& config, SlotRegistry& registry);
 /// folly's own way (folly_stream_mode.cpp, built only with folly): each
 /// message posted with EventBase::runInEventBaseThread ("folly-post") or
