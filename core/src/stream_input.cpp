@@ -15,8 +15,8 @@ std::span<std::byte> StreamInput::prepare(std::span<std::byte> scratch, std::siz
     if (held > 0) {
       std::memcpy(scratch.data(), data_ + begin_, held);
     }
-    own_.reset();
-    own_capacity_ = 0;
+    // own_ is kept: settle() reuses it for what this read leaves over, so a
+    // pipelining client's reads (each ending mid-request) cost no malloc.
     data_ = scratch.data();
     begin_ = 0;
     end_ = held;
@@ -66,18 +66,23 @@ bool StreamInput::settle() noexcept {
   }
   in_scratch_ = false;
   const std::byte* from = data_ + begin_;
-  data_ = nullptr;
-  begin_ = end_ = 0;
   if (held == 0) {
+    release();  // idle: give the memory back
     return true;
   }
-  own_.reset(new (std::nothrow) std::byte[held]);
-  if (!own_) {
-    own_capacity_ = 0;
-    return false;
+  // Reuse the buffer unless it is too small, or far larger than what is
+  // held now (a large frame's buffer is not kept for small leftovers).
+  if (!own_ || own_capacity_ < held || own_capacity_ > std::max(4 * held, kKeepOwnBytes)) {
+    const std::size_t capacity = (held + kOwnGranule - 1) / kOwnGranule * kOwnGranule;
+    own_.reset(new (std::nothrow) std::byte[capacity]);
+    if (!own_) {
+      release();
+      return false;
+    }
+    own_capacity_ = capacity;
   }
-  own_capacity_ = held;
   std::memcpy(own_.get(), from, held);
+  begin_ = 0;
   data_ = own_.get();
   end_ = held;
   return true;

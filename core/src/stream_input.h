@@ -67,6 +67,10 @@ class StreamInput final : public InputBuffer {
  private:
   // What a read into the connection's own buffer asks for at least.
   static constexpr std::size_t kOwnReadBytes = 16 << 10;
+  // Leftovers are kept in buffers of whole granules, and a buffer up to
+  // kKeepOwnBytes (or 4x what is held) is reused rather than reallocated.
+  static constexpr std::size_t kOwnGranule = 1 << 10;
+  static constexpr std::size_t kKeepOwnBytes = 64 << 10;
 
   /// Makes the own buffer hold size() plus at least `room` bytes at its end.
   [[nodiscard]] bool reserveOwn(std::size_t room) noexcept;
