@@ -305,6 +305,41 @@ TEST_CASE("stream connection: what the handler leaves survives the next read int
   CHECK(lines == Log{"one", "two", "three"});
 }
 
+TEST_CASE("stream connection: max_input_bytes bounds what is read; wantBytes raises it",
+          "[core][unit][stream]") {
+  ConnectionOptions options;
+  options.max_input_bytes = 8;
+  Rig rig(options);
+  std::size_t want = 0;  // what the handler asks for when it finds no whole line
+  Log seen;
+  rig.events.on_data = [&](Connection& /*conn*/, InputBuffer& input) {
+    seen.emplace_back(input.text(input.size()));
+    if (want != 0) {
+      input.wantBytes(want);
+    }
+  };
+  peerSend(rig.peer, "abcdefghijkl");  // 12 bytes, no frame boundary
+
+  SECTION("a read takes no more than the bound has room for; then reading stops") {
+    rig.conn->onReady(true, false);
+    CHECK(seen == Log{"abcdefgh"});
+    CHECK(unread(rig.conn->fd()) == 4);  // left in the kernel: TCP pushes back
+    rig.conn->onReady(true, false);      // the handler left the bound's worth
+    CHECK(rig.conn->interest() == kNone);
+    CHECK(seen == Log{"abcdefgh"});
+    CHECK(unread(rig.conn->fd()) == 4);
+  }
+  SECTION("a frame larger than the bound is read whole") {
+    want = 12;
+    rig.conn->onReady(true, false);
+    CHECK(seen == Log{"abcdefgh"});
+    rig.conn->onReady(true, false);
+    CHECK(seen == Log{"abcdefgh", "abcdefghijkl"});
+    CHECK(unread(rig.conn->fd()) == 0);
+    CHECK(rig.conn->interest() == kRead);
+  }
+}
+
 TEST_CASE("stream connection: output queued in a write scope leaves in one sendmsg as it ends",
           "[core][unit][stream]") {
   Rig rig;
