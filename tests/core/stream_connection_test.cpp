@@ -281,6 +281,33 @@ TEST_CASE("stream connection: reads reach onData; a paused handler drops the rea
   CHECK(rig.conn->watches == Watches{kRead, kNone, kRead});
 }
 
+TEST_CASE("stream connection: input left when the handler paused is handed over after resume",
+          "[core][unit][stream]") {
+  Rig rig;
+  int calls = 0;
+  rig.events.on_data = [&](Connection& conn, InputBuffer& input) {
+    ++calls;
+    rig.events.received += input.text(input.size());
+    if (calls == 1) {
+      input.consume(2);  // one frame of two, then a pause
+      conn.pauseReading();
+      return;
+    }
+    input.consume(input.size());
+  };
+  peerSend(rig.peer, "abcdef");
+  rig.conn->onReady(true, false);
+  CHECK(rig.events.received == "abcdef");
+
+  // No socket event will announce bytes that are already read: resuming
+  // hands them over by itself, on a later turn.
+  rig.conn->resumeReading();
+  CHECK(calls == 1);
+  rig.loop->runDeferred();
+  CHECK(calls == 2);
+  CHECK(rig.events.received == "abcdefcdef");
+}
+
 TEST_CASE("stream connection: what the handler leaves survives the next read into scratch",
           "[core][unit][stream]") {
   Rig rig;
@@ -435,6 +462,42 @@ TEST_CASE(
   CHECK(rig.conn->released_with_abort == false);
 }
 
+TEST_CASE("stream connection: a reply and a close from inside onData: the reply, then EOF",
+          "[core][unit][stream]") {
+  Rig rig;
+  rig.events.on_data = [](Connection& conn, InputBuffer& input) {
+    input.consume(input.size());
+    CHECK(conn.send(Buffer::copyOf(std::string_view("reply"))) == SendResult::kOk);
+    conn.close(CloseMode::kGraceful, "done");
+  };
+  peerSend(rig.peer, "quit");
+  rig.conn->onReady(true, false);
+  const PeerRead read = drainPeer(rig.peer);
+  CHECK(read.bytes == "reply");
+  CHECK(read.eof);
+  CHECK(rig.conn->interest() == kRead);  // lingering
+
+  ::shutdown(rig.peer, SHUT_WR);
+  rig.conn->onReady(true, false);
+  CHECK(rig.loop->runDeferred() == 1);
+  REQUIRE(rig.events.reason);
+  CHECK(rig.events.reason->code == CloseCode::kLocalClose);
+}
+
+TEST_CASE("stream connection: a write to a peer that went away closes with kPeerClosed",
+          "[core][unit][stream]") {
+  Rig rig;
+  ::close(rig.peer);
+  rig.peer = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);  // for the teardown to close
+  CHECK(rig.send("lost") == SendResult::kOk);  // EPIPE
+  CHECK(rig.conn->interest() == kNone);
+  CHECK(rig.loop->runDeferred() == 1);
+  REQUIRE(rig.events.reason);
+  CHECK(rig.events.reason->code == CloseCode::kPeerClosed);
+  CHECK(rig.events.reason->sys_error == EPIPE);
+  CHECK(rig.conn->counters().backlog == 0);  // the unwritten bytes were retired
+}
+
 TEST_CASE("stream connection: a graceful close of a paused connection still waits for the EOF",
           "[core][unit][stream]") {
   Rig rig;
@@ -548,3 +611,4 @@ TEST_CASE("stream connection: the peer's EOF while open calls onPeerShutdown",
     CHECK(rig.events.reason->code == CloseCode::kLocalClose);
   }
 }
+
