@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "fake_loop.h"
 #include "loop_core.h"
 
 using spool::Buffer;
@@ -28,43 +29,11 @@ using spool::ConnectionOptions;
 using spool::InputBuffer;
 using spool::SendResult;
 using spool::core::ConnectionBase;
-using spool::core::ConnectionLimit;
 using spool::core::LoopCore;
+using spool::test::FakeLoop;
 using Calls = std::vector<std::string>;
 
 namespace {
-
-/// A loop without an event library, run by hand on the test thread.
-/// enterLoopThread() (what a backend's loop thread calls first) makes the
-/// test thread this loop's thread; it also names the thread and blocks
-/// SIGPIPE on it, both harmless here.
-class FakeLoop final : public LoopCore {
- public:
-  FakeLoop() : LoopCore(0, spool::TransportOptions{}, std::make_shared<ConnectionLimit>(0)) {
-    enterLoopThread();
-  }
-  ~FakeLoop() override { leaveLoopThread(); }
-
-  void defer(std::function<void()> fn) override { deferred_.push_back(std::move(fn)); }
-  /// One later turn: runs what was deferred before this call. @return how many.
-  std::size_t runDeferred() {
-    auto turn = std::exchange(deferred_, {});
-    for (auto& fn : turn) {
-      fn();
-    }
-    return turn.size();
-  }
-  /// What the backend does when the doorbell or activateDrain() fires.
-  void runInbox() { drain(); }
-  void dropTable() noexcept { clearConnections(); }
-
- private:
-  void activateDrain() noexcept override {}
-  void beginStop() override {}
-  void breakLoop() noexcept override {}
-
-  std::vector<std::function<void()>> deferred_;
-};
 
 /// A backend that moves no bytes: it records each hook core calls, keeps a
 /// count of "output" bytes, and makes the calls a real backend makes
