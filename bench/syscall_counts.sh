@@ -27,7 +27,7 @@ while (($#)); do
   esac
 done
 spoold="$build/server/spoold"
-mcload="$build/bench/mcload/mcload"
+mcload="$build/bench/mcload"
 for tool in "$spoold" "$mcload"; do
   [[ -x $tool ]] || { echo "syscall_counts.sh: $tool not found; build with -DSPOOL_BUILD_BENCH=ON" >&2; exit 1; }
 done
