@@ -28,9 +28,11 @@ deb=$(grep '/spoold_[^/]*\.deb$' <<<"$packages") || fail "package.sh named no sp
 version=$(dpkg-deb -f "$deb" Version)
 echo "check-package: $deb (version $version)"
 depends=$(dpkg-deb -f "$deb" Depends)
-for needed in adduser libc6 libevent-core-2.1-7 libevent-openssl-2.1-7 libfmt9 libssl3 libstdc++6; do
+for needed in adduser libc6 libevent-core-2.1-7 libfmt9 libssl3 libstdc++6; do
   [[ ", $depends," == *", $needed "* || ", $depends," == *", $needed,"* ]] || fail "Depends lacks $needed: $depends"
 done
+# Core does TLS itself: nothing links libevent_openssl any more.
+[[ $depends != *libevent-openssl* ]] || fail "Depends names libevent-openssl, which nothing links: $depends"
 dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/spoold.conf || fail "/etc/spoold.conf is not a conffile"
 contents=$(dpkg-deb -c "$deb")
 for path in ./usr/bin/spoold ./usr/libexec/spoold/spoold-wrapper ./lib/systemd/system/spoold.service \
